@@ -1,0 +1,4 @@
+//! The local host of the Domains API: one process, every route, the same handlers as the
+//! Lambda functions. Also the host the API tests spawn.
+
+pub mod server;

@@ -1,0 +1,216 @@
+//! `domainctl`: run the Domains API locally, and manage API keys and the table.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use domains::App;
+use domains::auth::{NewApiKey, hash_key};
+use domains::clock::{Clock, SystemClock};
+use domains::config;
+use domains::model::OrgId;
+use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Run the Domains API locally; manage API keys and the table"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route on one port. In-memory store unless DOMAINS_TABLE is set.
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        host: IpAddr,
+        /// An API key and the organization it belongs to, as KEY=ORG_ID (repeatable).
+        /// Without it, a key for `org_local` is made and printed.
+        #[arg(long = "api-key", value_name = "KEY=ORG_ID", value_parser = parse_key_spec)]
+        api_keys: Vec<(String, OrgId)>,
+    },
+    /// API keys in the DynamoDB table named by DOMAINS_TABLE.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The DynamoDB table named by DOMAINS_TABLE.
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key for an organization and print it (the only time it is shown).
+    Create {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+    },
+    /// Revoke a key; it stops working within a minute everywhere.
+    Revoke { key: String },
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    /// Create the table with its index (for DynamoDB Local; SAM creates it in AWS).
+    Create,
+}
+
+fn parse_org(text: &str) -> Result<OrgId, String> {
+    OrgId::parse(text)
+        .ok_or_else(|| "an organization id is 1-64 letters, digits, '_' or '-'".to_owned())
+}
+
+fn parse_key_spec(text: &str) -> Result<(String, OrgId), String> {
+    let (key, org) = text.split_once('=').ok_or("expected KEY=ORG_ID")?;
+    if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
+        return Err("the key must be non-empty and contain no spaces".into());
+    }
+    Ok((key.to_owned(), parse_org(org)?))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    domains::telemetry::init_text();
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            port,
+            host,
+            api_keys,
+        } => serve(SocketAddr::new(host, port), api_keys).await,
+        Command::Keys { command } => {
+            let store = dynamo_store().await?;
+            match command {
+                KeysCommand::Create { org } => {
+                    let new = NewApiKey::generate(org.clone(), SystemClock.now());
+                    store
+                        .put_api_key(&new.record)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("{}", new.key);
+                    eprintln!("API key for {org} created; it is not shown again.");
+                    Ok(())
+                }
+                KeysCommand::Revoke { key } => {
+                    match store
+                        .revoke_api_key(&hash_key(&key), SystemClock.now())
+                        .await
+                    {
+                        Ok(()) => {
+                            eprintln!("revoked");
+                            Ok(())
+                        }
+                        Err(StoreError::NotFound) => Err("no such API key".into()),
+                        Err(other) => Err(other.to_string()),
+                    }
+                }
+            }
+        }
+        Command::Table {
+            command: TableCommand::Create,
+        } => {
+            let store = dynamo_store().await?;
+            schema::create_table(store.client(), store.table())
+                .await
+                .map_err(|e| aws_error(&e))?;
+            eprintln!("table {} created", store.table());
+            Ok(())
+        }
+    }
+}
+
+async fn dynamo_store() -> Result<DynamoStore, String> {
+    let table = config::table_from_env().ok_or_else(|| {
+        format!(
+            "set {} (and AWS_ENDPOINT_URL for DynamoDB Local): keys and tables live in DynamoDB",
+            config::TABLE_VAR
+        )
+    })?;
+    Ok(config::dynamo_store(table).await)
+}
+
+fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+async fn serve(addr: SocketAddr, api_keys: Vec<(String, OrgId)>) -> Result<(), String> {
+    let (store, store_name): (Arc<dyn Store>, String) = match config::table_from_env() {
+        Some(table) => (
+            Arc::new(config::dynamo_store(table.clone()).await),
+            format!("DynamoDB table {table}"),
+        ),
+        None => (
+            Arc::new(MemoryStore::new()),
+            "in-memory (everything is lost when the server stops)".into(),
+        ),
+    };
+    let now = SystemClock.now();
+    let generated = api_keys.is_empty();
+    let keys: Vec<NewApiKey> = if generated {
+        vec![NewApiKey::generate(
+            OrgId::parse("org_local").expect("valid id"),
+            now,
+        )]
+    } else {
+        api_keys
+            .into_iter()
+            .map(|(key, org)| NewApiKey::from_key(key, org, now))
+            .collect()
+    };
+    for key in &keys {
+        match store.put_api_key(&key.record).await {
+            // Already there from an earlier run against the same table.
+            Ok(()) | Err(StoreError::Conflict) => {}
+            Err(other) => return Err(format!("cannot store API key: {other}")),
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let base = format!("http://{addr}{}", domains::http::BASE_PATH);
+    println!("Domains API on {base}");
+    println!("store: {store_name}");
+    for key in &keys {
+        if generated {
+            println!("API key for {}: {}", key.record.org_id, key.key);
+        } else {
+            println!("API key accepted for {}", key.record.org_id);
+        }
+    }
+    if let Some(key) = keys.first().filter(|_| generated) {
+        println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
+    }
+
+    let app = App::new(store, Arc::new(SystemClock));
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    domainctl::server::serve(listener, app, shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}

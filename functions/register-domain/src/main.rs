@@ -1,0 +1,6 @@
+//! Lambda function `register-domain`: `domains::http::Endpoint::Register` behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    domains::lambda::run(domains::http::Endpoint::Register).await
+}

@@ -1,0 +1,236 @@
+//! The records a domain's owner publishes, derived from the domain and its
+//! [`VerificationSetup`]; nothing here is stored twice.
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
+
+use crate::crypto::random_token;
+use crate::model::{Domain, Timestamp, VerificationSetup};
+
+/// Owner of the ownership TXT record, relative to the domain.
+pub const OWNERSHIP_HOST: &str = "_amazonses";
+pub const DMARC_HOST: &str = "_dmarc";
+pub const MX_PREFERENCE: u16 = 10;
+pub const SPF_VALUE: &str = "v=spf1 include:amazonses.com ~all";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    Mx,
+    Ownership,
+    Spf,
+    Dkim,
+    Dmarc,
+}
+
+/// One record to publish, in the shape of the API's `dnsRecords`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecord {
+    #[serde(skip)]
+    pub kind: RecordKind,
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    /// Fully qualified owner name.
+    pub name: String,
+    /// Owner relative to the domain (`@` for the apex): what registrars' forms expect.
+    pub host: String,
+    pub value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u16>,
+    pub required: bool,
+}
+
+/// The records for `domain`, in the order a user publishes them: required first.
+pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
+    let apex = domain.name.as_str();
+    let setup = &domain.setup;
+    let dkim_host = format!("{}._domainkey", setup.dkim_selector);
+    let record = |kind, record_type, host: &str, value: String, required| DnsRecord {
+        kind,
+        record_type,
+        name: if host == "@" {
+            apex.to_owned()
+        } else {
+            domain.name.child(host)
+        },
+        host: host.to_owned(),
+        value,
+        priority: (kind == RecordKind::Mx).then_some(MX_PREFERENCE),
+        required,
+    };
+    vec![
+        record(
+            RecordKind::Mx,
+            "MX",
+            "@",
+            format!("{MX_PREFERENCE} {}", domain.region.inbound_smtp_host()),
+            true,
+        ),
+        record(
+            RecordKind::Ownership,
+            "TXT",
+            OWNERSHIP_HOST,
+            setup.ownership_token.clone(),
+            true,
+        ),
+        record(RecordKind::Spf, "TXT", "@", SPF_VALUE.to_owned(), false),
+        record(
+            RecordKind::Dkim,
+            "TXT",
+            &dkim_host,
+            format!("v=DKIM1; k=rsa; p={}", setup.dkim_public_key),
+            false,
+        ),
+        record(
+            RecordKind::Dmarc,
+            "TXT",
+            DMARC_HOST,
+            format!("v=DMARC1; p=quarantine; rua=mailto:dmarc@{apex}"),
+            false,
+        ),
+    ]
+}
+
+/// A per-domain RSA-2048 DKIM key. The private half exists only in memory, long enough to
+/// hand to SES (BYODKIM); it is never stored or logged.
+pub struct DkimKeyPair {
+    selector: String,
+    key: KeyPair,
+}
+
+impl std::fmt::Debug for DkimKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimKeyPair")
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DkimKeyPair {
+    /// Generates a key whose selector names the day it was made, so a later rotation
+    /// gets a new selector and both records can coexist during the switch.
+    pub fn generate(now: Timestamp) -> Self {
+        let date = now.datetime().date();
+        let selector = format!(
+            "dkim{:04}{:02}{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        );
+        let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA-2048 key generation");
+        Self { selector, key }
+    }
+
+    pub fn selector(&self) -> &str {
+        &self.selector
+    }
+
+    /// Base64 DER SubjectPublicKeyInfo: the `p=` of the DKIM record.
+    pub fn public_key_base64(&self) -> String {
+        let der: PublicKeyX509Der = self
+            .key
+            .public_key()
+            .as_der()
+            .expect("RSA public key encodes");
+        STANDARD.encode(der.as_ref())
+    }
+
+    /// Base64 DER PKCS#8 private key, the form SES accepts for BYODKIM.
+    pub fn private_key_base64(&self) -> String {
+        let der: Pkcs8V1Der = self.key.as_der().expect("RSA private key encodes");
+        STANDARD.encode(der.as_ref())
+    }
+}
+
+/// Everything a new domain's owner must publish, plus the private DKIM key for SES.
+pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
+    let dkim = DkimKeyPair::generate(now);
+    let setup = VerificationSetup {
+        ownership_token: random_token(32),
+        dkim_selector: dkim.selector().to_owned(),
+        dkim_public_key: dkim.public_key_base64(),
+    };
+    (setup, dkim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Counters, DomainId, DomainName, DomainState, OrgId, Region};
+
+    fn domain(setup: VerificationSetup) -> Domain {
+        let now = Timestamp::from_unix(1_704_873_600);
+        Domain {
+            id: DomainId::generate(),
+            org_id: OrgId::parse("org_a").unwrap(),
+            name: DomainName::parse("yourcompany.com").unwrap(),
+            region: Region::parse("eu-west-1").unwrap(),
+            setup,
+            state: DomainState::pending(now),
+            counters: Counters::default(),
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn plan_lists_every_record_of_the_contract() {
+        let (setup, dkim) = new_setup(Timestamp::from_unix(1_704_873_600));
+        assert_eq!(dkim.selector(), "dkim20240110");
+        let records = records_for(&domain(setup.clone()));
+        let by_kind = |kind| records.iter().find(|r| r.kind == kind).unwrap();
+
+        let mx = by_kind(RecordKind::Mx);
+        assert_eq!(
+            (mx.name.as_str(), mx.host.as_str()),
+            ("yourcompany.com", "@")
+        );
+        assert_eq!(mx.value, "10 inbound-smtp.eu-west-1.amazonaws.com");
+        assert_eq!((mx.priority, mx.required), (Some(10), true));
+
+        let owner = by_kind(RecordKind::Ownership);
+        assert_eq!(owner.name, "_amazonses.yourcompany.com");
+        assert_eq!(owner.host, "_amazonses");
+        assert_eq!(owner.value, setup.ownership_token);
+        assert!(owner.required);
+
+        let spf = by_kind(RecordKind::Spf);
+        assert_eq!((spf.host.as_str(), spf.required), ("@", false));
+
+        let dkim_record = by_kind(RecordKind::Dkim);
+        assert_eq!(dkim_record.name, "dkim20240110._domainkey.yourcompany.com");
+        assert_eq!(dkim_record.host, "dkim20240110._domainkey");
+        assert!(dkim_record.value.starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"));
+        // A 2048-bit key does not fit one 255-octet TXT character-string.
+        assert!(dkim_record.value.len() > 255);
+
+        let dmarc = by_kind(RecordKind::Dmarc);
+        assert_eq!(dmarc.name, "_dmarc.yourcompany.com");
+        assert_eq!(
+            dmarc.value,
+            "v=DMARC1; p=quarantine; rua=mailto:dmarc@yourcompany.com"
+        );
+        assert_eq!(records.iter().filter(|r| r.required).count(), 2);
+    }
+
+    #[test]
+    fn keys_are_per_domain_and_private_half_round_trips() {
+        let now = Timestamp::from_unix(0);
+        let (a, key_a) = new_setup(now);
+        let (b, _) = new_setup(now);
+        assert_ne!(a.dkim_public_key, b.dkim_public_key);
+        assert_ne!(a.ownership_token, b.ownership_token);
+        let der = STANDARD.decode(key_a.private_key_base64()).unwrap();
+        let parsed = KeyPair::from_pkcs8(&der).unwrap();
+        let public: PublicKeyX509Der = parsed.public_key().as_der().unwrap();
+        assert_eq!(STANDARD.encode(public.as_ref()), a.dkim_public_key);
+        assert!(!format!("{key_a:?}").contains(&key_a.private_key_base64()));
+    }
+}

@@ -1,0 +1,102 @@
+//! The one error type of the API: each variant knows its HTTP status and code.
+
+use lambda_http::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    DomainInvalid(String),
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    #[error("domain not found")]
+    DomainNotFound,
+    #[error("domain '{0}' is already registered")]
+    DomainExists(String),
+    #[error("domain has {0} inbox(es); delete them first")]
+    DomainInUse(i64),
+    #[error("cannot change status from {from} to {to}")]
+    InvalidStatusTransition { from: String, to: String },
+    #[error("required DNS records are missing or wrong")]
+    VerificationFailed(Value),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("service temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// The full cause is logged; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::DomainInvalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::DomainNotFound => StatusCode::NOT_FOUND,
+            ApiError::DomainExists(_)
+            | ApiError::DomainInUse(_)
+            | ApiError::InvalidStatusTransition { .. } => StatusCode::CONFLICT,
+            ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "VALIDATION_ERROR",
+            ApiError::DomainInvalid(_) => "DOMAIN_INVALID",
+            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::DomainNotFound => "DOMAIN_NOT_FOUND",
+            ApiError::DomainExists(_) => "DOMAIN_EXISTS",
+            ApiError::DomainInUse(_) => "DOMAIN_IN_USE",
+            ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
+            ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",
+            ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The message a client may see: server-side causes stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "an internal error occurred".to_owned(),
+            ApiError::Unavailable(_) => {
+                "the service is temporarily unavailable; retry shortly".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The `{"error": {...}}` body of the contract.
+    pub fn body(&self, request_id: &str) -> Value {
+        let mut error = json!({ "code": self.code(), "message": self.public_message() });
+        match self {
+            ApiError::VerificationFailed(details) => error["details"] = details.clone(),
+            ApiError::Internal(_) | ApiError::Unavailable(_) => {
+                error["requestId"] = Value::from(request_id)
+            }
+            _ => {}
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::DomainNotFound,
+            StoreError::NameTaken(name) => ApiError::DomainExists(name),
+            StoreError::InUse(inboxes) => ApiError::DomainInUse(inboxes),
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

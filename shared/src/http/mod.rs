@@ -1,0 +1,125 @@
+//! The HTTP handlers, one per endpoint, shared by every host: they take a `lambda_http`
+//! request (path parameters already extracted by the host) and return a response.
+
+mod delete;
+mod get;
+mod list;
+mod register;
+mod request;
+mod response;
+mod update;
+mod views;
+
+use std::time::Instant;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+
+pub use request::MAX_BODY_BYTES;
+pub use response::error_response;
+
+use crate::App;
+use crate::error::ApiError;
+
+pub type Request = lambda_http::Request;
+pub type Response = lambda_http::Response<Body>;
+
+/// Base path of the API.
+pub const BASE_PATH: &str = "/api/email/domains";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    List,
+    Register,
+    Get,
+    Update,
+    Delete,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::List,
+        Endpoint::Register,
+        Endpoint::Get,
+        Endpoint::Update,
+        Endpoint::Delete,
+    ];
+
+    /// The Lambda function (and binary) that serves this endpoint.
+    pub fn function_name(&self) -> &'static str {
+        match self {
+            Endpoint::List => "list-domains",
+            Endpoint::Register => "register-domain",
+            Endpoint::Get => "get-domain",
+            Endpoint::Update => "update-domain",
+            Endpoint::Delete => "delete-domain",
+        }
+    }
+
+    /// Method and route template (`{id}` is the one path parameter).
+    pub fn route(&self) -> (&'static str, &'static str) {
+        match self {
+            Endpoint::List => ("GET", ""),
+            Endpoint::Register => ("POST", ""),
+            Endpoint::Get => ("GET", "/{id}"),
+            Endpoint::Update => ("PATCH", "/{id}"),
+            Endpoint::Delete => ("DELETE", "/{id}"),
+        }
+    }
+}
+
+impl App {
+    /// Serves one request. Never fails: every error becomes the contract's error body.
+    pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response {
+        let started = Instant::now();
+        let request_id = request_id(&request);
+        let result = self.dispatch(endpoint, &request).await;
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status().is_server_error() {
+                    tracing::error!(request_id, endpoint = endpoint.function_name(), error = %error, "request failed");
+                }
+                error_response(&error, &request_id)
+            }
+        };
+        tracing::info!(
+            request_id,
+            endpoint = endpoint.function_name(),
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, endpoint: Endpoint, request: &Request) -> Result<Response, ApiError> {
+        request::check_body_size(request)?;
+        let authorization = request
+            .headers()
+            .get(lambda_http::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let org = self.auth().organization(authorization).await?;
+        match endpoint {
+            Endpoint::List => list::handle(self, &org, request).await,
+            Endpoint::Register => register::handle(self, &org, request).await,
+            Endpoint::Get => get::handle(self, &org, request).await,
+            Endpoint::Update => update::handle(self, &org, request).await,
+            Endpoint::Delete => delete::handle(self, &org, request).await,
+        }
+    }
+}
+
+/// The id API Gateway (or the Lambda runtime) gave this request, for log correlation;
+/// other hosts get a fresh one.
+fn request_id(request: &Request) -> String {
+    if let Some(context) = request.lambda_context_ref() {
+        return context.request_id.clone();
+    }
+    if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref()
+        && let Some(id) = &context.request_id
+    {
+        return id.clone();
+    }
+    ulid::Ulid::new().to_string()
+}

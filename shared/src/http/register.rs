@@ -1,0 +1,68 @@
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+
+use super::request::json_body;
+use super::response::json;
+use super::views::Registered;
+use super::{BASE_PATH, Request, Response};
+use crate::App;
+use crate::dns::plan::new_setup;
+use crate::error::ApiError;
+use crate::model::{
+    Counters, Domain, DomainId, DomainName, DomainState, OrgId, RECEIVING_REGIONS, Region,
+};
+use crate::store::DefaultChoice;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RegisterRequest {
+    domain: String,
+    is_default: Option<bool>,
+    region: Option<String>,
+}
+
+pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
+    let body: RegisterRequest = json_body(request)?;
+    let name =
+        DomainName::parse(&body.domain).map_err(|e| ApiError::DomainInvalid(e.to_string()))?;
+    let region = match body.region.as_deref() {
+        None => Region::DEFAULT,
+        Some(text) => Region::parse(text).ok_or_else(|| {
+            ApiError::Validation(format!(
+                "region must be an SES region that receives mail: {}",
+                RECEIVING_REGIONS.join(", ")
+            ))
+        })?,
+    };
+    let default = match body.is_default {
+        None => DefaultChoice::IfNone,
+        Some(true) => DefaultChoice::Always,
+        Some(false) => DefaultChoice::Never,
+    };
+
+    let now = app.now();
+    // RSA key generation is CPU work; keep it off the async workers.
+    let (setup, _dkim) = tokio::task::spawn_blocking(move || new_setup(now))
+        .await
+        .map_err(|e| ApiError::Internal(format!("key generation task failed: {e}")))?;
+    let domain = Domain {
+        id: DomainId::generate(),
+        org_id: org.clone(),
+        name,
+        region,
+        setup,
+        state: DomainState::pending(now),
+        counters: Counters::default(),
+        is_default: false,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    let stored = app.store().insert_domain(&domain, default).await?;
+
+    let mut response = json(StatusCode::CREATED, &Registered::from(&stored));
+    if let Ok(location) = HeaderValue::from_str(&format!("{BASE_PATH}/{}", stored.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}

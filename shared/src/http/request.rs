@@ -1,0 +1,79 @@
+//! Reading requests: path parameters, query parameters and JSON bodies, each bad input a
+//! precise `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`).
+
+use lambda_http::{Body, RequestExt};
+use serde::de::DeserializeOwned;
+
+use super::Request;
+use crate::error::ApiError;
+use crate::model::DomainId;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The `{id}` path parameter. A malformed id names no domain, so it is a 404 like any
+/// other unknown id.
+pub fn domain_id(request: &Request) -> Result<DomainId, ApiError> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first("id"))
+        .and_then(DomainId::parse)
+        .ok_or(ApiError::DomainNotFound)
+}
+
+pub fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Refuses a body over the limit before anything else is done with the request.
+pub fn check_body_size(request: &Request) -> Result<(), ApiError> {
+    if body_bytes(request).len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    Ok(())
+}
+
+/// The JSON object in the body, with unknown fields and wrong types refused.
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(request);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Validation(
+            "request body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))
+}
+
+/// Query parameters, each allowed at most once and only if known.
+pub struct Query<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Query<'a> {
+    pub fn parse(request: &'a Request, known: &[&str]) -> Result<Self, ApiError> {
+        let params = request.query_string_parameters_ref();
+        let pairs: Vec<(&str, &str)> = params.map(|p| p.iter().collect()).unwrap_or_default();
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !known.contains(name) {
+                return Err(ApiError::Validation(format!(
+                    "unknown query parameter '{name}' (allowed: {})",
+                    known.join(", ")
+                )));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::Validation(format!(
+                    "query parameter '{name}' is given more than once"
+                )));
+            }
+        }
+        Ok(Self { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}

@@ -1,0 +1,20 @@
+//! The custom-domain service of the email platform: everything that is not a `main`.
+//!
+//! Three hosts run the same handlers ([`http::Endpoint`]): AWS Lambda behind API Gateway
+//! ([`lambda`]), `cargo lambda watch`, and the local server of the `domainctl` crate.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dns;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod model;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::ApiError;

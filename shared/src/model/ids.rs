@@ -1,0 +1,132 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+use ulid::{Generator, Ulid};
+
+/// `dom_` + a ULID: sortable by creation time, so a table sort key of ids is creation order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DomainId(String);
+
+const DOMAIN_PREFIX: &str = "dom_";
+
+impl DomainId {
+    /// Ids made by one process sort in the order they were made, even within one
+    /// millisecond (a monotonic ULID generator), so listings are stable newest-first.
+    pub fn generate() -> Self {
+        static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+        let ulid = GENERATOR
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generate()
+            // Only after 2^80 ids in one millisecond; a fresh random id is still unique.
+            .unwrap_or_else(|_| Ulid::new());
+        Self(format!("{DOMAIN_PREFIX}{ulid}"))
+    }
+
+    /// Accepts only ids this service could have issued; anything else is simply unknown.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ulid = text.strip_prefix(DOMAIN_PREFIX)?;
+        let parsed = Ulid::from_string(ulid).ok()?;
+        // Canonical form only, so one domain has exactly one id spelling.
+        (parsed.to_string() == ulid).then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DomainId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).ok_or_else(|| format!("'{text}' is not a domain id"))
+    }
+}
+
+impl From<DomainId> for String {
+    fn from(id: DomainId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An organization (tenant) id, as assigned to API keys by whoever issues them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrgId(String);
+
+impl OrgId {
+    /// Letters, digits, `_` and `-`, 1..=64 characters: safe inside a key like `ORG#<id>`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let valid = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        valid.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for OrgId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).ok_or_else(|| format!("'{text}' is not an organization id"))
+    }
+}
+
+impl From<OrgId> for String {
+    fn from(id: OrgId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_ids_round_trip_and_sort_by_creation() {
+        let ids: Vec<DomainId> = (0..1000).map(|_| DomainId::generate()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        let first = ids[0].clone();
+        assert_eq!(DomainId::parse(first.as_str()), Some(first));
+    }
+
+    #[test]
+    fn foreign_ids_are_not_domain_ids() {
+        for text in [
+            "",
+            "dom_",
+            "dom_123",
+            "xyz_01HQ3K5N8X9Y2Z3A4B5C6D7E8F",
+            "dom_01hq3k5n8x9y2z3a4b5c6d7e8f",
+        ] {
+            assert_eq!(DomainId::parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn org_ids_stay_key_safe() {
+        assert!(OrgId::parse("org_local").is_some());
+        for text in ["", "org#1", "a b", &"x".repeat(65)] {
+            assert!(OrgId::parse(text).is_none(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The domain model: validated newtypes and the stored domain.
+
+mod domain;
+mod domain_name;
+mod ids;
+mod region;
+mod status;
+mod timestamp;
+
+pub use domain::{Counter, Counters, Domain, DomainState, VerificationSetup};
+pub use domain_name::{DomainName, DomainNameError};
+pub use ids::{DomainId, OrgId};
+pub use region::{RECEIVING_REGIONS, Region};
+pub use status::Status;
+pub use timestamp::Timestamp;

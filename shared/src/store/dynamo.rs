@@ -1,0 +1,639 @@
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+
+use super::schema::{
+    DOMAIN_SK_PREFIX, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK, PK, SK, check_shard, domain_sk,
+    key_pk, name_pk, org_pk,
+};
+use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use crate::model::{
+    Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
+    VerificationSetup,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Transactions lost to a concurrent writer are re-read and retried this many times
+/// before the caller is told to retry later.
+const ATTEMPTS: usize = 5;
+
+/// The single-table DynamoDB store (layout in [`super::schema`]).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    async fn default_of(&self, org: &OrgId) -> Result<Option<String>, StoreError> {
+        let item = self.get_item(org_pk(org), ORG_SK).await?;
+        Ok(item.as_ref().and_then(|i| opt_str(i, "defaultDomainId")))
+    }
+
+    /// Runs one transaction; a cancellation (a condition failed, or a concurrent
+    /// transaction touched an item) is `Conflict` for the caller to interpret.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            // One token per call: the SDK's own retry of a request whose answer was lost
+            // is then a no-op instead of a failed condition.
+            .client_request_token(ulid::Ulid::new().to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .expect("table and item set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    fn set_default(&self, org: &OrgId, id: &DomainId, only_if_none: bool) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(ORG_SK))
+            .update_expression("SET #default = :id")
+            .expression_attribute_names("#default", "defaultDomainId")
+            .expression_attribute_values(":id", s(id.as_str()));
+        if only_if_none {
+            update = update.condition_expression("attribute_not_exists(#default)");
+        }
+        TransactWriteItem::builder()
+            .update(update.build().expect("table, key and expression set"))
+            .build()
+    }
+
+    fn clear_default(&self, org: &OrgId, id: &DomainId) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(ORG_SK))
+            .update_expression("REMOVE #default")
+            .condition_expression("#default = :id")
+            .expression_attribute_names("#default", "defaultDomainId")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .build()
+            .expect("table, key and expression set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Guards a delete of a non-default domain against a concurrent switch to it.
+    fn not_default(&self, org: &OrgId, id: &DomainId) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(ORG_SK))
+            .condition_expression("attribute_not_exists(#default) OR #default <> :id")
+            .expression_attribute_names("#default", "defaultDomainId")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .build()
+            .expect("table, key and condition set");
+        TransactWriteItem::builder().condition_check(check).build()
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn insert_domain(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+    ) -> Result<Domain, StoreError> {
+        let claim: Item = HashMap::from([
+            (PK.into(), s(name_pk(&domain.name))),
+            (SK.into(), s(NAME_SK)),
+            ("orgId".into(), s(domain.org_id.as_str())),
+            ("domainId".into(), s(domain.id.as_str())),
+        ]);
+        for _ in 0..ATTEMPTS {
+            let make_default = match default {
+                DefaultChoice::Always => true,
+                DefaultChoice::Never => false,
+                DefaultChoice::IfNone => self.default_of(&domain.org_id).await?.is_none(),
+            };
+            let mut items = vec![
+                self.put(claim.clone(), "attribute_not_exists(#pk)"),
+                self.put(domain_item(domain), "attribute_not_exists(#pk)"),
+            ];
+            if make_default {
+                let only_if_none = default == DefaultChoice::IfNone;
+                items.push(self.set_default(&domain.org_id, &domain.id, only_if_none));
+            }
+            let mut stored = domain.clone();
+            stored.is_default = make_default;
+            match self.transact(items).await {
+                Ok(()) => return Ok(stored),
+                Err(StoreError::Conflict) => {
+                    let owner = self.get_item(name_pk(&domain.name), NAME_SK).await?;
+                    match owner.as_ref().and_then(|i| opt_str(i, "domainId")) {
+                        // Our own write landed and only its answer was lost.
+                        Some(owner) if owner == domain.id.as_str() => {
+                            return self
+                                .get_domain(&domain.org_id, &domain.id)
+                                .await?
+                                .ok_or(StoreError::Internal("claimed domain vanished".into()));
+                        }
+                        Some(_) => return Err(StoreError::NameTaken(domain.name.to_string())),
+                        // The organization's default changed under us: decide again.
+                        None => continue,
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError> {
+        let sk = domain_sk(id);
+        let (item, default) =
+            tokio::try_join!(self.get_item(org_pk(org), &sk), self.default_of(org))?;
+        item.map(|item| {
+            let mut domain = parse_domain(&item)?;
+            domain.is_default = default.as_deref() == Some(domain.id.as_str());
+            Ok(domain)
+        })
+        .transpose()
+    }
+
+    async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError> {
+        // One partition holds the organization item and all its domains, so a single
+        // consistent query sees the default and the domains at the same moment.
+        let mut domains = Vec::new();
+        let mut default = None;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(org_pk(org)))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some(sk) if sk.starts_with(DOMAIN_SK_PREFIX) => {
+                        domains.push(parse_domain(item)?)
+                    }
+                    Some(ORG_SK) => default = opt_str(item, "defaultDomainId"),
+                    _ => {}
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        for domain in &mut domains {
+            domain.is_default = default.as_deref() == Some(domain.id.as_str());
+        }
+        Ok(domains)
+    }
+
+    async fn update_domain(
+        &self,
+        current: &Domain,
+        update: &DomainUpdate,
+    ) -> Result<Domain, StoreError> {
+        let (org, id) = (&current.org_id, &current.id);
+        let mut next = current.clone();
+        next.updated_at = update.at;
+        next.version += 1;
+        if let Some(state) = &update.state {
+            next.state = state.clone();
+        }
+
+        let mut sets = vec![
+            "#updatedAt = :updatedAt".to_owned(),
+            "#version = :next".to_owned(),
+        ];
+        let mut removes = Vec::new();
+        let mut names = HashMap::from([
+            ("#updatedAt".to_owned(), "updatedAt".to_owned()),
+            ("#version".to_owned(), "version".to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (":updatedAt".to_owned(), s(update.at.to_string())),
+            (":next".to_owned(), n(next.version)),
+            (":expected".to_owned(), n(current.version)),
+        ]);
+        if update.state.is_some() {
+            for (attribute, value) in state_attributes(&next) {
+                let name = format!("#{attribute}");
+                names.insert(name.clone(), attribute.to_owned());
+                match value {
+                    Some(value) => {
+                        let placeholder = format!(":{attribute}");
+                        sets.push(format!("{name} = {placeholder}"));
+                        values.insert(placeholder, value);
+                    }
+                    None => removes.push(name),
+                }
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let domain_update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(domain_sk(id)))
+            .update_expression(expression)
+            .condition_expression("#version = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("table, key and expression set");
+        let mut items = vec![TransactWriteItem::builder().update(domain_update).build()];
+        match update.default {
+            Some(true) => {
+                items.push(self.set_default(org, id, false));
+                next.is_default = true;
+            }
+            Some(false) if current.is_default => {
+                items.push(self.clear_default(org, id));
+                next.is_default = false;
+            }
+            _ => {}
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(next),
+            Err(StoreError::Conflict) => match self.get_domain(org, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let current = self
+                .get_domain(org, id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if current.counters.inbox_count > 0 {
+                return Err(StoreError::InUse(current.counters.inbox_count));
+            }
+            let delete_domain = Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(org_pk(org)))
+                .key(SK, s(domain_sk(id)))
+                // Inbox creation adds to this counter; whichever lands first wins.
+                .condition_expression("#inboxes = :zero")
+                .expression_attribute_names("#inboxes", Counter::Inbox.attribute())
+                .expression_attribute_values(":zero", n(0))
+                .build()
+                .expect("table, key and condition set");
+            let delete_claim = Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(name_pk(&current.name)))
+                .key(SK, s(NAME_SK))
+                .condition_expression("#domainId = :id")
+                .expression_attribute_names("#domainId", "domainId")
+                .expression_attribute_values(":id", s(id.as_str()))
+                .build()
+                .expect("table, key and condition set");
+            let items = vec![
+                TransactWriteItem::builder().delete(delete_domain).build(),
+                TransactWriteItem::builder().delete(delete_claim).build(),
+                if current.is_default {
+                    self.clear_default(org, id)
+                } else {
+                    self.not_default(org, id)
+                },
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(current),
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn add_to_counter(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        counter: Counter,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(domain_sk(id)))
+            .update_expression("ADD #counter :delta")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#counter", counter.attribute())
+            .expression_attribute_values(":delta", n(delta))
+            .return_values(ReturnValue::UpdatedNew);
+        request = if delta < 0 {
+            request
+                .condition_expression("attribute_exists(#pk) AND #counter >= :floor")
+                .expression_attribute_values(":floor", n(-delta))
+        } else {
+            request.condition_expression("attribute_exists(#pk)")
+        };
+        match request.send().await {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .and_then(|item| opt_num(item, counter.attribute()))
+                .ok_or_else(|| StoreError::Internal("counter missing from update answer".into())),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.get_item(org_pk(org), &domain_sk(id)).await? {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Err(StoreError::Conflict),
+                }
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut item: Item = HashMap::from([
+            (PK.into(), s(key_pk(&key.key_hash))),
+            (SK.into(), s(KEY_SK)),
+            ("orgId".into(), s(key.org_id.as_str())),
+            ("createdAt".into(), s(key.created_at.to_string())),
+        ]);
+        if let Some(at) = key.revoked_at {
+            item.insert("revokedAt".into(), s(at.to_string()));
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let Some(item) = self.get_item(key_pk(key_hash), KEY_SK).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ApiKeyRecord {
+            key_hash: key_hash.to_owned(),
+            org_id: parse_with(&item, "orgId", OrgId::parse)?,
+            created_at: parse_with(&item, "createdAt", |t| Timestamp::parse(t).ok())?,
+            revoked_at: opt_time(&item, "revokedAt")?,
+        }))
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key_pk(key_hash)))
+            .key(SK, s(KEY_SK))
+            .update_expression("SET #revokedAt = if_not_exists(#revokedAt, :at)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#revokedAt", "revokedAt")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+}
+
+/// Throttling, server faults and network trouble (after the SDK's own retries) are
+/// "try again later"; anything else is a bug or a misconfiguration.
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    const TRANSIENT: &[&str] = &[
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    ];
+    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreError::Unavailable(detail),
+        SdkError::ServiceError(service)
+            if service.err().code().is_some_and(|c| TRANSIENT.contains(&c)) =>
+        {
+            StoreError::Unavailable(detail)
+        }
+        _ => StoreError::Internal(detail),
+    }
+}
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn domain_item(domain: &Domain) -> Item {
+    let mut item: Item = HashMap::from([
+        (PK.into(), s(org_pk(&domain.org_id))),
+        (SK.into(), s(domain_sk(&domain.id))),
+        ("id".into(), s(domain.id.as_str())),
+        ("orgId".into(), s(domain.org_id.as_str())),
+        ("domain".into(), s(domain.name.as_str())),
+        ("region".into(), s(domain.region.as_str())),
+        ("ownershipToken".into(), s(&domain.setup.ownership_token)),
+        ("dkimSelector".into(), s(&domain.setup.dkim_selector)),
+        ("dkimPublicKey".into(), s(&domain.setup.dkim_public_key)),
+        ("createdAt".into(), s(domain.created_at.to_string())),
+        ("updatedAt".into(), s(domain.updated_at.to_string())),
+        ("version".into(), n(domain.version)),
+    ]);
+    for counter in [Counter::Inbox, Counter::Sent, Counter::Received] {
+        item.insert(counter.attribute().into(), n(domain.counters.get(counter)));
+    }
+    for (attribute, value) in state_attributes(domain) {
+        if let Some(value) = value {
+            item.insert(attribute.into(), value);
+        }
+    }
+    item
+}
+
+/// The attributes a state change rewrites; `None` means "remove". A domain awaiting a
+/// check carries the sweep index keys, any other does not (the index is sparse).
+fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let state = &domain.state;
+    let time = |t: Option<Timestamp>| t.map(|t| s(t.to_string()));
+    vec![
+        ("status", Some(s(state.status.as_str()))),
+        ("verifiedAt", time(state.verified_at)),
+        ("lastCheckedAt", time(state.last_checked_at)),
+        ("pendingSince", time(state.pending_since)),
+        ("nextCheckAt", time(state.next_check_at)),
+        (
+            GSI1_PK,
+            state.next_check_at.map(|_| s(check_shard(&domain.id))),
+        ),
+        (GSI1_SK, time(state.next_check_at)),
+    ]
+}
+
+fn opt_str(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn opt_num(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn corrupt(name: &str) -> StoreError {
+    StoreError::Internal(format!("stored item has a missing or malformed '{name}'"))
+}
+
+fn parse_with<T>(
+    item: &Item,
+    name: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| parse(v))
+        .ok_or_else(|| corrupt(name))
+}
+
+fn opt_time(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => parse_with(item, name, |t| Timestamp::parse(t).ok()).map(Some),
+    }
+}
+
+fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
+    let text = |name: &str| parse_with(item, name, |t| Some(t.to_owned()));
+    let time = |name: &str| parse_with(item, name, |t| Timestamp::parse(t).ok());
+    let count = |counter: Counter| opt_num(item, counter.attribute()).unwrap_or(0);
+    Ok(Domain {
+        id: parse_with(item, "id", DomainId::parse)?,
+        org_id: parse_with(item, "orgId", OrgId::parse)?,
+        name: parse_with(item, "domain", |t| DomainName::parse(t).ok())?,
+        region: parse_with(item, "region", Region::parse)?,
+        setup: VerificationSetup {
+            ownership_token: text("ownershipToken")?,
+            dkim_selector: text("dkimSelector")?,
+            dkim_public_key: text("dkimPublicKey")?,
+        },
+        state: DomainState {
+            status: parse_with(item, "status", |t| t.parse::<Status>().ok())?,
+            verified_at: opt_time(item, "verifiedAt")?,
+            last_checked_at: opt_time(item, "lastCheckedAt")?,
+            pending_since: opt_time(item, "pendingSince")?,
+            next_check_at: opt_time(item, "nextCheckAt")?,
+        },
+        counters: Counters {
+            inbox_count: count(Counter::Inbox),
+            sent_count: count(Counter::Sent),
+            received_count: count(Counter::Received),
+        },
+        is_default: false,
+        created_at: time("createdAt")?,
+        updated_at: time("updatedAt")?,
+        version: opt_num(item, "version")
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| corrupt("version"))?,
+    })
+}

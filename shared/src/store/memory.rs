@@ -1,0 +1,178 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use crate::model::{Counter, Domain, DomainId, OrgId, Timestamp};
+
+/// The embedded store of the local server. One lock over everything makes every
+/// operation atomic, which is what the DynamoDB transactions give the real table.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Tables>,
+}
+
+#[derive(Default)]
+struct Tables {
+    /// Ordered by id, which is creation order.
+    domains: BTreeMap<(OrgId, DomainId), Domain>,
+    names: HashMap<String, (OrgId, DomainId)>,
+    defaults: HashMap<OrgId, DomainId>,
+    keys: HashMap<String, ApiKeyRecord>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave a half-applied change: every
+        // operation validates before it mutates.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Tables {
+    fn resolved(&self, domain: &Domain) -> Domain {
+        let mut domain = domain.clone();
+        domain.is_default = self.defaults.get(&domain.org_id) == Some(&domain.id);
+        domain
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_domain(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+    ) -> Result<Domain, StoreError> {
+        let mut t = self.tables();
+        let name = domain.name.as_str();
+        if t.names.contains_key(name) {
+            return Err(StoreError::NameTaken(name.to_owned()));
+        }
+        let key = (domain.org_id.clone(), domain.id.clone());
+        t.names.insert(name.to_owned(), key.clone());
+        t.domains.insert(key, domain.clone());
+        let make_default = match default {
+            DefaultChoice::Always => true,
+            DefaultChoice::IfNone => !t.defaults.contains_key(&domain.org_id),
+            DefaultChoice::Never => false,
+        };
+        if make_default {
+            t.defaults.insert(domain.org_id.clone(), domain.id.clone());
+        }
+        Ok(t.resolved(domain))
+    }
+
+    async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError> {
+        let t = self.tables();
+        Ok(t.domains
+            .get(&(org.clone(), id.clone()))
+            .map(|d| t.resolved(d)))
+    }
+
+    async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError> {
+        let t = self.tables();
+        Ok(t.domains
+            .values()
+            .rev()
+            .filter(|d| &d.org_id == org)
+            .map(|d| t.resolved(d))
+            .collect())
+    }
+
+    async fn update_domain(
+        &self,
+        current: &Domain,
+        update: &DomainUpdate,
+    ) -> Result<Domain, StoreError> {
+        let mut t = self.tables();
+        let (org, id) = (&current.org_id, &current.id);
+        let key = (org.clone(), id.clone());
+        let stored = t.domains.get(&key).ok_or(StoreError::NotFound)?;
+        if stored.version != current.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut next = stored.clone();
+        if let Some(state) = &update.state {
+            next.state = state.clone();
+        }
+        next.updated_at = update.at;
+        next.version += 1;
+        match update.default {
+            Some(true) => {
+                t.defaults.insert(org.clone(), id.clone());
+            }
+            Some(false) if t.defaults.get(org) == Some(id) => {
+                t.defaults.remove(org);
+            }
+            _ => {}
+        }
+        let resolved = t.resolved(&next);
+        t.domains.insert(key, next);
+        Ok(resolved)
+    }
+
+    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
+        let mut t = self.tables();
+        let key = (org.clone(), id.clone());
+        let current = t.domains.get(&key).ok_or(StoreError::NotFound)?;
+        if current.counters.inbox_count > 0 {
+            return Err(StoreError::InUse(current.counters.inbox_count));
+        }
+        let resolved = t.resolved(current);
+        t.domains.remove(&key);
+        t.names.remove(resolved.name.as_str());
+        if resolved.is_default {
+            t.defaults.remove(org);
+        }
+        Ok(resolved)
+    }
+
+    async fn add_to_counter(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        counter: Counter,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        let mut t = self.tables();
+        let domain = t
+            .domains
+            .get_mut(&(org.clone(), id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        let value = domain.counters.get_mut(counter);
+        let next = value
+            .checked_add(delta)
+            .filter(|n| *n >= 0)
+            .ok_or(StoreError::Conflict)?;
+        *value = next;
+        Ok(next)
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        if t.keys.contains_key(&key.key_hash) {
+            return Err(StoreError::Conflict);
+        }
+        t.keys.insert(key.key_hash.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.tables().keys.get(key_hash).cloned())
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let key = t.keys.get_mut(key_hash).ok_or(StoreError::NotFound)?;
+        key.revoked_at.get_or_insert(at);
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! Persistence: one trait, a DynamoDB implementation (the product) and an in-memory one
+//! (the local default). Both pass the same test suite.
+
+mod dynamo;
+mod memory;
+pub mod schema;
+
+use async_trait::async_trait;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use crate::model::{Counter, Domain, DomainId, DomainState, OrgId, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("name '{0}' is taken")]
+    NameTaken(String),
+    #[error("domain has {0} inboxes")]
+    InUse(i64),
+    /// The item changed since it was read; read again and decide again.
+    #[error("concurrent modification")]
+    Conflict,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// Whether a new domain becomes its organization's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultChoice {
+    /// The caller asked for it (`isDefault: true`).
+    Always,
+    /// Only when the organization has no default yet (`isDefault` omitted).
+    IfNone,
+    /// The caller declined (`isDefault: false`).
+    Never,
+}
+
+/// One PATCH, applied atomically.
+#[derive(Debug, Clone)]
+pub struct DomainUpdate {
+    /// The domain's whole new state, when the status changes.
+    pub state: Option<DomainState>,
+    /// `Some(true)`: make it the default; `Some(false)`: stop it being the default.
+    pub default: Option<bool>,
+    pub at: Timestamp,
+}
+
+/// An API key as stored: only the SHA-256 of the key, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_hash: String,
+    pub org_id: OrgId,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Claims the name and writes the domain in one step; a lost race is `NameTaken`.
+    /// Returns the domain as stored (with `is_default` resolved).
+    async fn insert_domain(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+    ) -> Result<Domain, StoreError>;
+
+    async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError>;
+
+    /// Every domain of the organization, newest first.
+    async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError>;
+
+    /// Applies `update` if the stored domain is still at `current.version` (else
+    /// `Conflict`: read again and decide again). Returns the domain as updated.
+    async fn update_domain(
+        &self,
+        current: &Domain,
+        update: &DomainUpdate,
+    ) -> Result<Domain, StoreError>;
+
+    /// Removes the domain and its name claim, and clears the default if it was this one.
+    /// `InUse` while it has inboxes.
+    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError>;
+
+    /// Atomically adds `delta` (which may be negative) to a counter and returns the new
+    /// value. Never creates a domain (`NotFound`), and never takes a counter below zero
+    /// (`Conflict`).
+    async fn add_to_counter(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        counter: Counter,
+        delta: i64,
+    ) -> Result<i64, StoreError>;
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Marks the key revoked; `NotFound` if no such key.
+    async fn revoke_api_key(&self, key_hash: &str, at: Timestamp) -> Result<(), StoreError>;
+}

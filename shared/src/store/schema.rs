@@ -1,0 +1,95 @@
+//! The single-table layout: key shapes, attribute names, and the table definition used by
+//! tests, the local CLI and (mirrored) the SAM template.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+
+use crate::model::{DomainId, DomainName, OrgId};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1_PK: &str = "GSI1PK";
+pub const GSI1_SK: &str = "GSI1SK";
+
+/// Due checks are spread over this many index partitions so that a burst of
+/// registrations does not write to one hot key.
+pub const CHECK_SHARDS: u32 = 4;
+
+pub fn org_pk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+pub const ORG_SK: &str = "ORG";
+
+pub fn domain_sk(id: &DomainId) -> String {
+    format!("DOMAIN#{id}")
+}
+
+pub const DOMAIN_SK_PREFIX: &str = "DOMAIN#";
+
+pub fn name_pk(name: &DomainName) -> String {
+    format!("NAME#{name}")
+}
+
+pub const NAME_SK: &str = "NAME";
+
+pub fn key_pk(key_hash: &str) -> String {
+    format!("KEY#{key_hash}")
+}
+
+pub const KEY_SK: &str = "KEY";
+
+/// The index partition of a domain awaiting a check.
+pub fn check_shard(id: &DomainId) -> String {
+    let sum: u32 = id.as_str().bytes().map(u32::from).sum();
+    format!("CHECK#{}", sum % CHECK_SHARDS)
+}
+
+/// Creates the table (on-demand billing, the sweep's sparse index) and waits until it is
+/// usable.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dynamodb::Error> {
+    let string_attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type set")
+    };
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .expect("name and type set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attr(PK))
+        .attribute_definitions(string_attr(SK))
+        .attribute_definitions(string_attr(GSI1_PK))
+        .attribute_definitions(string_attr(GSI1_SK))
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI1)
+                .key_schema(key(GSI1_PK, KeyType::Hash))
+                .key_schema(key(GSI1_SK, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .expect("index fully described"),
+        )
+        .send()
+        .await?;
+    Ok(())
+}

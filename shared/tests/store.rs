@@ -1,0 +1,358 @@
+//! One store suite, run against the in-memory store and against DynamoDB Local.
+
+use std::sync::Arc;
+
+use domains::model::{Counter, Domain, Status, Timestamp};
+use domains::store::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use testkit::{Backend, for_each_backend, org, pending_domain};
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix(1_704_873_600 + seconds)
+}
+
+async fn insert(
+    store: &Arc<dyn Store>,
+    org_id: &str,
+    name: &str,
+    default: DefaultChoice,
+) -> Domain {
+    store
+        .insert_domain(&pending_domain(org_id, name, at(0)), default)
+        .await
+        .unwrap_or_else(|e| panic!("insert {name}: {e}"))
+}
+
+async fn defaults(store: &Arc<dyn Store>, org_id: &str) -> Vec<String> {
+    store
+        .list_domains(&org(org_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.is_default)
+        .map(|d| d.name.to_string())
+        .collect()
+}
+
+async fn insert_then_get_round_trips(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let domain = pending_domain("org_a", "example.com", at(0));
+    let stored = store
+        .insert_domain(&domain, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    assert!(
+        stored.is_default,
+        "an organization's first domain is its default"
+    );
+    let read = store
+        .get_domain(&org("org_a"), &domain.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(read.state.status, Status::Pending);
+    assert_eq!(read.state.next_check_at, Some(at(0)));
+    assert_eq!(read.setup, domain.setup);
+}
+
+async fn names_are_unique_across_organizations(backend: Backend) {
+    let store = backend.fresh_store().await;
+    insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    for org_id in ["org_a", "org_b"] {
+        let again = pending_domain(org_id, "example.com", at(1));
+        assert_eq!(
+            store.insert_domain(&again, DefaultChoice::IfNone).await,
+            Err(StoreError::NameTaken("example.com".into()))
+        );
+        assert_eq!(
+            store.get_domain(&org(org_id), &again.id).await.unwrap(),
+            None
+        );
+    }
+    assert!(store.list_domains(&org("org_b")).await.unwrap().is_empty());
+}
+
+async fn other_organizations_see_nothing(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let b = org("org_b");
+    assert_eq!(store.get_domain(&b, &a.id).await.unwrap(), None);
+    assert_eq!(
+        store.delete_domain(&b, &a.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.add_to_counter(&b, &a.id, Counter::Inbox, 1).await,
+        Err(StoreError::NotFound)
+    );
+    let mut forged = a.clone();
+    forged.org_id = b.clone();
+    let update = DomainUpdate {
+        state: None,
+        default: Some(true),
+        at: at(5),
+    };
+    assert_eq!(
+        store.update_domain(&forged, &update).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(store.list_domains(&b).await.unwrap().is_empty());
+    assert!(defaults(&store, "org_b").await.is_empty());
+    assert_eq!(
+        store.get_domain(&org("org_a"), &a.id).await.unwrap(),
+        Some(a)
+    );
+}
+
+async fn list_is_newest_first_and_per_organization(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let mut names = Vec::new();
+    for i in 0..5 {
+        let name = format!("d{i}.example.com");
+        insert(&store, "org_a", &name, DefaultChoice::IfNone).await;
+        names.push(name);
+    }
+    insert(&store, "org_b", "other.example.com", DefaultChoice::IfNone).await;
+    let listed: Vec<String> = store
+        .list_domains(&org("org_a"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name.to_string())
+        .collect();
+    names.reverse();
+    assert_eq!(listed, names);
+    assert_eq!(defaults(&store, "org_a").await, vec!["d0.example.com"]);
+    assert_eq!(defaults(&store, "org_b").await, vec!["other.example.com"]);
+}
+
+async fn default_choices(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let first = insert(&store, "org_a", "never.example.com", DefaultChoice::Never).await;
+    assert!(
+        !first.is_default,
+        "an explicit isDefault:false is respected"
+    );
+    let second = insert(&store, "org_a", "first.example.com", DefaultChoice::IfNone).await;
+    assert!(second.is_default);
+    let third = insert(&store, "org_a", "later.example.com", DefaultChoice::IfNone).await;
+    assert!(!third.is_default);
+    let fourth = insert(&store, "org_a", "forced.example.com", DefaultChoice::Always).await;
+    assert!(fourth.is_default);
+    assert_eq!(defaults(&store, "org_a").await, vec!["forced.example.com"]);
+}
+
+async fn updates_are_conditional_on_version(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let domain = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let suspend = DomainUpdate {
+        state: Some(domain.state.moved_to(Status::Suspended, at(10))),
+        default: None,
+        at: at(10),
+    };
+    let updated = store.update_domain(&domain, &suspend).await.unwrap();
+    assert_eq!(updated.state.status, Status::Suspended);
+    assert_eq!(
+        updated.state.next_check_at, None,
+        "a suspended domain awaits no check"
+    );
+    assert_eq!(
+        (updated.updated_at, updated.version),
+        (at(10), domain.version + 1)
+    );
+    let read = store
+        .get_domain(&org("org_a"), &domain.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, updated);
+
+    // A writer holding the old version loses, and changes nothing.
+    let stale = DomainUpdate {
+        state: Some(domain.state.moved_to(Status::Suspended, at(20))),
+        default: Some(false),
+        at: at(20),
+    };
+    assert_eq!(
+        store.update_domain(&domain, &stale).await,
+        Err(StoreError::Conflict)
+    );
+    let read = store
+        .get_domain(&org("org_a"), &domain.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, updated);
+    assert!(read.is_default);
+
+    // Back to pending restarts the verification window.
+    let resume = DomainUpdate {
+        state: Some(read.state.moved_to(Status::Pending, at(30))),
+        default: None,
+        at: at(30),
+    };
+    let resumed = store.update_domain(&read, &resume).await.unwrap();
+    assert_eq!(resumed.state.pending_since, Some(at(30)));
+    assert_eq!(resumed.state.next_check_at, Some(at(30)));
+    assert_eq!(
+        store
+            .get_domain(&org("org_a"), &domain.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        resumed
+    );
+}
+
+async fn default_switches_and_clears(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "a.example.com", DefaultChoice::IfNone).await;
+    let b = insert(&store, "org_a", "b.example.com", DefaultChoice::IfNone).await;
+    let make_default = |value| DomainUpdate {
+        state: None,
+        default: Some(value),
+        at: at(1),
+    };
+    let b = store.update_domain(&b, &make_default(true)).await.unwrap();
+    assert!(b.is_default);
+    assert_eq!(defaults(&store, "org_a").await, vec!["b.example.com"]);
+    // Clearing a domain that is not the default changes nothing.
+    let a = store
+        .get_domain(&org("org_a"), &a.id)
+        .await
+        .unwrap()
+        .unwrap();
+    store.update_domain(&a, &make_default(false)).await.unwrap();
+    assert_eq!(defaults(&store, "org_a").await, vec!["b.example.com"]);
+    store.update_domain(&b, &make_default(false)).await.unwrap();
+    assert!(defaults(&store, "org_a").await.is_empty());
+    // With no default, the next registration becomes it.
+    insert(&store, "org_a", "c.example.com", DefaultChoice::IfNone).await;
+    assert_eq!(defaults(&store, "org_a").await, vec!["c.example.com"]);
+}
+
+async fn delete_frees_the_name_and_the_default(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let deleted = store.delete_domain(&org("org_a"), &a.id).await.unwrap();
+    assert_eq!(deleted.id, a.id);
+    assert_eq!(store.get_domain(&org("org_a"), &a.id).await.unwrap(), None);
+    assert_eq!(
+        store.delete_domain(&org("org_a"), &a.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(defaults(&store, "org_a").await.is_empty());
+    // The name can be registered again, by anyone.
+    let again = insert(&store, "org_b", "example.com", DefaultChoice::IfNone).await;
+    assert!(again.is_default);
+}
+
+async fn delete_refuses_domains_with_inboxes(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let o = org("org_a");
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Inbox, 2).await,
+        Ok(2)
+    );
+    assert_eq!(
+        store.delete_domain(&o, &a.id).await,
+        Err(StoreError::InUse(2))
+    );
+    assert!(store.get_domain(&o, &a.id).await.unwrap().is_some());
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Inbox, -2).await,
+        Ok(0)
+    );
+    store.delete_domain(&o, &a.id).await.unwrap();
+}
+
+async fn counters_are_atomic_and_never_negative(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let o = org("org_a");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (store, o, id) = (store.clone(), o.clone(), a.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_to_counter(&o, &id, Counter::Sent, 5)
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Received, 7).await,
+        Ok(7)
+    );
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Received, -8).await,
+        Err(StoreError::Conflict)
+    );
+    let read = store.get_domain(&o, &a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            read.counters.sent_count,
+            read.counters.received_count,
+            read.counters.inbox_count
+        ),
+        (100, 7, 0)
+    );
+    // Counters are not state changes: a writer holding the version still wins.
+    let update = DomainUpdate {
+        state: None,
+        default: Some(true),
+        at: at(1),
+    };
+    assert!(store.update_domain(&a, &update).await.is_ok());
+    let missing = pending_domain("org_a", "missing.example.com", at(0));
+    assert_eq!(
+        store
+            .add_to_counter(&o, &missing.id, Counter::Sent, 1)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn api_keys_store_only_hashes_and_revoke(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let record = ApiKeyRecord {
+        key_hash: "ab".repeat(32),
+        org_id: org("org_a"),
+        created_at: at(0),
+        revoked_at: None,
+    };
+    store.put_api_key(&record).await.unwrap();
+    assert_eq!(store.put_api_key(&record).await, Err(StoreError::Conflict));
+    assert_eq!(
+        store.get_api_key(&record.key_hash).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(store.get_api_key(&"cd".repeat(32)).await.unwrap(), None);
+    store.revoke_api_key(&record.key_hash, at(5)).await.unwrap();
+    // Revoking twice keeps the first time.
+    store.revoke_api_key(&record.key_hash, at(9)).await.unwrap();
+    let revoked = store.get_api_key(&record.key_hash).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(5)));
+    assert_eq!(
+        store.revoke_api_key(&"cd".repeat(32), at(5)).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+for_each_backend!(
+    insert_then_get_round_trips,
+    names_are_unique_across_organizations,
+    other_organizations_see_nothing,
+    list_is_newest_first_and_per_organization,
+    default_choices,
+    updates_are_conditional_on_version,
+    default_switches_and_clears,
+    delete_frees_the_name_and_the_default,
+    delete_refuses_domains_with_inboxes,
+    counters_are_atomic_and_never_negative,
+    api_keys_store_only_hashes_and_revoke,
+);
