@@ -183,8 +183,18 @@ async fn serve(addr: SocketAddr, api_keys: Vec<(String, OrgId)>) -> Result<(), S
     };
     for key in &keys {
         match store.put_api_key(&key.record).await {
-            // Already there from an earlier run against the same table.
-            Ok(()) | Err(StoreError::Conflict) => {}
+            Ok(()) => {}
+            // Already there from an earlier run against the same table: fine if it
+            // belongs to the same organization.
+            Err(StoreError::Conflict) => {
+                let existing = store.get_api_key(&key.record.key_hash).await;
+                if !matches!(existing, Ok(Some(ref r)) if r.org_id == key.record.org_id) {
+                    return Err(format!(
+                        "that API key already belongs to another organization than {}",
+                        key.record.org_id
+                    ));
+                }
+            }
             Err(other) => return Err(format!("cannot store API key: {other}")),
         }
     }

@@ -23,7 +23,7 @@ pub struct NewApiKey {
 
 impl NewApiKey {
     pub fn generate(org: OrgId, now: Timestamp) -> Self {
-        Self::from_key(format!("{KEY_PREFIX}{}", random_token(32)), org, now)
+        Self::from_key(format!("{KEY_PREFIX}{}", random_token()), org, now)
     }
 
     /// Wraps a key chosen by an operator (the local server's `--api-key KEY=ORG`).

@@ -5,14 +5,18 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// `bytes` random bytes from the OS generator, base64url without padding: safe in a
-/// header, a URL and a DNS TXT record.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
     SystemRandom::new()
         .fill(&mut buf)
         .expect("the system random generator does not fail");
-    URL_SAFE_NO_PAD.encode(buf)
+    buf
+}
+
+/// 32 random bytes, base64url without padding: safe in a header, a URL and a DNS TXT
+/// record.
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -25,9 +29,9 @@ mod tests {
 
     #[test]
     fn tokens_are_distinct_and_sized() {
-        let a = random_token(32);
+        let a = random_token();
         assert_eq!(a.len(), 43);
-        assert_ne!(a, random_token(32));
+        assert_ne!(a, random_token());
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl DkimKeyPair {
 pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
     let dkim = DkimKeyPair::generate(now);
     let setup = VerificationSetup {
-        ownership_token: random_token(32),
+        ownership_token: random_token(),
         dkim_selector: dkim.selector().to_owned(),
         dkim_public_key: dkim.public_key_base64(),
     };

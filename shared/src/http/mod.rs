@@ -56,6 +56,10 @@ impl Endpoint {
         }
     }
 
+    pub fn from_function_name(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL.into_iter().find(|e| e.function_name() == name)
+    }
+
     /// Method and route template (`{id}` is the one path parameter).
     pub fn route(&self) -> (&'static str, &'static str) {
         match self {

@@ -8,7 +8,7 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::{OrgId, Status};
-use crate::store::{DomainUpdate, StoreError};
+use crate::store::{DomainUpdate, StoreError, backoff};
 
 /// A PATCH that keeps losing to concurrent writers is told to retry after this many tries.
 const ATTEMPTS: usize = 5;
@@ -28,7 +28,7 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             "nothing to update: give isDefault and/or status".into(),
         ));
     }
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let current = app
             .store()
             .get_domain(org, &id)
@@ -56,7 +56,7 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         match app.store().update_domain(&current, &update).await {
             Ok(updated) => return Ok(json(StatusCode::OK, &Updated::from(&updated))),
             // Someone else changed the domain since we read it: decide again on fresh data.
-            Err(StoreError::Conflict) => continue,
+            Err(StoreError::Conflict) => backoff(attempt).await,
             Err(other) => return Err(other.into()),
         }
     }

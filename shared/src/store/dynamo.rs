@@ -12,7 +12,7 @@ use super::schema::{
     DOMAIN_SK_PREFIX, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK, PK, SK, check_shard, domain_sk,
     key_pk, name_pk, org_pk,
 };
-use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError, backoff};
 use crate::model::{
     Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
     VerificationSetup,
@@ -160,7 +160,7 @@ impl Store for DynamoStore {
             ("orgId".into(), s(domain.org_id.as_str())),
             ("domainId".into(), s(domain.id.as_str())),
         ]);
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let make_default = match default {
                 DefaultChoice::Always => true,
                 DefaultChoice::Never => false,
@@ -190,7 +190,7 @@ impl Store for DynamoStore {
                         }
                         Some(_) => return Err(StoreError::NameTaken(domain.name.to_string())),
                         // The organization's default changed under us: decide again.
-                        None => continue,
+                        None => backoff(attempt).await,
                     }
                 }
                 Err(other) => return Err(other),
@@ -329,7 +329,7 @@ impl Store for DynamoStore {
     }
 
     async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let current = self
                 .get_domain(org, id)
                 .await?
@@ -367,7 +367,7 @@ impl Store for DynamoStore {
             ];
             match self.transact(items).await {
                 Ok(()) => return Ok(current),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(other) => return Err(other),
             }
         }

@@ -12,6 +12,14 @@ pub use memory::MemoryStore;
 
 use crate::model::{Counter, Domain, DomainId, DomainState, OrgId, Timestamp};
 
+/// Pause before retrying a write lost to a concurrent writer: growing with each attempt,
+/// and jittered so that the losers of one race do not collide again.
+pub async fn backoff(attempt: usize) {
+    let [jitter] = crate::crypto::random_bytes::<1>();
+    let millis = (attempt as u64 + 1) * (5 + u64::from(jitter) % 16);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]

@@ -1,0 +1,158 @@
+//! Spawns the local server on a free port with a fresh store and two organizations.
+
+use std::sync::Arc;
+
+use domains::App;
+use domains::auth::NewApiKey;
+use domains::clock::SystemClock;
+use domains::model::{DomainId, OrgId, Timestamp};
+use domains::store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use testkit::{Backend, org};
+use tokio::sync::oneshot;
+
+pub const BASE: &str = "/api/email/domains";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    /// Key of `org_a`.
+    pub key_a: String,
+    /// Key of `org_b`.
+    pub key_b: String,
+    _shutdown: oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// Asserts the contract's error shape and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        let message = self.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty(),
+            "an error says what is wrong: {}",
+            self.body
+        );
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let store = backend.fresh_store().await;
+        let mut keys = Vec::new();
+        for org_id in ["org_a", "org_b"] {
+            let key = NewApiKey::generate(org(org_id), Timestamp::from_unix(0));
+            store.put_api_key(&key.record).await.expect("store API key");
+            keys.push(key.key);
+        }
+        let app = App::new(store.clone(), Arc::new(SystemClock));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(domainctl::server::serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        let key_b = keys.pop().unwrap();
+        let key_a = keys.pop().unwrap();
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            store,
+            key_a,
+            key_b,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// Sends `body` as-is (so tests can send malformed JSON) with the given key.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<String>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("response is JSON, got {status} {text:?}"));
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn as_a(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, Some(&self.key_a), body.map(|b| b.to_string()))
+            .await
+    }
+
+    pub async fn as_b(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, Some(&self.key_b), body.map(|b| b.to_string()))
+            .await
+    }
+
+    /// Registers `domain` for `org_a`, asserting success; returns the response body.
+    pub async fn register(&self, domain: &str) -> Value {
+        let reply = self
+            .as_a(
+                Method::POST,
+                BASE,
+                Some(serde_json::json!({ "domain": domain })),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register {domain}: {}",
+            reply.body
+        );
+        reply.body
+    }
+
+    pub async fn get_a(&self, id: &str) -> Reply {
+        self.as_a(Method::GET, &format!("{BASE}/{id}"), None).await
+    }
+}
+
+pub fn id_of(body: &Value) -> String {
+    body["id"].as_str().expect("an id").to_owned()
+}
+
+pub fn domain_id(body: &Value) -> DomainId {
+    DomainId::parse(&id_of(body)).expect("a domain id")
+}
+
+pub fn org_a() -> OrgId {
+    org("org_a")
+}

@@ -1,0 +1,173 @@
+use domains::model::Status;
+use domains::store::DomainUpdate;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use testkit::{Backend, for_each_backend};
+
+use crate::harness::{BASE, TestApp, domain_id, org_a};
+
+fn names(body: &Value) -> Vec<String> {
+    body["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Registers d0..d{n-1}.example for org_a, oldest first.
+async fn with_domains(app: &TestApp, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(app.register(&format!("d{i}.example")).await);
+    }
+    out
+}
+
+async fn lists_newest_first_in_the_seed_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    with_domains(&app, 3).await;
+    let reply = app.as_a(Method::GET, BASE, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        names(&reply.body),
+        ["d2.example", "d1.example", "d0.example"]
+    );
+    assert_eq!(
+        (
+            reply.body["total"].as_u64(),
+            reply.body["limit"].as_u64(),
+            reply.body["offset"].as_u64()
+        ),
+        (Some(3), Some(20), Some(0))
+    );
+    let item = &reply.body["domains"][2];
+    let mut keys: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "createdAt",
+            "domain",
+            "id",
+            "inboxCount",
+            "isDefault",
+            "sentCount",
+            "status",
+            "updatedAt",
+            "verifiedAt"
+        ]
+    );
+    assert_eq!(item["isDefault"], true);
+    assert_eq!(item["inboxCount"], 0);
+}
+
+async fn pagination_edges(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    with_domains(&app, 5).await;
+    let page = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.as_a(Method::GET, &format!("{BASE}?{query}"), None)
+                .await
+        }
+    };
+    let one = page("limit=1").await;
+    assert_eq!(names(&one.body), ["d4.example"]);
+    assert_eq!(one.body["total"], 5);
+    let second = page("limit=2&offset=2").await;
+    assert_eq!(names(&second.body), ["d2.example", "d1.example"]);
+    let last = page("limit=2&offset=4").await;
+    assert_eq!(names(&last.body), ["d0.example"]);
+    let past = page("offset=5").await;
+    assert_eq!(past.status, StatusCode::OK);
+    assert!(names(&past.body).is_empty());
+    assert_eq!(
+        (past.body["total"].as_u64(), past.body["offset"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let far = page("offset=1000000").await;
+    assert!(names(&far.body).is_empty());
+    let max = page("limit=100").await;
+    assert_eq!(
+        (names(&max.body).len(), max.body["limit"].as_u64()),
+        (5, Some(100))
+    );
+
+    for bad in [
+        "limit=101",
+        "limit=0",
+        "limit=-1",
+        "limit=abc",
+        "limit=",
+        "limit=1.5",
+        "offset=-1",
+        "offset=x",
+        "status=deleted",
+        "status=ACTIVE",
+        "status=",
+        "unknown=1",
+        "limit=1&limit=2",
+    ] {
+        let reply = app.as_a(Method::GET, &format!("{BASE}?{bad}"), None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["error"]["code"], "VALIDATION_ERROR", "{bad}");
+    }
+}
+
+async fn status_filter_counts_the_filtered_set(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let domains = with_domains(&app, 4).await;
+    for registered in &domains[1..3] {
+        let current = app
+            .store
+            .get_domain(&org_a(), &domain_id(registered))
+            .await
+            .unwrap()
+            .unwrap();
+        let now = current.created_at;
+        let update = DomainUpdate {
+            state: Some(current.state.moved_to(Status::Suspended, now)),
+            default: None,
+            at: now,
+        };
+        app.store.update_domain(&current, &update).await.unwrap();
+    }
+    let suspended = app
+        .as_a(Method::GET, &format!("{BASE}?status=suspended"), None)
+        .await;
+    assert_eq!(names(&suspended.body), ["d2.example", "d1.example"]);
+    assert_eq!(suspended.body["total"], 2);
+    let pending = app
+        .as_a(
+            Method::GET,
+            &format!("{BASE}?status=pending&limit=1&offset=1"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&pending.body), ["d0.example"]);
+    assert_eq!(pending.body["total"], 2);
+    let active = app
+        .as_a(Method::GET, &format!("{BASE}?status=active"), None)
+        .await;
+    assert_eq!(
+        (names(&active.body).len(), active.body["total"].as_u64()),
+        (0, Some(0))
+    );
+}
+
+for_each_backend!(
+    lists_newest_first_in_the_seed_shape,
+    pagination_edges,
+    status_filter_counts_the_filtered_set,
+);

@@ -1,0 +1,11 @@
+//! API tests: real HTTP requests to the real router on a free port, against both stores.
+
+mod harness;
+
+mod auth;
+mod delete;
+mod get;
+mod list;
+mod races;
+mod register;
+mod update;

@@ -1,0 +1,71 @@
+//! The sample events in `events/` go through `lambda_http`'s own API Gateway parsing into
+//! the handler of the function they are named after, so they cannot rot.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use domains::App;
+use domains::auth::NewApiKey;
+use domains::clock::SystemClock;
+use domains::http::Endpoint;
+use domains::model::{DomainId, Timestamp};
+use domains::store::{DefaultChoice, MemoryStore, Store};
+use lambda_http::Body;
+use testkit::{org, pending_domain};
+
+const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
+const EVENT_DOMAIN_ID: &str = "dom_01JDX3M5Q8Z9YV2K7W4T6R0N1B";
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A store holding the events' API key and the domain their path parameters name.
+async fn seeded_app() -> App {
+    let store = Arc::new(MemoryStore::new());
+    let now = Timestamp::from_unix(1_704_873_600);
+    let key = NewApiKey::from_key(EVENT_KEY.into(), org("org_events"), now);
+    store.put_api_key(&key.record).await.unwrap();
+    let mut domain = pending_domain("org_events", "sample.example", now);
+    domain.id = DomainId::parse(EVENT_DOMAIN_ID).unwrap();
+    store.insert_domain(&domain, DefaultChoice::IfNone).await.unwrap();
+    App::new(store, Arc::new(SystemClock))
+}
+
+#[tokio::test]
+async fn every_sample_event_is_served_by_its_function() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let Some(endpoint) = Endpoint::from_function_name(&name) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{name}: not an API Gateway event: {e}"));
+        let response = seeded_app().await.handle(endpoint, request).await;
+        let body = match response.body() {
+            Body::Text(text) => text.clone(),
+            other => panic!("{name}: unexpected body {other:?}"),
+        };
+        let expected = if endpoint == Endpoint::Register { 201 } else { 200 };
+        assert_eq!(response.status().as_u16(), expected, "{name}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        match endpoint {
+            Endpoint::List => assert_eq!(json["total"], 1, "{name}: {body}"),
+            Endpoint::Register => assert_eq!(json["domain"], "yourcompany.com"),
+            Endpoint::Get => assert_eq!(json["id"], EVENT_DOMAIN_ID),
+            Endpoint::Update => assert_eq!(json["status"], "suspended"),
+            Endpoint::Delete => assert_eq!(json["success"], true),
+        }
+        seen.push(endpoint);
+    }
+    for endpoint in Endpoint::ALL {
+        assert!(
+            seen.contains(&endpoint),
+            "events/{}.json is missing",
+            endpoint.function_name()
+        );
+    }
+}
