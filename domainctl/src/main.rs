@@ -9,6 +9,8 @@ use domains::App;
 use domains::auth::{NewApiKey, hash_key};
 use domains::clock::{Clock, SystemClock};
 use domains::config;
+use domains::dns::DnsChecker;
+use domains::dns::check::{DEFAULT_TIMEOUT, NAMESERVERS_VAR};
 use domains::model::OrgId;
 use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
 
@@ -34,6 +36,10 @@ enum Command {
         /// Without it, a key for `org_local` is made and printed.
         #[arg(long = "api-key", value_name = "KEY=ORG_ID", value_parser = parse_key_spec)]
         api_keys: Vec<(String, OrgId)>,
+        /// DNS server(s) that verification asks, as ip:port (repeatable). Default:
+        /// DNS_NAMESERVERS, else the system's resolver.
+        #[arg(long = "dns", value_name = "IP:PORT")]
+        dns: Vec<SocketAddr>,
     },
     /// API keys in the DynamoDB table named by DOMAINS_TABLE.
     Keys {
@@ -95,7 +101,8 @@ async fn run(command: Command) -> Result<(), String> {
             port,
             host,
             api_keys,
-        } => serve(SocketAddr::new(host, port), api_keys).await,
+            dns,
+        } => serve(SocketAddr::new(host, port), api_keys, dns).await,
         Command::Keys { command } => {
             let store = dynamo_store().await?;
             match command {
@@ -157,7 +164,23 @@ fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-async fn serve(addr: SocketAddr, api_keys: Vec<(String, OrgId)>) -> Result<(), String> {
+async fn serve(
+    addr: SocketAddr,
+    api_keys: Vec<(String, OrgId)>,
+    dns: Vec<SocketAddr>,
+) -> Result<(), String> {
+    let (dns, dns_name) = if dns.is_empty() {
+        let name =
+            std::env::var(NAMESERVERS_VAR).unwrap_or_else(|_| "the system's resolver".into());
+        (DnsChecker::from_env()?, name)
+    } else {
+        let name = dns
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        (DnsChecker::with_nameservers(&dns, DEFAULT_TIMEOUT), name)
+    };
     let (store, store_name): (Arc<dyn Store>, String) = match config::table_from_env() {
         Some(table) => (
             Arc::new(config::dynamo_store(table.clone()).await),
@@ -205,6 +228,7 @@ async fn serve(addr: SocketAddr, api_keys: Vec<(String, OrgId)>) -> Result<(), S
     let base = format!("http://{addr}{}", domains::http::BASE_PATH);
     println!("Domains API on {base}");
     println!("store: {store_name}");
+    println!("DNS checks ask: {dns_name}");
     for key in &keys {
         if generated {
             println!("API key for {}: {}", key.record.org_id, key.key);
@@ -216,7 +240,7 @@ async fn serve(addr: SocketAddr, api_keys: Vec<(String, OrgId)>) -> Result<(), S
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
     }
 
-    let app = App::new(store, Arc::new(SystemClock));
+    let app = App::new(store, Arc::new(SystemClock), dns);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

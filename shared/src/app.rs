@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::clock::Clock;
+use crate::dns::DnsChecker;
 use crate::model::Timestamp;
 use crate::store::Store;
 
@@ -16,13 +17,19 @@ struct Inner {
     store: Arc<dyn Store>,
     auth: Authenticator,
     clock: Arc<dyn Clock>,
+    dns: DnsChecker,
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, dns: DnsChecker) -> Self {
         let auth = Authenticator::new(store.clone());
         Self {
-            inner: Arc::new(Inner { store, auth, clock }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                clock,
+                dns,
+            }),
         }
     }
 
@@ -32,6 +39,10 @@ impl App {
 
     pub fn auth(&self) -> &Authenticator {
         &self.inner.auth
+    }
+
+    pub fn dns(&self) -> &DnsChecker {
+        &self.inner.dns
     }
 
     pub fn now(&self) -> Timestamp {

@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod model;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 
 pub use app::App;
 pub use error::ApiError;

@@ -3,15 +3,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
+use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::model::{DomainId, Timestamp};
 use domains::store::{DefaultChoice, MemoryStore, Store};
 use lambda_http::Body;
-use testkit::{org, pending_domain};
+use testkit::{TestDns, org, pending_domain};
 
 const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
 const EVENT_DOMAIN_ID: &str = "dom_01JDX3M5Q8Z9YV2K7W4T6R0N1B";
@@ -20,7 +22,8 @@ fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
 
-/// A store holding the events' API key and the domain their path parameters name.
+/// A store holding the events' API key and the domain their path parameters name, and a
+/// DNS server where that domain's required records are published.
 async fn seeded_app() -> App {
     let store = Arc::new(MemoryStore::new());
     let now = Timestamp::from_unix(1_704_873_600);
@@ -28,8 +31,18 @@ async fn seeded_app() -> App {
     store.put_api_key(&key.record).await.unwrap();
     let mut domain = pending_domain("org_events", "sample.example", now);
     domain.id = DomainId::parse(EVENT_DOMAIN_ID).unwrap();
-    store.insert_domain(&domain, DefaultChoice::IfNone).await.unwrap();
-    App::new(store, Arc::new(SystemClock))
+    store
+        .insert_domain(&domain, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    let dns = TestDns::start().await;
+    dns.add_mx("sample.example", 10, "inbound-smtp.us-east-1.amazonaws.com");
+    dns.add_txt(
+        "_amazonses.sample.example",
+        &[&domain.setup.ownership_token],
+    );
+    let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_secs(2));
+    App::new(store, Arc::new(SystemClock), checker)
 }
 
 #[tokio::test]
@@ -49,7 +62,11 @@ async fn every_sample_event_is_served_by_its_function() {
             Body::Text(text) => text.clone(),
             other => panic!("{name}: unexpected body {other:?}"),
         };
-        let expected = if endpoint == Endpoint::Register { 201 } else { 200 };
+        let expected = if endpoint == Endpoint::Register {
+            201
+        } else {
+            200
+        };
         assert_eq!(response.status().as_u16(), expected, "{name}: {body}");
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         match endpoint {
@@ -57,6 +74,7 @@ async fn every_sample_event_is_served_by_its_function() {
             Endpoint::Register => assert_eq!(json["domain"], "yourcompany.com"),
             Endpoint::Get => assert_eq!(json["id"], EVENT_DOMAIN_ID),
             Endpoint::Update => assert_eq!(json["status"], "suspended"),
+            Endpoint::Verify => assert_eq!(json["status"], "active", "{body}"),
             Endpoint::Delete => assert_eq!(json["success"], true),
         }
         seen.push(endpoint);

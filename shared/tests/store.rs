@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domains::model::{Counter, Domain, Status, Timestamp};
+use domains::model::{CheckReport, Counter, Domain, Finding, RecordKind, Status, Timestamp};
 use domains::store::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
 use testkit::{Backend, for_each_backend, org, pending_domain};
 
@@ -184,6 +184,33 @@ async fn updates_are_conditional_on_version(backend: Backend) {
         .unwrap();
     assert_eq!(read, updated);
     assert!(read.is_default);
+
+    // A check's findings are kept with the domain.
+    let report = CheckReport {
+        checked_at: at(25),
+        findings: vec![Finding {
+            kind: RecordKind::Mx,
+            verified: false,
+            reason: Some("missing: no MX record".into()),
+            found: vec!["5 mx.other.example".into()],
+        }],
+    };
+    let checked = DomainUpdate {
+        state: Some(read.state.after_check(&report)),
+        default: None,
+        at: at(25),
+    };
+    let read = store.update_domain(&read, &checked).await.unwrap();
+    assert_eq!(read.state.last_check.as_ref(), Some(&report));
+    assert_eq!(read.state.last_checked_at, Some(at(25)));
+    assert_eq!(
+        store
+            .get_domain(&org("org_a"), &domain.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        read
+    );
 
     // Back to pending restarts the verification window.
     let resume = DomainUpdate {

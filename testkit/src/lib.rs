@@ -1,8 +1,10 @@
 //! Test harness: real servers on free loopback ports, started on first use by each test
 //! binary and stopped when it exits, with fresh state per test.
 
+mod dns_server;
 mod dynamodb_local;
 
+pub use dns_server::{Behaviour, TestDns};
 pub use dynamodb_local::{DynamoLocal, dynamodb_local, fresh_dynamo_store};
 
 use std::sync::Arc;

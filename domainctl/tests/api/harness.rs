@@ -1,15 +1,17 @@
 //! Spawns the local server on a free port with a fresh store and two organizations.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
+use domains::dns::DnsChecker;
 use domains::model::{DomainId, OrgId, Timestamp};
 use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use testkit::{Backend, org};
+use testkit::{Backend, TestDns, org};
 use tokio::sync::oneshot;
 
 pub const BASE: &str = "/api/email/domains";
@@ -22,6 +24,8 @@ pub struct TestApp {
     pub key_a: String,
     /// Key of `org_b`.
     pub key_b: String,
+    /// The DNS server verification asks: tests publish records here.
+    pub dns: TestDns,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -55,7 +59,9 @@ impl TestApp {
             store.put_api_key(&key.record).await.expect("store API key");
             keys.push(key.key);
         }
-        let app = App::new(store.clone(), Arc::new(SystemClock));
+        let dns = TestDns::start().await;
+        let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
+        let app = App::new(store.clone(), Arc::new(SystemClock), checker);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
@@ -72,6 +78,7 @@ impl TestApp {
             store,
             key_a,
             key_b,
+            dns,
             _shutdown: shutdown,
         }
     }
@@ -155,4 +162,20 @@ pub fn domain_id(body: &Value) -> DomainId {
 
 pub fn org_a() -> OrgId {
     org("org_a")
+}
+
+/// Publishes exactly the records an API answer lists, as a user would at their DNS host.
+pub fn publish(dns: &TestDns, records: &Value) {
+    for record in records.as_array().expect("dnsRecords") {
+        let name = record["name"].as_str().unwrap();
+        let value = record["value"].as_str().unwrap();
+        match record["type"].as_str().unwrap() {
+            "MX" => {
+                let (preference, host) = value.split_once(' ').unwrap();
+                dns.add_mx(name, preference.parse().unwrap(), host);
+            }
+            "TXT" => dns.add_long_txt(name, value),
+            other => panic!("unexpected record type {other}"),
+        }
+    }
 }

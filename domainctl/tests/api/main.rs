@@ -9,3 +9,4 @@ mod list;
 mod races;
 mod register;
 mod update;
+mod verify;

@@ -8,7 +8,7 @@ use crate::harness::{BASE, TestApp, domain_id, id_of, org_a};
 
 /// Puts a domain straight into `status` through the store, as verification or the
 /// sweep would.
-async fn force(app: &TestApp, id: &DomainId, status: Status, verified: bool) {
+pub async fn force(app: &TestApp, id: &DomainId, status: Status, verified: bool) {
     let current = app.store.get_domain(&org_a(), id).await.unwrap().unwrap();
     let mut state = current.state.moved_to(status, current.updated_at);
     state.verified_at = verified.then_some(current.created_at);

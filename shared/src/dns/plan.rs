@@ -9,23 +9,13 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use crate::crypto::random_token;
-use crate::model::{Domain, Timestamp, VerificationSetup};
+use crate::model::{Domain, RecordKind, Timestamp, VerificationSetup};
 
 /// Owner of the ownership TXT record, relative to the domain.
 pub const OWNERSHIP_HOST: &str = "_amazonses";
 pub const DMARC_HOST: &str = "_dmarc";
 pub const MX_PREFERENCE: u16 = 10;
 pub const SPF_VALUE: &str = "v=spf1 include:amazonses.com ~all";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordKind {
-    Mx,
-    Ownership,
-    Spf,
-    Dkim,
-    Dmarc,
-}
 
 /// One record to publish, in the shape of the API's `dnsRecords`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,6 +8,7 @@ mod register;
 mod request;
 mod response;
 mod update;
+mod verify;
 mod views;
 
 use std::time::Instant;
@@ -33,15 +34,17 @@ pub enum Endpoint {
     Register,
     Get,
     Update,
+    Verify,
     Delete,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::List,
         Endpoint::Register,
         Endpoint::Get,
         Endpoint::Update,
+        Endpoint::Verify,
         Endpoint::Delete,
     ];
 
@@ -52,12 +55,15 @@ impl Endpoint {
             Endpoint::Register => "register-domain",
             Endpoint::Get => "get-domain",
             Endpoint::Update => "update-domain",
+            Endpoint::Verify => "verify-domain",
             Endpoint::Delete => "delete-domain",
         }
     }
 
     pub fn from_function_name(name: &str) -> Option<Endpoint> {
-        Endpoint::ALL.into_iter().find(|e| e.function_name() == name)
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| e.function_name() == name)
     }
 
     /// Method and route template (`{id}` is the one path parameter).
@@ -67,6 +73,7 @@ impl Endpoint {
             Endpoint::Register => ("POST", ""),
             Endpoint::Get => ("GET", "/{id}"),
             Endpoint::Update => ("PATCH", "/{id}"),
+            Endpoint::Verify => ("POST", "/{id}/verify"),
             Endpoint::Delete => ("DELETE", "/{id}"),
         }
     }
@@ -109,6 +116,7 @@ impl App {
             Endpoint::Register => register::handle(self, &org, request).await,
             Endpoint::Get => get::handle(self, &org, request).await,
             Endpoint::Update => update::handle(self, &org, request).await,
+            Endpoint::Verify => verify::handle(self, &org, request).await,
             Endpoint::Delete => delete::handle(self, &org, request).await,
         }
     }

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::dns::{DnsRecord, records_for};
-use crate::model::{Counters, Domain, DomainId, Region, Status, Timestamp};
+use crate::model::{
+    CheckReport, Counters, Domain, DomainId, Region, Status, Timestamp, VerificationStatus,
+};
 
 /// An item of `GET /` (the seed's list shape).
 #[derive(Serialize)]
@@ -52,6 +54,43 @@ pub struct RecordView {
     record: DnsRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// What DNS held at the record's name when last checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found: Option<Vec<String>>,
+}
+
+impl RecordView {
+    /// The records to publish, without findings (the answer to registration).
+    fn unchecked(domain: &Domain) -> Vec<RecordView> {
+        records_for(domain)
+            .into_iter()
+            .map(|record| RecordView {
+                record,
+                verified: None,
+                reason: None,
+                found: None,
+            })
+            .collect()
+    }
+
+    /// The records with the findings of `report`; before any check nothing counts as
+    /// published.
+    pub fn checked(domain: &Domain, report: Option<&CheckReport>) -> Vec<RecordView> {
+        records_for(domain)
+            .into_iter()
+            .map(|record| {
+                let finding = report.and_then(|r| r.finding(record.kind));
+                RecordView {
+                    verified: Some(finding.is_some_and(|f| f.verified)),
+                    reason: finding.and_then(|f| f.reason.clone()),
+                    found: finding.map(|f| f.found.clone()),
+                    record,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The answer to `POST /`.
@@ -76,26 +115,11 @@ impl<'a> From<&'a Domain> for Registered<'a> {
             status: d.state.status,
             is_default: d.is_default,
             region: d.region,
-            dns_records: records_for(d)
-                .into_iter()
-                .map(|record| RecordView {
-                    record,
-                    verified: None,
-                })
-                .collect(),
+            dns_records: RecordView::unchecked(d),
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
     }
-}
-
-#[derive(Serialize, Default)]
-pub struct VerificationStatus {
-    ownership: bool,
-    mx: bool,
-    spf: bool,
-    dkim: bool,
-    dmarc: bool,
 }
 
 /// The answer to `GET /:id`: everything.
@@ -124,15 +148,13 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             status: d.state.status,
             is_default: d.is_default,
             region: d.region,
-            // Until a DNS check has run, nothing counts as published.
-            dns_records: records_for(d)
-                .into_iter()
-                .map(|record| RecordView {
-                    record,
-                    verified: Some(false),
-                })
-                .collect(),
-            verification_status: VerificationStatus::default(),
+            dns_records: RecordView::checked(d, d.state.last_check.as_ref()),
+            verification_status: d
+                .state
+                .last_check
+                .as_ref()
+                .map(CheckReport::status)
+                .unwrap_or_default(),
             created_at: d.created_at,
             updated_at: d.updated_at,
             verified_at: d.state.verified_at,
@@ -172,4 +194,31 @@ pub struct Deleted {
     pub success: bool,
     pub message: &'static str,
     pub deleted_at: Timestamp,
+}
+
+/// The answer to `POST /:id/verify`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified<'a> {
+    id: &'a DomainId,
+    domain: &'a str,
+    status: Status,
+    verification_status: VerificationStatus,
+    verified_at: Option<Timestamp>,
+    last_checked_at: Option<Timestamp>,
+    dns_records: Vec<RecordView>,
+}
+
+impl<'a> Verified<'a> {
+    pub fn new(d: &'a Domain, report: &CheckReport) -> Self {
+        Self {
+            id: &d.id,
+            domain: d.name.as_str(),
+            status: d.state.status,
+            verification_status: report.status(),
+            verified_at: d.state.verified_at,
+            last_checked_at: d.state.last_checked_at,
+            dns_records: RecordView::checked(d, Some(report)),
+        }
+    }
 }

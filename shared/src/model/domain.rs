@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{DomainId, DomainName, OrgId, Region, Status, Timestamp};
+use super::{CheckReport, DomainId, DomainName, OrgId, Region, Status, Timestamp};
 
 /// What the owner publishes to prove control and to let SES sign: fixed at registration.
 /// The DKIM private key is not here: it goes to SES and is never stored.
@@ -24,6 +24,8 @@ pub struct DomainState {
     pub pending_since: Option<Timestamp>,
     /// When the sweep should next check the domain; `None` when no check is awaited.
     pub next_check_at: Option<Timestamp>,
+    /// The findings of the last DNS check.
+    pub last_check: Option<CheckReport>,
 }
 
 impl DomainState {
@@ -34,7 +36,27 @@ impl DomainState {
             last_checked_at: None,
             pending_since: Some(now),
             next_check_at: Some(now),
+            last_check: None,
         }
+    }
+
+    /// The state after a DNS check: findings recorded, and a pending or failed domain
+    /// whose required records pass becomes active. Any other status stays as it is
+    /// (a suspended domain is checked but stays suspended).
+    pub fn after_check(&self, report: &CheckReport) -> Self {
+        let now = report.checked_at;
+        let activates =
+            matches!(self.status, Status::Pending | Status::Failed) && report.required_passed();
+        let mut next = if activates {
+            let mut active = self.moved_to(Status::Active, now);
+            active.verified_at = Some(now);
+            active
+        } else {
+            self.clone()
+        };
+        next.last_checked_at = Some(now);
+        next.last_check = Some(report.clone());
+        next
     }
 
     /// The state after moving to `status` at `now`, keeping what still holds.
@@ -54,6 +76,7 @@ impl DomainState {
                 Status::Pending => self.next_check_at,
                 _ => None,
             },
+            last_check: self.last_check.clone(),
         }
     }
 }

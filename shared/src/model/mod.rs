@@ -6,6 +6,7 @@ mod ids;
 mod region;
 mod status;
 mod timestamp;
+mod verification;
 
 pub use domain::{Counter, Counters, Domain, DomainState, VerificationSetup};
 pub use domain_name::{DomainName, DomainNameError};
@@ -13,3 +14,4 @@ pub use ids::{DomainId, OrgId};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;
+pub use verification::{CheckReport, Finding, RecordKind, VerificationStatus};

@@ -564,6 +564,13 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
         ("pendingSince", time(state.pending_since)),
         ("nextCheckAt", time(state.next_check_at)),
         (
+            "lastCheck",
+            state
+                .last_check
+                .as_ref()
+                .map(|report| s(serde_json::to_string(report).expect("check reports serialize"))),
+        ),
+        (
             GSI1_PK,
             state.next_check_at.map(|_| s(check_shard(&domain.id))),
         ),
@@ -623,6 +630,12 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
             last_checked_at: opt_time(item, "lastCheckedAt")?,
             pending_since: opt_time(item, "pendingSince")?,
             next_check_at: opt_time(item, "nextCheckAt")?,
+            last_check: match item.get("lastCheck") {
+                None => None,
+                Some(_) => Some(parse_with(item, "lastCheck", |t| {
+                    serde_json::from_str(t).ok()
+                })?),
+            },
         },
         counters: Counters {
             inbox_count: count(Counter::Inbox),

@@ -1,0 +1,28 @@
+use lambda_http::http::StatusCode;
+
+use super::request::domain_id;
+use super::response::json;
+use super::views::Verified;
+use super::{Request, Response};
+use crate::App;
+use crate::error::ApiError;
+use crate::model::OrgId;
+use crate::verify::verify;
+
+pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
+    let id = domain_id(request)?;
+    let domain = app
+        .store()
+        .get_domain(org, &id)
+        .await?
+        .ok_or(ApiError::DomainNotFound)?;
+    let (domain, report) = verify(app, domain).await?;
+    let view = Verified::new(&domain, &report);
+    if report.required_passed() {
+        Ok(json(StatusCode::OK, &view))
+    } else {
+        // The findings are stored (GET shows them) and the status is unchanged.
+        let details = serde_json::to_value(&view).expect("views serialize");
+        Err(ApiError::VerificationFailed(details))
+    }
+}

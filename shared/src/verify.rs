@@ -1,0 +1,36 @@
+//! Verifying a domain: check its DNS, record the findings, activate it when its required
+//! records pass. Shared by `POST /:id/verify` and the sweep.
+
+use crate::App;
+use crate::model::{CheckReport, Domain};
+use crate::store::{DomainUpdate, StoreError, backoff};
+
+const ATTEMPTS: usize = 5;
+
+/// Checks `domain` now and stores the outcome with a write conditional on its version;
+/// if the domain changed meanwhile, the same findings are applied to its new state (a
+/// concurrent suspension is never undone). Returns the domain as stored and the report.
+pub async fn verify(app: &App, domain: Domain) -> Result<(Domain, CheckReport), StoreError> {
+    let report = app.dns().check(&domain, app.now()).await;
+    let mut current = domain;
+    for attempt in 0..ATTEMPTS {
+        let update = DomainUpdate {
+            state: Some(current.state.after_check(&report)),
+            default: None,
+            at: report.checked_at,
+        };
+        match app.store().update_domain(&current, &update).await {
+            Ok(updated) => return Ok((updated, report)),
+            Err(StoreError::Conflict) => {
+                backoff(attempt).await;
+                current = app
+                    .store()
+                    .get_domain(&current.org_id, &current.id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Conflict)
+}
