@@ -13,6 +13,7 @@ use domains::dns::DnsChecker;
 use domains::dns::check::{DEFAULT_TIMEOUT, NAMESERVERS_VAR};
 use domains::model::OrgId;
 use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
+use domains::sweep::{SweepOptions, sweep};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,19 @@ enum Command {
         /// DNS_NAMESERVERS, else the system's resolver.
         #[arg(long = "dns", value_name = "IP:PORT")]
         dns: Vec<SocketAddr>,
+        /// Also run the sweep every this many seconds (off by default).
+        #[arg(long, value_name = "SECONDS")]
+        sweep_every: Option<u64>,
+    },
+    /// Run the sweep once against the DynamoDB table named by DOMAINS_TABLE.
+    Sweep {
+        /// DNS server(s) to ask, as ip:port (repeatable). Default: DNS_NAMESERVERS, else
+        /// the system's resolver.
+        #[arg(long = "dns", value_name = "IP:PORT")]
+        dns: Vec<SocketAddr>,
+        /// Domains verified at once.
+        #[arg(long, default_value_t = SweepOptions::default().concurrency)]
+        concurrency: usize,
     },
     /// API keys in the DynamoDB table named by DOMAINS_TABLE.
     Keys {
@@ -102,7 +116,26 @@ async fn run(command: Command) -> Result<(), String> {
             host,
             api_keys,
             dns,
-        } => serve(SocketAddr::new(host, port), api_keys, dns).await,
+            sweep_every,
+        } => serve(SocketAddr::new(host, port), api_keys, dns, sweep_every).await,
+        Command::Sweep { dns, concurrency } => {
+            let store = Arc::new(dynamo_store().await?);
+            let (dns, _) = dns_checker(dns)?;
+            let app = App::new(store, Arc::new(SystemClock), dns);
+            let options = SweepOptions {
+                concurrency: concurrency.max(1),
+                ..SweepOptions::default()
+            };
+            let summary = sweep(&app, None, &options).await;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).expect("summary serializes")
+            );
+            if summary.errors > 0 {
+                return Err(format!("{} domain(s) could not be swept", summary.errors));
+            }
+            Ok(())
+        }
         Command::Keys { command } => {
             let store = dynamo_store().await?;
             match command {
@@ -164,23 +197,29 @@ fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-async fn serve(
-    addr: SocketAddr,
-    api_keys: Vec<(String, OrgId)>,
-    dns: Vec<SocketAddr>,
-) -> Result<(), String> {
-    let (dns, dns_name) = if dns.is_empty() {
+/// The DNS servers verification asks, and how to name them to the user.
+fn dns_checker(dns: Vec<SocketAddr>) -> Result<(DnsChecker, String), String> {
+    if dns.is_empty() {
         let name =
             std::env::var(NAMESERVERS_VAR).unwrap_or_else(|_| "the system's resolver".into());
-        (DnsChecker::from_env()?, name)
+        Ok((DnsChecker::from_env()?, name))
     } else {
         let name = dns
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        (DnsChecker::with_nameservers(&dns, DEFAULT_TIMEOUT), name)
-    };
+        Ok((DnsChecker::with_nameservers(&dns, DEFAULT_TIMEOUT), name))
+    }
+}
+
+async fn serve(
+    addr: SocketAddr,
+    api_keys: Vec<(String, OrgId)>,
+    dns: Vec<SocketAddr>,
+    sweep_every: Option<u64>,
+) -> Result<(), String> {
+    let (dns, dns_name) = dns_checker(dns)?;
     let (store, store_name): (Arc<dyn Store>, String) = match config::table_from_env() {
         Some(table) => (
             Arc::new(config::dynamo_store(table.clone()).await),
@@ -241,6 +280,17 @@ async fn serve(
     }
 
     let app = App::new(store, Arc::new(SystemClock), dns);
+    if let Some(seconds) = sweep_every.filter(|s| *s > 0) {
+        println!("sweep: every {seconds} s");
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(std::time::Duration::from_secs(seconds));
+            loop {
+                timer.tick().await;
+                sweep(&app, None, &SweepOptions::default()).await;
+            }
+        });
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -2,27 +2,80 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use lambda_http::{Error, service_fn};
+use lambda_http::{Error, LambdaEvent, service_fn};
+use serde::Deserialize;
 
 use crate::App;
 use crate::clock::SystemClock;
 use crate::config;
 use crate::dns::DnsChecker;
 use crate::http::Endpoint;
+use crate::sweep::{SweepOptions, SweepSummary, sweep};
 use crate::telemetry;
 
-/// Builds the state once per cold start, then serves `endpoint` until the runtime stops.
-pub async fn run(endpoint: Endpoint) -> Result<(), Error> {
+/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`.
+async fn app_from_env() -> Result<App, Error> {
     telemetry::init_json();
     let table =
         config::table_from_env().ok_or_else(|| format!("{} is not set", config::TABLE_VAR))?;
     let store = Arc::new(config::dynamo_store(table).await);
     let dns = DnsChecker::from_env()?;
-    let app = App::new(store, Arc::new(SystemClock), dns);
+    Ok(App::new(store, Arc::new(SystemClock), dns))
+}
+
+/// Serves `endpoint` behind API Gateway until the runtime stops.
+pub async fn run(endpoint: Endpoint) -> Result<(), Error> {
+    let app = app_from_env().await?;
     lambda_http::run(service_fn(move |request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle(endpoint, request).await) }
     }))
     .await
+}
+
+/// Runs the sweep once per scheduled event until the runtime stops.
+pub async fn run_sweep() -> Result<(), Error> {
+    let app = app_from_env().await?;
+    let options = SweepOptions::from_env();
+    lambda_http::lambda_runtime::run(service_fn(move |event| {
+        let (app, options) = (app.clone(), options.clone());
+        async move { Ok::<_, Error>(handle_scheduled(&app, &options, event).await) }
+    }))
+    .await
+}
+
+/// The fields of an EventBridge scheduled event worth a log line.
+#[derive(Debug, Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub time: String,
+    #[serde(default, rename = "detail-type")]
+    pub detail_type: String,
+}
+
+/// One scheduled invocation: a sweep that stops taking work before the invocation's
+/// deadline.
+pub async fn handle_scheduled(
+    app: &App,
+    options: &SweepOptions,
+    event: LambdaEvent<ScheduledEvent>,
+) -> SweepSummary {
+    let left = event
+        .context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tracing::info!(
+        event_id = event.payload.id,
+        scheduled_at = event.payload.time,
+        detail_type = event.payload.detail_type,
+        time_left_ms = left.as_millis() as u64,
+        "sweep started"
+    );
+    let deadline = tokio::time::Instant::now() + left;
+    sweep(app, Some(deadline), options).await
 }

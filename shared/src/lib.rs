@@ -14,6 +14,7 @@ pub mod http;
 pub mod lambda;
 pub mod model;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 pub mod verify;
 

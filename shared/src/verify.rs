@@ -2,20 +2,31 @@
 //! records pass. Shared by `POST /:id/verify` and the sweep.
 
 use crate::App;
-use crate::model::{CheckReport, Domain};
+use crate::model::{CheckReport, Domain, DomainState};
 use crate::store::{DomainUpdate, StoreError, backoff};
 
 const ATTEMPTS: usize = 5;
 
-/// Checks `domain` now and stores the outcome with a write conditional on its version;
-/// if the domain changed meanwhile, the same findings are applied to its new state (a
-/// concurrent suspension is never undone). Returns the domain as stored and the report.
+/// Checks `domain` now (`POST /:id/verify`) and stores the outcome with
+/// [`DomainState::after_check`].
 pub async fn verify(app: &App, domain: Domain) -> Result<(Domain, CheckReport), StoreError> {
+    check_and_apply(app, domain, DomainState::after_check).await
+}
+
+/// Checks `domain` now and stores `transition(state, report)` with a write conditional on
+/// the domain's version; if the domain changed meanwhile, the same findings are applied to
+/// its new state (a concurrent suspension is never undone). Returns the domain as stored
+/// and the report.
+pub async fn check_and_apply(
+    app: &App,
+    domain: Domain,
+    transition: fn(&DomainState, &CheckReport) -> DomainState,
+) -> Result<(Domain, CheckReport), StoreError> {
     let report = app.dns().check(&domain, app.now()).await;
     let mut current = domain;
     for attempt in 0..ATTEMPTS {
         let update = DomainUpdate {
-            state: Some(current.state.after_check(&report)),
+            state: Some(transition(&current.state, &report)),
             default: None,
             at: report.checked_at,
         };

@@ -3,16 +3,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
 use domains::dns::DnsChecker;
 use domains::http::Endpoint;
+use domains::lambda::{ScheduledEvent, handle_scheduled};
 use domains::model::{DomainId, Timestamp};
 use domains::store::{DefaultChoice, MemoryStore, Store};
-use lambda_http::Body;
+use domains::sweep::SweepOptions;
+use lambda_http::{Body, Context, LambdaEvent};
 use testkit::{TestDns, org, pending_domain};
 
 const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
@@ -46,12 +48,38 @@ async fn seeded_app() -> App {
 }
 
 #[tokio::test]
+async fn the_scheduled_event_runs_a_sweep() {
+    let text = std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap();
+    let payload: ScheduledEvent = serde_json::from_str(&text).unwrap();
+    assert_eq!(payload.detail_type, "Scheduled Event");
+    let mut context = Context::default();
+    let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+    context.deadline = in_a_minute.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let app = seeded_app().await;
+    let summary = handle_scheduled(
+        &app,
+        &SweepOptions::default(),
+        LambdaEvent::new(payload, context),
+    )
+    .await;
+    assert_eq!(
+        (summary.due, summary.activated, summary.errors),
+        (1, 1, 0),
+        "{summary:?}"
+    );
+}
+
+#[tokio::test]
 async fn every_sample_event_is_served_by_its_function() {
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(events_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let Some(endpoint) = Endpoint::from_function_name(&name) else {
+            assert_eq!(
+                name, "sweep-domains",
+                "events/{name}.json names no function"
+            );
             continue;
         };
         let text = std::fs::read_to_string(&path).unwrap();

@@ -28,6 +28,8 @@ struct State {
     records: HashMap<String, Vec<Record>>,
     behaviour: Option<Behaviour>,
     delay: Duration,
+    /// Queries received, by lower-case name.
+    queries: HashMap<String, usize>,
 }
 
 #[derive(Clone)]
@@ -110,6 +112,17 @@ impl TestDns {
         self.add(owner, RData::CNAME(CNAME(target)));
     }
 
+    /// How many queries for `name` (any type) the server has received.
+    pub fn queries_for(&self, name: &str) -> usize {
+        self.state
+            .read()
+            .unwrap()
+            .queries
+            .get(&key(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Removes every record at `owner`.
     pub fn remove(&self, owner: &str) {
         self.state.write().unwrap().records.remove(&key(owner));
@@ -165,7 +178,13 @@ impl TestDns {
     async fn answer(&self, query: &[u8], max_udp: u16) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
         let (behaviour, delay) = {
-            let state = self.state.read().unwrap();
+            let mut state = self.state.write().unwrap();
+            if let Some(question) = request.queries.first() {
+                *state
+                    .queries
+                    .entry(key(&question.name.to_ascii()))
+                    .or_default() += 1;
+            }
             (state.behaviour.unwrap_or(Behaviour::Answer), state.delay)
         };
         if !delay.is_zero() {

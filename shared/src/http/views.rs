@@ -137,6 +137,9 @@ pub struct DomainDetail<'a> {
     updated_at: Timestamp,
     verified_at: Option<Timestamp>,
     last_checked_at: Option<Timestamp>,
+    /// Why the domain is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<&'a str>,
     stats: Counters,
 }
 
@@ -159,6 +162,7 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             updated_at: d.updated_at,
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
+            failure_reason: d.state.failure_reason.as_deref(),
             stats: d.counters,
         }
     }

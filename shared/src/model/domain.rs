@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use time::Duration;
 
 use super::{CheckReport, DomainId, DomainName, OrgId, Region, Status, Timestamp};
 
@@ -24,8 +25,27 @@ pub struct DomainState {
     pub pending_since: Option<Timestamp>,
     /// When the sweep should next check the domain; `None` when no check is awaited.
     pub next_check_at: Option<Timestamp>,
+    /// Scheduled checks that failed in the current window: the step of the backoff.
+    pub failed_checks: u32,
     /// The findings of the last DNS check.
     pub last_check: Option<CheckReport>,
+    /// Why the domain is `failed`.
+    pub failure_reason: Option<String>,
+}
+
+/// How long a domain may stay pending before it is `failed` (SES's own window).
+pub const VERIFICATION_WINDOW: Duration = Duration::hours(72);
+
+/// The wait before the next scheduled check after `failed_checks` failures: 1 min, 5 min,
+/// 15 min, 1 h, then every 6 h.
+pub fn check_backoff(failed_checks: u32) -> Duration {
+    match failed_checks {
+        0 | 1 => Duration::minutes(1),
+        2 => Duration::minutes(5),
+        3 => Duration::minutes(15),
+        4 => Duration::hours(1),
+        _ => Duration::hours(6),
+    }
 }
 
 impl DomainState {
@@ -36,7 +56,9 @@ impl DomainState {
             last_checked_at: None,
             pending_since: Some(now),
             next_check_at: Some(now),
+            failed_checks: 0,
             last_check: None,
+            failure_reason: None,
         }
     }
 
@@ -59,24 +81,55 @@ impl DomainState {
         next
     }
 
+    /// The state after a check made by the sweep: as [`Self::after_check`], and a domain
+    /// still pending either waits for its next backoff step or, past the verification
+    /// window, is `failed`.
+    pub fn after_scheduled_check(&self, report: &CheckReport) -> Self {
+        let now = report.checked_at;
+        let mut next = self.after_check(report);
+        if next.status != Status::Pending {
+            return next;
+        }
+        let since = next.pending_since.unwrap_or(now);
+        if now.datetime() - since.datetime() >= VERIFICATION_WINDOW {
+            let mut failed = next.moved_to(Status::Failed, now);
+            failed.failure_reason = Some(format!(
+                "the required DNS records (ownership TXT and MX) were not found within {} \
+                 hours of registration; publish them and set the status back to pending",
+                VERIFICATION_WINDOW.whole_hours()
+            ));
+            return failed;
+        }
+        next.failed_checks += 1;
+        next.next_check_at = Some(now.plus(check_backoff(next.failed_checks)));
+        next
+    }
+
     /// The state after moving to `status` at `now`, keeping what still holds.
     pub fn moved_to(&self, status: Status, now: Timestamp) -> Self {
         let restart = status == Status::Pending && self.status != Status::Pending;
+        let pending = status == Status::Pending;
         Self {
             status,
             verified_at: self.verified_at,
             last_checked_at: self.last_checked_at,
-            pending_since: match status {
-                Status::Pending if restart => Some(now),
-                Status::Pending => self.pending_since,
+            pending_since: match () {
+                _ if restart => Some(now),
+                _ if pending => self.pending_since,
                 _ => None,
             },
-            next_check_at: match status {
-                Status::Pending if restart => Some(now),
-                Status::Pending => self.next_check_at,
+            next_check_at: match () {
+                _ if restart => Some(now),
+                _ if pending => self.next_check_at,
                 _ => None,
+            },
+            failed_checks: if pending && !restart {
+                self.failed_checks
+            } else {
+                0
             },
             last_check: self.last_check.clone(),
+            failure_reason: None,
         }
     }
 }
@@ -143,4 +196,77 @@ pub struct Domain {
     pub updated_at: Timestamp,
     /// Bumped by every state change; writes are conditional on it.
     pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, RecordKind};
+
+    fn report(at: Timestamp, pass: bool) -> CheckReport {
+        let finding = |kind| Finding {
+            kind,
+            verified: pass,
+            reason: (!pass).then(|| "missing".to_owned()),
+            found: Vec::new(),
+        };
+        CheckReport {
+            checked_at: at,
+            findings: vec![finding(RecordKind::Mx), finding(RecordKind::Ownership)],
+        }
+    }
+
+    #[test]
+    fn scheduled_checks_back_off_then_fail_after_the_window() {
+        let start = Timestamp::from_unix(1_704_873_600);
+        let mut state = DomainState::pending(start);
+        let mut now = start;
+        let mut waits = Vec::new();
+        while state.status == Status::Pending {
+            state = state.after_scheduled_check(&report(now, false));
+            if let Some(next) = state.next_check_at {
+                waits.push((next.datetime() - now.datetime()).whole_minutes());
+                now = next;
+            }
+        }
+        assert_eq!(&waits[..5], &[1, 5, 15, 60, 360]);
+        assert!(waits[5..].iter().all(|w| *w == 360));
+        assert_eq!(state.status, Status::Failed);
+        assert!(now.datetime() - start.datetime() >= VERIFICATION_WINDOW);
+        assert!(
+            state
+                .failure_reason
+                .as_deref()
+                .unwrap()
+                .contains("72 hours")
+        );
+        assert_eq!((state.next_check_at, state.pending_since), (None, None));
+
+        // Restarting verification opens a new window and a new ladder.
+        let restarted = state.moved_to(Status::Pending, now);
+        assert_eq!(restarted.pending_since, Some(now));
+        assert_eq!(restarted.next_check_at, Some(now));
+        assert_eq!(
+            (restarted.failed_checks, restarted.failure_reason),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn a_passing_check_activates_and_stops_the_schedule() {
+        let start = Timestamp::from_unix(0);
+        let state = DomainState::pending(start).after_scheduled_check(&report(start, true));
+        assert_eq!(state.status, Status::Active);
+        assert_eq!(state.verified_at, Some(start));
+        assert_eq!(state.next_check_at, None);
+    }
+
+    #[test]
+    fn a_scheduled_check_never_resumes_a_suspended_domain() {
+        let start = Timestamp::from_unix(0);
+        let suspended = DomainState::pending(start).moved_to(Status::Suspended, start);
+        let after = suspended.after_scheduled_check(&report(start, true));
+        assert_eq!(after.status, Status::Suspended);
+        assert_eq!(after.next_check_at, None);
+    }
 }

@@ -8,7 +8,9 @@ mod status;
 mod timestamp;
 mod verification;
 
-pub use domain::{Counter, Counters, Domain, DomainState, VerificationSetup};
+pub use domain::{
+    Counter, Counters, Domain, DomainState, VERIFICATION_WINDOW, VerificationSetup, check_backoff,
+};
 pub use domain_name::{DomainName, DomainNameError};
 pub use ids::{DomainId, OrgId};
 pub use region::{RECEIVING_REGIONS, Region};

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::schema::{
-    DOMAIN_SK_PREFIX, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK, PK, SK, check_shard, domain_sk,
-    key_pk, name_pk, org_pk,
+    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK, PK, SK,
+    check_shard, domain_sk, key_pk, name_pk, org_pk, shard_key,
 };
 use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError, backoff};
 use crate::model::{
@@ -88,6 +88,47 @@ impl DynamoStore {
                 Err(StoreError::Conflict)
             }
             Err(err) => Err(classify(err)),
+        }
+    }
+
+    /// Up to `limit` due entries of one index partition, as (due time, org, id).
+    async fn due_in_shard(
+        &self,
+        shard: u32,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, OrgId, DomainId)>, StoreError> {
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#shard = :shard AND #due <= :now")
+                .expression_attribute_names("#shard", GSI1_PK)
+                .expression_attribute_names("#due", GSI1_SK)
+                .expression_attribute_values(":shard", s(shard_key(shard)))
+                .expression_attribute_values(":now", s(now.to_string()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                let key = |name: &str| opt_str(item, name).unwrap_or_default();
+                let org = key(PK).strip_prefix("ORG#").and_then(OrgId::parse);
+                let id = key(SK)
+                    .strip_prefix(DOMAIN_SK_PREFIX)
+                    .and_then(DomainId::parse);
+                if let (Some(org), Some(id)) = (org, id) {
+                    due.push((key(GSI1_SK), org, id));
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || due.len() >= limit {
+                return Ok(due);
+            }
         }
     }
 
@@ -419,6 +460,25 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn due_domains(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, DomainId)>, StoreError> {
+        let shards = (0..CHECK_SHARDS).map(|shard| self.due_in_shard(shard, now, limit));
+        let mut due: Vec<(String, OrgId, DomainId)> = futures::future::try_join_all(shards)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, org, id)| (org, id))
+            .collect())
+    }
+
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut item: Item = HashMap::from([
             (PK.into(), s(key_pk(&key.key_hash))),
@@ -563,6 +623,8 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
         ("lastCheckedAt", time(state.last_checked_at)),
         ("pendingSince", time(state.pending_since)),
         ("nextCheckAt", time(state.next_check_at)),
+        ("failedChecks", Some(n(state.failed_checks))),
+        ("failureReason", state.failure_reason.clone().map(s)),
         (
             "lastCheck",
             state
@@ -630,6 +692,10 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
             last_checked_at: opt_time(item, "lastCheckedAt")?,
             pending_since: opt_time(item, "pendingSince")?,
             next_check_at: opt_time(item, "nextCheckAt")?,
+            failed_checks: opt_num(item, "failedChecks")
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            failure_reason: opt_str(item, "failureReason"),
             last_check: match item.get("lastCheck") {
                 None => None,
                 Some(_) => Some(parse_with(item, "lastCheck", |t| {

@@ -156,6 +156,30 @@ impl Store for MemoryStore {
         Ok(next)
     }
 
+    async fn due_domains(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, DomainId)>, StoreError> {
+        let t = self.tables();
+        let mut due: Vec<(Timestamp, &(OrgId, DomainId))> = t
+            .domains
+            .iter()
+            .filter_map(|(key, d)| {
+                d.state
+                    .next_check_at
+                    .filter(|at| *at <= now)
+                    .map(|at| (at, key))
+            })
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, key)| key.clone())
+            .collect())
+    }
+
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut t = self.tables();
         if t.keys.contains_key(&key.key_hash) {

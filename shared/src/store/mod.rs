@@ -105,6 +105,15 @@ pub trait Store: Send + Sync + 'static {
         delta: i64,
     ) -> Result<i64, StoreError>;
 
+    /// Domains whose next scheduled check is at or before `now`, most overdue first, at
+    /// most `limit`. Read from the sweep's sparse index; may lag a write by a moment, so
+    /// callers re-read each domain before acting.
+    async fn due_domains(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(OrgId, DomainId)>, StoreError>;
+
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 
     async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;

@@ -46,7 +46,11 @@ pub const KEY_SK: &str = "KEY";
 /// The index partition of a domain awaiting a check.
 pub fn check_shard(id: &DomainId) -> String {
     let sum: u32 = id.as_str().bytes().map(u32::from).sum();
-    format!("CHECK#{}", sum % CHECK_SHARDS)
+    shard_key(sum % CHECK_SHARDS)
+}
+
+pub fn shard_key(shard: u32) -> String {
+    format!("CHECK#{shard}")
 }
 
 /// Creates the table (on-demand billing, the sweep's sparse index) and waits until it is

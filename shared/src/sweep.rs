@@ -1,0 +1,187 @@
+//! The sweep: finds domains whose scheduled check is due, verifies them with bounded
+//! concurrency, and records the outcome (active, next backoff step, or failed).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::App;
+use crate::model::{DomainId, DomainState, OrgId, Status};
+use crate::store::{DomainUpdate, StoreError};
+use crate::verify::check_and_apply;
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Domains verified at once.
+    pub concurrency: usize,
+    /// Most domains one run takes on.
+    pub max_domains: usize,
+    /// No new domain is started when less than this is left before the deadline: the
+    /// longest one check can take (DNS retries plus two writes).
+    pub margin: Duration,
+    /// A domain being checked is hidden from other runs for this long, so overlapping
+    /// runs never check it twice; a run that dies mid-check frees it after this.
+    pub claim_for: time::Duration,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            max_domains: 50_000,
+            margin: Duration::from_secs(20),
+            claim_for: time::Duration::minutes(5),
+        }
+    }
+}
+
+impl SweepOptions {
+    /// Defaults, with `SWEEP_CONCURRENCY` when set.
+    pub fn from_env() -> Self {
+        let mut options = Self::default();
+        if let Some(n) = std::env::var("SWEEP_CONCURRENCY")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+        {
+            options.concurrency = n;
+        }
+        options
+    }
+}
+
+/// What one run did: logged as one line, and returned by the Lambda.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    /// Due when the run started.
+    pub due: usize,
+    /// Checked against DNS by this run.
+    pub checked: usize,
+    pub activated: usize,
+    pub failed: usize,
+    /// Changed, taken by another run, or deleted since they were found due.
+    pub skipped: usize,
+    /// Left for the next run because the deadline was near.
+    pub deferred: usize,
+    pub errors: usize,
+    pub elapsed_ms: u64,
+}
+
+enum Outcome {
+    Checked,
+    Activated,
+    Failed,
+    Skipped,
+    Deferred,
+    Error,
+}
+
+/// One run. `deadline` is when the host stops the run (the Lambda's deadline); work not
+/// started by `deadline - margin` is left for the next run.
+pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions) -> SweepSummary {
+    let started = Instant::now();
+    let mut summary = SweepSummary::default();
+    let due = match app
+        .store()
+        .due_domains(app.now(), options.max_domains)
+        .await
+    {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::error!(error = %error, "sweep could not list due domains");
+            summary.errors = 1;
+            summary.elapsed_ms = started.elapsed().as_millis() as u64;
+            return summary;
+        }
+    };
+    summary.due = due.len();
+    let mut outcomes = futures::stream::iter(due)
+        .map(|(org, id)| async move {
+            if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
+                return Outcome::Deferred;
+            }
+            match sweep_one(app, &org, &id, options).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
+                    Outcome::Error
+                }
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    while let Some(outcome) = outcomes.next().await {
+        match outcome {
+            Outcome::Checked => summary.checked += 1,
+            Outcome::Activated => {
+                summary.checked += 1;
+                summary.activated += 1;
+            }
+            Outcome::Failed => {
+                summary.checked += 1;
+                summary.failed += 1;
+            }
+            Outcome::Skipped => summary.skipped += 1,
+            Outcome::Deferred => summary.deferred += 1,
+            Outcome::Error => summary.errors += 1,
+        }
+    }
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        due = summary.due,
+        checked = summary.checked,
+        activated = summary.activated,
+        failed = summary.failed,
+        skipped = summary.skipped,
+        deferred = summary.deferred,
+        errors = summary.errors,
+        elapsed_ms = summary.elapsed_ms,
+        "sweep finished"
+    );
+    summary
+}
+
+async fn sweep_one(
+    app: &App,
+    org: &OrgId,
+    id: &DomainId,
+    options: &SweepOptions,
+) -> Result<Outcome, StoreError> {
+    let now = app.now();
+    let Some(current) = app.store().get_domain(org, id).await? else {
+        return Ok(Outcome::Skipped);
+    };
+    let due = current.state.status == Status::Pending
+        && current.state.next_check_at.is_some_and(|at| at <= now);
+    if !due {
+        return Ok(Outcome::Skipped);
+    }
+    // Claim it: push its next check past this run, conditionally on the version read.
+    // Of two overlapping runs, only one wins the claim and checks the domain.
+    let mut claimed_state = current.state.clone();
+    claimed_state.next_check_at = Some(now.plus(options.claim_for));
+    let claim = DomainUpdate {
+        state: Some(claimed_state),
+        default: None,
+        at: now,
+    };
+    let claimed = match app.store().update_domain(&current, &claim).await {
+        Ok(claimed) => claimed,
+        Err(StoreError::Conflict | StoreError::NotFound) => return Ok(Outcome::Skipped),
+        Err(other) => return Err(other),
+    };
+    let (stored, _) = match check_and_apply(app, claimed, DomainState::after_scheduled_check).await
+    {
+        Ok(done) => done,
+        Err(StoreError::NotFound) => return Ok(Outcome::Skipped),
+        Err(other) => return Err(other),
+    };
+    Ok(match stored.state.status {
+        Status::Active => Outcome::Activated,
+        Status::Failed => Outcome::Failed,
+        // Still pending, or suspended while it was being checked (and left suspended).
+        Status::Pending | Status::Suspended => Outcome::Checked,
+    })
+}

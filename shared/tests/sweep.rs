@@ -1,0 +1,258 @@
+//! The sweep against both stores and a loopback DNS server, with a clock the test moves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domains::App;
+use domains::clock::ManualClock;
+use domains::dns::DnsChecker;
+use domains::model::{Domain, Status, Timestamp};
+use domains::store::{DefaultChoice, DomainUpdate, Store};
+use domains::sweep::{SweepOptions, SweepSummary, sweep};
+use testkit::{Backend, TestDns, for_each_backend, org, pending_domain};
+
+const START: i64 = 1_704_873_600;
+
+struct Fixture {
+    app: App,
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    dns: TestDns,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Self {
+        let store = backend.fresh_store().await;
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix(START)));
+        let dns = TestDns::start().await;
+        let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
+        let app = App::new(store.clone(), clock.clone(), checker);
+        Self {
+            app,
+            store,
+            clock,
+            dns,
+        }
+    }
+
+    /// A pending domain registered `age` before the clock's now.
+    async fn register(&self, name: &str, age: time::Duration) -> Domain {
+        let at = self.clock_now().plus(-age);
+        let domain = pending_domain("org_a", name, at);
+        self.store
+            .insert_domain(&domain, DefaultChoice::IfNone)
+            .await
+            .unwrap()
+    }
+
+    fn publish(&self, domain: &Domain) {
+        self.dns.add_mx(
+            domain.name.as_str(),
+            10,
+            "inbound-smtp.us-east-1.amazonaws.com",
+        );
+        self.dns.add_txt(
+            &format!("_amazonses.{}", domain.name),
+            &[&domain.setup.ownership_token],
+        );
+    }
+
+    fn checks_of(&self, domain: &Domain) -> usize {
+        self.dns.queries_for(&format!("_amazonses.{}", domain.name))
+    }
+
+    fn clock_now(&self) -> Timestamp {
+        domains::clock::Clock::now(self.clock.as_ref())
+    }
+
+    async fn read(&self, domain: &Domain) -> Option<Domain> {
+        self.store
+            .get_domain(&org("org_a"), &domain.id)
+            .await
+            .unwrap()
+    }
+
+    async fn run(&self) -> SweepSummary {
+        sweep(&self.app, None, &SweepOptions::default()).await
+    }
+}
+
+async fn passes_fail_and_expiries(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let passing = f.register("pass.example", time::Duration::ZERO).await;
+    let failing = f.register("fail.example", time::Duration::ZERO).await;
+    let expired = f
+        .register("expired.example", time::Duration::hours(73))
+        .await;
+    let active = f.register("already.example", time::Duration::ZERO).await;
+    f.publish(&passing);
+    let read = f.read(&active).await.unwrap();
+    let update = DomainUpdate {
+        state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
+        default: None,
+        at: f.clock_now(),
+    };
+    f.store.update_domain(&read, &update).await.unwrap();
+
+    let summary = f.run().await;
+    assert_eq!(
+        (
+            summary.due,
+            summary.checked,
+            summary.activated,
+            summary.failed,
+            summary.errors
+        ),
+        (3, 3, 1, 1, 0),
+        "{summary:?}"
+    );
+    let passed = f.read(&passing).await.unwrap();
+    assert_eq!(passed.state.status, Status::Active);
+    assert_eq!(passed.state.verified_at, Some(f.clock_now()));
+    assert_eq!(passed.state.next_check_at, None);
+
+    let waiting = f.read(&failing).await.unwrap();
+    assert_eq!(waiting.state.status, Status::Pending);
+    assert_eq!(
+        waiting.state.next_check_at,
+        Some(f.clock_now().plus(time::Duration::minutes(1)))
+    );
+    assert!(waiting.state.last_check.is_some());
+
+    let gone = f.read(&expired).await.unwrap();
+    assert_eq!(gone.state.status, Status::Failed);
+    assert!(
+        gone.state
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .contains("72 hours")
+    );
+    assert_eq!(
+        f.read(&active).await.unwrap().state.status,
+        Status::Suspended
+    );
+    assert_eq!(f.checks_of(&active), 0, "suspended domains are not swept");
+}
+
+async fn backoff_steps_are_never_checked_twice(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let domain = f.register("fail.example", time::Duration::ZERO).await;
+    let steps = [1, 5, 15, 60, 360, 360];
+    for (i, minutes) in steps.into_iter().enumerate() {
+        let summary = f.run().await;
+        assert_eq!(summary.checked, 1, "step {i}: {summary:?}");
+        assert_eq!(f.checks_of(&domain), i + 1);
+        // Within the step nothing is due, however often the sweep runs.
+        f.clock
+            .advance(time::Duration::minutes(minutes) - time::Duration::seconds(1));
+        assert_eq!(f.run().await.due, 0, "step {i}");
+        assert_eq!(f.checks_of(&domain), i + 1);
+        f.clock.advance(time::Duration::seconds(1));
+    }
+    // Publishing the records is picked up at the next step.
+    f.publish(&domain);
+    assert_eq!(f.run().await.activated, 1);
+    assert_eq!(f.read(&domain).await.unwrap().state.status, Status::Active);
+}
+
+async fn overlapping_runs_check_each_domain_once(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    // Slow answers keep both runs busy at the same time.
+    f.dns.set_delay(Duration::from_millis(50));
+    let mut domains = Vec::new();
+    for i in 0..12 {
+        let domain = f
+            .register(&format!("d{i}.example"), time::Duration::ZERO)
+            .await;
+        if i % 2 == 0 {
+            f.publish(&domain);
+        }
+        domains.push(domain);
+    }
+    let options = SweepOptions {
+        concurrency: 4,
+        ..SweepOptions::default()
+    };
+    let (a, b) = tokio::join!(sweep(&f.app, None, &options), sweep(&f.app, None, &options));
+    assert_eq!(a.checked + b.checked, 12, "{a:?} {b:?}");
+    assert_eq!(a.activated + b.activated, 6);
+    assert_eq!(a.errors + b.errors, 0);
+    for domain in &domains {
+        assert_eq!(f.checks_of(domain), 1, "{} checked twice", domain.name);
+    }
+    // Re-running changes nothing.
+    assert_eq!(f.run().await.due, 0);
+}
+
+async fn changes_during_a_run_are_kept(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.dns.set_delay(Duration::from_millis(400));
+    let suspended = f.register("suspend.example", time::Duration::ZERO).await;
+    let deleted = f.register("delete.example", time::Duration::ZERO).await;
+    f.publish(&suspended);
+    f.publish(&deleted);
+    let run = {
+        let app = f.app.clone();
+        tokio::spawn(async move { sweep(&app, None, &SweepOptions::default()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let read = f.read(&suspended).await.unwrap();
+    let update = DomainUpdate {
+        state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
+        default: None,
+        at: f.clock_now(),
+    };
+    f.store.update_domain(&read, &update).await.unwrap();
+    f.store
+        .delete_domain(&org("org_a"), &deleted.id)
+        .await
+        .unwrap();
+    let summary = run.await.unwrap();
+    assert_eq!((summary.activated, summary.errors), (0, 0), "{summary:?}");
+    let after = f.read(&suspended).await.unwrap();
+    assert_eq!(
+        after.state.status,
+        Status::Suspended,
+        "the suspension stands"
+    );
+    assert!(after.state.last_check.is_some(), "the findings are kept");
+    assert_eq!(f.read(&deleted).await, None, "the delete stands");
+}
+
+async fn a_deadline_defers_work_to_the_next_run(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.dns.set_delay(Duration::from_millis(150));
+    let mut domains = Vec::new();
+    for i in 0..10 {
+        domains.push(
+            f.register(&format!("d{i}.example"), time::Duration::ZERO)
+                .await,
+        );
+    }
+    let options = SweepOptions {
+        concurrency: 2,
+        margin: Duration::ZERO,
+        ..SweepOptions::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
+    let first = sweep(&f.app, Some(deadline), &options).await;
+    assert!(first.checked >= 2 && first.deferred >= 2, "{first:?}");
+    assert_eq!(first.checked + first.deferred, 10, "{first:?}");
+    let second = sweep(&f.app, None, &options).await;
+    assert_eq!(
+        second.checked, first.deferred,
+        "the next run finishes the work"
+    );
+    for domain in &domains {
+        assert_eq!(f.checks_of(domain), 1, "{} checked twice", domain.name);
+    }
+}
+
+for_each_backend!(
+    passes_fail_and_expiries,
+    backoff_steps_are_never_checked_twice,
+    overlapping_runs_check_each_domain_once,
+    changes_during_a_run_are_kept,
+    a_deadline_defers_work_to_the_next_run,
+);
