@@ -2,8 +2,32 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Crates whose verbose output would carry secrets, and the most they may say whatever
+/// `RUST_LOG` asks: DNS messages hold ownership tokens; the AWS SDK's TRACE lines hold
+/// whole request and response bodies (items with tokens, the DKIM private key sent to SES).
+const CAPPED: &[(&str, &str)] = &[
+    ("hickory_net", "warn"),
+    ("hickory_proto", "warn"),
+    ("hickory_resolver", "warn"),
+    ("aws_smithy_runtime", "debug"),
+    ("aws_smithy_runtime_api", "debug"),
+];
+
+/// The filter for `spec` (a `RUST_LOG`-style directive list), with [`CAPPED`] applied.
+pub fn filter_from(spec: &str) -> EnvFilter {
+    CAPPED
+        .iter()
+        .fold(EnvFilter::new(spec), |filter, (target, level)| {
+            filter.add_directive(
+                format!("{target}={level}")
+                    .parse()
+                    .expect("valid directive"),
+            )
+        })
+}
+
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    filter_from(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
 }
 
 pub fn init_json() {

@@ -6,6 +6,7 @@ mod auth;
 mod delete;
 mod get;
 mod list;
+mod openapi;
 mod races;
 mod register;
 mod update;

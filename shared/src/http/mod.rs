@@ -13,6 +13,8 @@ mod views;
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
@@ -81,22 +83,38 @@ impl Endpoint {
 
 impl App {
     /// Serves one request. Never fails: every error becomes the contract's error body.
+    /// Every log line it causes carries the request id and the function's name.
     pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response {
-        let started = Instant::now();
         let request_id = request_id(&request);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            function = endpoint.function_name()
+        );
+        self.handle_in_span(endpoint, request, request_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(
+        &self,
+        endpoint: Endpoint,
+        request: Request,
+        request_id: String,
+    ) -> Response {
+        let started = Instant::now();
         let result = self.dispatch(endpoint, &request).await;
         let response = match result {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
-                    tracing::error!(request_id, endpoint = endpoint.function_name(), error = %error, "request failed");
+                    tracing::error!(error = %error, "request failed");
                 }
                 error_response(&error, &request_id)
             }
         };
         tracing::info!(
-            request_id,
-            endpoint = endpoint.function_name(),
+            method = %request.method(),
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "request"
