@@ -119,9 +119,11 @@ async fn run(command: Command) -> Result<(), String> {
             sweep_every,
         } => serve(SocketAddr::new(host, port), api_keys, dns, sweep_every).await,
         Command::Sweep { dns, concurrency } => {
-            let store = Arc::new(dynamo_store().await?);
+            let aws = config::aws().await;
+            let store = Arc::new(dynamo_store(&aws)?);
             let (dns, _) = dns_checker(dns)?;
-            let app = App::new(store, Arc::new(SystemClock), dns);
+            let app = App::new(store, Arc::new(SystemClock), dns)
+                .with_cloud(config::cloud_if_endpoints(&aws));
             let options = SweepOptions {
                 concurrency: concurrency.max(1),
                 ..SweepOptions::default()
@@ -137,7 +139,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => {
-            let store = dynamo_store().await?;
+            let store = dynamo_store(&config::aws().await)?;
             match command {
                 KeysCommand::Create { org } => {
                     let new = NewApiKey::generate(org.clone(), SystemClock.now());
@@ -167,7 +169,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Table {
             command: TableCommand::Create,
         } => {
-            let store = dynamo_store().await?;
+            let store = dynamo_store(&config::aws().await)?;
             schema::create_table(store.client(), store.table())
                 .await
                 .map_err(|e| aws_error(&e))?;
@@ -177,14 +179,14 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-async fn dynamo_store() -> Result<DynamoStore, String> {
+fn dynamo_store(aws: &aws_config::SdkConfig) -> Result<DynamoStore, String> {
     let table = config::table_from_env().ok_or_else(|| {
         format!(
             "set {} (and AWS_ENDPOINT_URL for DynamoDB Local): keys and tables live in DynamoDB",
             config::TABLE_VAR
         )
     })?;
-    Ok(config::dynamo_store(table).await)
+    Ok(config::dynamo_store(aws, table))
 }
 
 fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
@@ -220,9 +222,10 @@ async fn serve(
     sweep_every: Option<u64>,
 ) -> Result<(), String> {
     let (dns, dns_name) = dns_checker(dns)?;
+    let aws = config::aws().await;
     let (store, store_name): (Arc<dyn Store>, String) = match config::table_from_env() {
         Some(table) => (
-            Arc::new(config::dynamo_store(table.clone()).await),
+            Arc::new(config::dynamo_store(&aws, table.clone())),
             format!("DynamoDB table {table}"),
         ),
         None => (
@@ -279,7 +282,17 @@ async fn serve(
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
     }
 
-    let app = App::new(store, Arc::new(SystemClock), dns);
+    let cloud = config::cloud_if_endpoints(&aws);
+    println!(
+        "SES identities: {}; Route 53 records: {}",
+        if cloud.ses.is_some() {
+            "on"
+        } else {
+            "off (set AWS_ENDPOINT_URL to use them)"
+        },
+        if cloud.zones.is_some() { "on" } else { "off" }
+    );
+    let app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
     if let Some(seconds) = sweep_every.filter(|s| *s > 0) {
         println!("sweep: every {seconds} s");
         let app = app.clone();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::clock::Clock;
+use crate::cloud::Cloud;
 use crate::dns::DnsChecker;
 use crate::model::Timestamp;
 use crate::store::Store;
@@ -18,6 +19,7 @@ struct Inner {
     auth: Authenticator,
     clock: Arc<dyn Clock>,
     dns: DnsChecker,
+    cloud: Cloud,
 }
 
 impl App {
@@ -29,8 +31,24 @@ impl App {
                 auth,
                 clock,
                 dns,
+                cloud: Cloud::default(),
             }),
         }
+    }
+
+    /// Turns on the SES and Route 53 adapters. Called while building, before the app is
+    /// shared.
+    pub fn with_cloud(self, cloud: Cloud) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("with_cloud is called before the app is shared"));
+        inner.cloud = cloud;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn cloud(&self) -> &Cloud {
+        &self.inner.cloud
     }
 
     pub fn store(&self) -> &dyn Store {

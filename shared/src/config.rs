@@ -1,7 +1,12 @@
 //! Configuration from the environment, read once per cold start.
 
-use aws_config::BehaviorVersion;
+use std::sync::Arc;
 
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::cloud::Cloud;
+use crate::route53::Route53;
+use crate::ses::SesV2;
 use crate::store::DynamoStore;
 
 /// Name of the DynamoDB table. Required in Lambda; in the local server its presence
@@ -16,10 +21,35 @@ pub fn table_from_env() -> Option<String> {
 
 /// The shared AWS configuration: region, credentials and endpoint overrides
 /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, …) from the standard chain.
-pub async fn aws() -> aws_config::SdkConfig {
+pub async fn aws() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-pub async fn dynamo_store(table: String) -> DynamoStore {
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws().await), table)
+pub fn dynamo_store(config: &SdkConfig, table: String) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table)
+}
+
+/// SES and Route 53 both on: the deployed service.
+pub fn cloud(config: &SdkConfig) -> Cloud {
+    Cloud {
+        ses: Some(Arc::new(SesV2::new(config.clone()))),
+        zones: Some(Arc::new(Route53::new(config))),
+    }
+}
+
+/// Each of SES and Route 53 on only when an endpoint is configured for it
+/// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `AWS_ENDPOINT_URL_ROUTE_53`): the
+/// local server, which must not touch a real account by accident.
+pub fn cloud_if_endpoints(config: &SdkConfig) -> Cloud {
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+    let all = set("AWS_ENDPOINT_URL");
+    let everything = cloud(config);
+    Cloud {
+        ses: everything
+            .ses
+            .filter(|_| all || set("AWS_ENDPOINT_URL_SESV2")),
+        zones: everything
+            .zones
+            .filter(|_| all || set("AWS_ENDPOINT_URL_ROUTE_53")),
+    }
 }

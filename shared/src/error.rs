@@ -19,6 +19,13 @@ pub enum ApiError {
     DomainExists(String),
     #[error("domain has {0} inbox(es); delete them first")]
     DomainInUse(i64),
+    /// The name is free here, but SES already has an identity for it that is not ours.
+    #[error("{0}")]
+    IdentityTaken(String),
+    #[error("{0}")]
+    DnsZoneNotFound(String),
+    #[error("{0}")]
+    DnsRecordConflict(String),
     #[error("cannot change status from {from} to {to}")]
     InvalidStatusTransition { from: String, to: String },
     #[error("required DNS records are missing or wrong")]
@@ -39,6 +46,9 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::DomainNotFound => StatusCode::NOT_FOUND,
             ApiError::DomainExists(_)
+            | ApiError::IdentityTaken(_)
+            | ApiError::DnsZoneNotFound(_)
+            | ApiError::DnsRecordConflict(_)
             | ApiError::DomainInUse(_)
             | ApiError::InvalidStatusTransition { .. } => StatusCode::CONFLICT,
             ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -54,7 +64,9 @@ impl ApiError {
             ApiError::DomainInvalid(_) => "DOMAIN_INVALID",
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::DomainNotFound => "DOMAIN_NOT_FOUND",
-            ApiError::DomainExists(_) => "DOMAIN_EXISTS",
+            ApiError::DomainExists(_) | ApiError::IdentityTaken(_) => "DOMAIN_EXISTS",
+            ApiError::DnsZoneNotFound(_) => "DNS_ZONE_NOT_FOUND",
+            ApiError::DnsRecordConflict(_) => "DNS_RECORD_CONFLICT",
             ApiError::DomainInUse(_) => "DOMAIN_IN_USE",
             ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",

@@ -15,14 +15,16 @@ use crate::http::Endpoint;
 use crate::sweep::{SweepOptions, SweepSummary, sweep};
 use crate::telemetry;
 
-/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`.
+/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`,
+/// SES and Route 53 clients from one AWS configuration.
 async fn app_from_env() -> Result<App, Error> {
     telemetry::init_json();
     let table =
         config::table_from_env().ok_or_else(|| format!("{} is not set", config::TABLE_VAR))?;
-    let store = Arc::new(config::dynamo_store(table).await);
+    let aws = config::aws().await;
+    let store = Arc::new(config::dynamo_store(&aws, table));
     let dns = DnsChecker::from_env()?;
-    Ok(App::new(store, Arc::new(SystemClock), dns))
+    Ok(App::new(store, Arc::new(SystemClock), dns).with_cloud(config::cloud(&aws)))
 }
 
 /// Serves `endpoint` behind API Gateway until the runtime stops.

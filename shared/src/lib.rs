@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod cloud;
 pub mod config;
 pub mod crypto;
 pub mod dns;
@@ -13,6 +14,9 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod model;
+pub mod provision;
+pub mod route53;
+pub mod ses;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;

@@ -7,6 +7,24 @@ use crate::store::{DomainUpdate, StoreError, backoff};
 
 const ATTEMPTS: usize = 5;
 
+/// DNS as the world sees it and, where SES is in use, SES's own view, side by side.
+async fn check(app: &App, domain: &Domain) -> CheckReport {
+    let ses_view = async {
+        let ses = app.cloud().ses.as_ref()?;
+        match ses.view(domain.region, &domain.name).await {
+            Ok(view) => view,
+            Err(error) => {
+                // SES's view is informative; DNS alone decides, so a failure only logs.
+                tracing::warn!(domain = %domain.name, error = %error, "SES view unavailable");
+                None
+            }
+        }
+    };
+    let (mut report, ses) = tokio::join!(app.dns().check(domain, app.now()), ses_view);
+    report.ses = ses;
+    report
+}
+
 /// Checks `domain` now (`POST /:id/verify`) and stores the outcome with
 /// [`DomainState::after_check`].
 pub async fn verify(app: &App, domain: Domain) -> Result<(Domain, CheckReport), StoreError> {
@@ -22,7 +40,7 @@ pub async fn check_and_apply(
     domain: Domain,
     transition: fn(&DomainState, &CheckReport) -> DomainState,
 ) -> Result<(Domain, CheckReport), StoreError> {
-    let report = app.dns().check(&domain, app.now()).await;
+    let report = check(app, &domain).await;
     let mut current = domain;
     for attempt in 0..ATTEMPTS {
         let update = DomainUpdate {

@@ -194,6 +194,7 @@ async fn updates_are_conditional_on_version(backend: Backend) {
             reason: Some("missing: no MX record".into()),
             found: vec!["5 mx.other.example".into()],
         }],
+        ses: None,
     };
     let checked = DomainUpdate {
         state: Some(read.state.after_check(&report)),
@@ -370,6 +371,95 @@ async fn api_keys_store_only_hashes_and_revoke(backend: Backend) {
     );
 }
 
+async fn reservations_hold_a_name_until_released_or_expired(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = pending_domain("org_a", "example.com", at(0));
+    let b = pending_domain("org_b", "example.com", at(0));
+    store
+        .claim_name(&a.name, &a.org_id, &a.id, at(0), at(60))
+        .await
+        .unwrap();
+    // Held: neither another reservation nor a registration gets it.
+    assert_eq!(
+        store
+            .claim_name(&b.name, &b.org_id, &b.id, at(30), at(90))
+            .await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+    let mut b_early = b.clone();
+    b_early.created_at = at(30);
+    assert_eq!(
+        store.insert_domain(&b_early, DefaultChoice::IfNone).await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+    // Released: free again.
+    store.release_name(&a.name, &a.id).await.unwrap();
+    store
+        .claim_name(&b.name, &b.org_id, &b.id, at(31), at(91))
+        .await
+        .unwrap();
+    // A reservation that ran out can be taken over, and then finished by its new holder.
+    let mut a_late = a.clone();
+    a_late.created_at = at(120);
+    store
+        .insert_domain(&a_late, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.insert_domain(&b, DefaultChoice::IfNone).await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+    // Releasing never frees the name of a registered domain.
+    store.release_name(&a.name, &a.id).await.unwrap();
+    assert_eq!(
+        store
+            .claim_name(&b.name, &b.org_id, &b.id, at(500), at(560))
+            .await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+    assert!(
+        store
+            .get_domain(&org("org_a"), &a.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn a_domain_being_deleted_takes_no_inbox(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
+    let o = org("org_a");
+    store
+        .add_to_counter(&o, &a.id, Counter::Inbox, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin_delete(&o, &a.id, at(5)).await,
+        Err(StoreError::InUse(1))
+    );
+    store
+        .add_to_counter(&o, &a.id, Counter::Inbox, -1)
+        .await
+        .unwrap();
+    let marked = store.begin_delete(&o, &a.id, at(6)).await.unwrap();
+    assert_eq!(marked.deleting_since, Some(at(6)));
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Inbox, 1).await,
+        Err(StoreError::NotFound)
+    );
+    // Sending and receiving still count until the row goes.
+    assert_eq!(
+        store.add_to_counter(&o, &a.id, Counter::Sent, 1).await,
+        Ok(1)
+    );
+    store.delete_domain(&o, &a.id).await.unwrap();
+    assert_eq!(
+        store.begin_delete(&o, &a.id, at(7)).await,
+        Err(StoreError::NotFound)
+    );
+}
+
 for_each_backend!(
     insert_then_get_round_trips,
     names_are_unique_across_organizations,
@@ -382,4 +472,6 @@ for_each_backend!(
     delete_refuses_domains_with_inboxes,
     counters_are_atomic_and_never_negative,
     api_keys_store_only_hashes_and_revoke,
+    reservations_hold_a_name_until_released_or_expired,
+    a_domain_being_deleted_takes_no_inbox,
 );

@@ -3,24 +3,23 @@
 //! Installed by `scripts/install-test-tools` into `.tools/dynamodb-local`
 //! (or wherever `DYNAMODB_LOCAL_DIR` points).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use domains::store::{DynamoStore, schema};
 
+use crate::free_port;
+use crate::process::{Server, start_server};
+
 const STARTUP: Duration = Duration::from_secs(60);
 
 pub struct DynamoLocal {
     pub endpoint: String,
-    /// Held open for the life of the test process: the wrapper shell kills Java when it
-    /// reads end-of-file here, so no server outlives the tests, even on a panic.
-    _lifeline: Mutex<ChildStdin>,
-    _child: Mutex<Child>,
+    _server: Server,
 }
 
 fn install_dir() -> PathBuf {
@@ -60,49 +59,22 @@ fn start() -> DynamoLocal {
     );
 
     let port = free_port();
-    // The wrapper forwards nothing: it waits for its stdin to close (this process
-    // exiting), then stops Java.
-    let script = r#"java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" -inMemory -port "$2" >/dev/null 2>&1 &
-java_pid=$!
-cat >/dev/null
-kill "$java_pid" 2>/dev/null"#;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(&dir)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sh for DynamoDB Local");
-    let lifeline = child.stdin.take().expect("piped stdin");
-
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + STARTUP;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("DynamoDB Local exited during start-up ({status})");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "DynamoDB Local did not listen on {addr} within {STARTUP:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let args = [
+        format!(
+            "-Djava.library.path={}",
+            dir.join("DynamoDBLocal_lib").display()
+        ),
+        "-jar".into(),
+        jar.display().to_string(),
+        "-inMemory".into(),
+        "-port".into(),
+        port.to_string(),
+    ];
+    let server = start_server("DynamoDB Local", "java".as_ref(), args, port, STARTUP);
     DynamoLocal {
-        endpoint: format!("http://{addr}"),
-        _lifeline: Mutex::new(lifeline),
-        _child: Mutex::new(child),
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _server: server,
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
 }
 
 impl DynamoLocal {

@@ -3,6 +3,18 @@
 
 mod dns_server;
 mod dynamodb_local;
+mod moto;
+mod process;
+
+pub use moto::{Moto, moto, sdk_config_for};
+
+/// A port nothing listens on right now (bind, read, release).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
 
 pub use dns_server::{Behaviour, TestDns};
 pub use dynamodb_local::{DynamoLocal, dynamodb_local, fresh_dynamo_store};
@@ -79,5 +91,7 @@ pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
         created_at: now,
         updated_at: now,
         version: 0,
+        hosted_zone_id: None,
+        deleting_since: None,
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
+use domains::cloud::Cloud;
 use domains::dns::DnsChecker;
 use domains::model::{DomainId, OrgId, Timestamp};
 use domains::store::Store;
@@ -52,7 +53,12 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let store = backend.fresh_store().await;
+        Self::spawn_on(backend.fresh_store().await, Cloud::default()).await
+    }
+
+    /// The server over an existing store (a second server sees the first one's data),
+    /// with SES and Route 53 as given.
+    pub async fn spawn_on(store: Arc<dyn Store>, cloud: Cloud) -> Self {
         let mut keys = Vec::new();
         for org_id in ["org_a", "org_b"] {
             let key = NewApiKey::generate(org(org_id), Timestamp::from_unix(0));
@@ -61,7 +67,7 @@ impl TestApp {
         }
         let dns = TestDns::start().await;
         let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
-        let app = App::new(store.clone(), Arc::new(SystemClock), checker);
+        let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");

@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod cloud;
 mod delete;
 mod get;
 mod list;

@@ -170,6 +170,44 @@ async fn responses_match_the_openapi_document() {
         .await;
     spec.check(&Method::POST, BASE, &too_large);
 
+    // With SES and Route 53: the managed-DNS fields, SES's view, the Route 53 errors.
+    let managed =
+        TestApp::spawn_on(Backend::Memory.fresh_store().await, crate::cloud::cloud()).await;
+    let name = crate::cloud::unique("spec");
+    crate::cloud::create_zone(&name, None).await;
+    let auto = managed
+        .as_a(
+            Method::POST,
+            BASE,
+            body(json!({ "domain": name, "autoConfigureDns": true })),
+        )
+        .await;
+    assert_eq!(auto.status, StatusCode::CREATED, "{}", auto.body);
+    spec.check(&Method::POST, BASE, &auto);
+    publish(&managed.dns, &auto.body["dnsRecords"]);
+    let managed_one = format!("{BASE}/{}", id_of(&auto.body));
+    spec.check(
+        &Method::POST,
+        verify,
+        &managed
+            .as_a(Method::POST, &format!("{managed_one}/verify"), None)
+            .await,
+    );
+    spec.check(
+        &Method::GET,
+        item,
+        &managed.as_a(Method::GET, &managed_one, None).await,
+    );
+    let no_zone = managed
+        .as_a(
+            Method::POST,
+            BASE,
+            body(json!({ "domain": crate::cloud::unique("nozone"), "autoConfigureDns": true })),
+        )
+        .await;
+    assert_eq!(no_zone.status, StatusCode::CONFLICT);
+    spec.check(&Method::POST, BASE, &no_zone);
+
     let deleted = app.as_a(Method::DELETE, &one, None).await;
     spec.check(&Method::DELETE, item, &deleted);
     spec.check(

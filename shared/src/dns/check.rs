@@ -117,6 +117,7 @@ impl DnsChecker {
         CheckReport {
             checked_at: now,
             findings,
+            ses: None,
         }
     }
 

@@ -167,6 +167,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 0,
+            hosted_zone_id: None,
+            deleting_since: None,
         }
     }
 

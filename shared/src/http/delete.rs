@@ -7,10 +7,11 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
+use crate::provision;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let id = domain_id(request)?;
-    app.store().delete_domain(org, &id).await?;
+    provision::remove(app, org, &id).await?;
     Ok(json(
         StatusCode::OK,
         &Deleted {

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::model::{
     Counters, Domain, DomainId, DomainName, DomainState, OrgId, RECEIVING_REGIONS, Region,
 };
+use crate::provision;
 use crate::store::DefaultChoice;
 
 #[derive(Deserialize)]
@@ -19,6 +20,8 @@ struct RegisterRequest {
     domain: String,
     is_default: Option<bool>,
     region: Option<String>,
+    /// Write the records into the account's Route 53 zone for the domain.
+    auto_configure_dns: Option<bool>,
 }
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
@@ -40,9 +43,26 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         Some(false) => DefaultChoice::Never,
     };
 
+    let hosted_zone_id = if body.auto_configure_dns == Some(true) {
+        let zones = app.cloud().zones.as_ref().ok_or_else(|| {
+            ApiError::Validation(
+                "autoConfigureDns needs Route 53, which is not enabled for this deployment".into(),
+            )
+        })?;
+        let zone = zones.find_zone(&name).await?.ok_or_else(|| {
+            ApiError::DnsZoneNotFound(format!(
+                "autoConfigureDns: this account has no public Route 53 hosted zone for {name} \
+                 or a parent domain"
+            ))
+        })?;
+        Some(zone)
+    } else {
+        None
+    };
+
     let now = app.now();
     // RSA key generation is CPU work; keep it off the async workers.
-    let (setup, _dkim) = tokio::task::spawn_blocking(move || new_setup(now))
+    let (setup, dkim) = tokio::task::spawn_blocking(move || new_setup(now))
         .await
         .map_err(|e| ApiError::Internal(format!("key generation task failed: {e}")))?;
     let domain = Domain {
@@ -57,8 +77,10 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         created_at: now,
         updated_at: now,
         version: 0,
+        hosted_zone_id,
+        deleting_since: None,
     };
-    let stored = app.store().insert_domain(&domain, default).await?;
+    let stored = provision::register(app, &domain, &dkim, default).await?;
 
     let mut response = json(StatusCode::CREATED, &Registered::from(&stored));
     if let Ok(location) = HeaderValue::from_str(&format!("{BASE_PATH}/{}", stored.id)) {

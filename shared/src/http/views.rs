@@ -4,8 +4,27 @@ use serde::Serialize;
 
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
-    CheckReport, Counters, Domain, DomainId, Region, Status, Timestamp, VerificationStatus,
+    CheckReport, Counters, Domain, DomainId, Region, SesView, Status, Timestamp, VerificationStatus,
 };
+
+/// Who publishes the records: `route53` when the service wrote them to the account's zone.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsManagement<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_managed_by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hosted_zone_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Domain> for DnsManagement<'a> {
+    fn from(d: &'a Domain) -> Self {
+        Self {
+            dns_managed_by: d.hosted_zone_id.as_ref().map(|_| "route53"),
+            hosted_zone_id: d.hosted_zone_id.as_deref(),
+        }
+    }
+}
 
 /// An item of `GET /` (the seed's list shape).
 #[derive(Serialize)]
@@ -103,6 +122,8 @@ pub struct Registered<'a> {
     is_default: bool,
     region: Region,
     dns_records: Vec<RecordView>,
+    #[serde(flatten)]
+    dns_management: DnsManagement<'a>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -116,6 +137,7 @@ impl<'a> From<&'a Domain> for Registered<'a> {
             is_default: d.is_default,
             region: d.region,
             dns_records: RecordView::unchecked(d),
+            dns_management: DnsManagement::from(d),
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
@@ -132,7 +154,12 @@ pub struct DomainDetail<'a> {
     is_default: bool,
     region: Region,
     dns_records: Vec<RecordView>,
+    #[serde(flatten)]
+    dns_management: DnsManagement<'a>,
     verification_status: VerificationStatus,
+    /// SES's own view at the last check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ses: Option<&'a SesView>,
     created_at: Timestamp,
     updated_at: Timestamp,
     verified_at: Option<Timestamp>,
@@ -152,6 +179,8 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             is_default: d.is_default,
             region: d.region,
             dns_records: RecordView::checked(d, d.state.last_check.as_ref()),
+            dns_management: DnsManagement::from(d),
+            ses: d.state.last_check.as_ref().and_then(|r| r.ses.as_ref()),
             verification_status: d
                 .state
                 .last_check
@@ -208,18 +237,21 @@ pub struct Verified<'a> {
     domain: &'a str,
     status: Status,
     verification_status: VerificationStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ses: Option<&'a SesView>,
     verified_at: Option<Timestamp>,
     last_checked_at: Option<Timestamp>,
     dns_records: Vec<RecordView>,
 }
 
 impl<'a> Verified<'a> {
-    pub fn new(d: &'a Domain, report: &CheckReport) -> Self {
+    pub fn new(d: &'a Domain, report: &'a CheckReport) -> Self {
         Self {
             id: &d.id,
             domain: d.name.as_str(),
             status: d.state.status,
             verification_status: report.status(),
+            ses: report.ses.as_ref(),
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
             dns_records: RecordView::checked(d, Some(report)),

@@ -196,6 +196,11 @@ pub struct Domain {
     pub updated_at: Timestamp,
     /// Bumped by every state change; writes are conditional on it.
     pub version: u64,
+    /// The Route 53 hosted zone the service wrote this domain's records to, if it did.
+    pub hosted_zone_id: Option<String>,
+    /// Set when a delete has started removing the domain's SES identity and records; no
+    /// inbox can be added from then on.
+    pub deleting_since: Option<Timestamp>,
 }
 
 #[cfg(test)]
@@ -213,6 +218,7 @@ mod tests {
         CheckReport {
             checked_at: at,
             findings: vec![finding(RecordKind::Mx), finding(RecordKind::Ownership)],
+            ses: None,
         }
     }
 

@@ -16,4 +16,4 @@ pub use ids::{DomainId, OrgId};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;
-pub use verification::{CheckReport, Finding, RecordKind, VerificationStatus};
+pub use verification::{CheckReport, Finding, RecordKind, SesView, VerificationStatus};

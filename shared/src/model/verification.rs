@@ -35,6 +35,9 @@ pub struct Finding {
 pub struct CheckReport {
     pub checked_at: Timestamp,
     pub findings: Vec<Finding>,
+    /// SES's own view of the domain's identity at the time, where SES is in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses: Option<SesView>,
 }
 
 /// `verificationStatus` of the API.
@@ -70,4 +73,13 @@ impl CheckReport {
             dmarc: self.passed(RecordKind::Dmarc),
         }
     }
+}
+
+/// SES's own view of an identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SesView {
+    pub verified_for_sending: bool,
+    /// `PENDING`, `SUCCESS`, `FAILED`, `TEMPORARY_FAILURE` or `NOT_STARTED`.
+    pub dkim_status: String,
 }

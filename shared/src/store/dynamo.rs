@@ -132,6 +132,23 @@ impl DynamoStore {
         }
     }
 
+    /// The name claim of a registration: taken if free, already this domain's, or a
+    /// reservation whose time has passed.
+    fn put_claim(&self, item: Item, id: &DomainId, now: Timestamp) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(CLAIM_FREE)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#until", "provisionalUntil")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .build()
+            .expect("table and item set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
     fn put(&self, item: Item, condition: &str) -> TransactWriteItem {
         let put = Put::builder()
             .table_name(&self.table)
@@ -195,12 +212,7 @@ impl Store for DynamoStore {
         domain: &Domain,
         default: DefaultChoice,
     ) -> Result<Domain, StoreError> {
-        let claim: Item = HashMap::from([
-            (PK.into(), s(name_pk(&domain.name))),
-            (SK.into(), s(NAME_SK)),
-            ("orgId".into(), s(domain.org_id.as_str())),
-            ("domainId".into(), s(domain.id.as_str())),
-        ]);
+        let claim = claim_item(&domain.name, &domain.org_id, &domain.id, None);
         for attempt in 0..ATTEMPTS {
             let make_default = match default {
                 DefaultChoice::Always => true,
@@ -208,7 +220,7 @@ impl Store for DynamoStore {
                 DefaultChoice::IfNone => self.default_of(&domain.org_id).await?.is_none(),
             };
             let mut items = vec![
-                self.put(claim.clone(), "attribute_not_exists(#pk)"),
+                self.put_claim(claim.clone(), &domain.id, domain.created_at),
                 self.put(domain_item(domain), "attribute_not_exists(#pk)"),
             ];
             if make_default {
@@ -221,23 +233,104 @@ impl Store for DynamoStore {
                 Ok(()) => return Ok(stored),
                 Err(StoreError::Conflict) => {
                     let owner = self.get_item(name_pk(&domain.name), NAME_SK).await?;
-                    match owner.as_ref().and_then(|i| opt_str(i, "domainId")) {
-                        // Our own write landed and only its answer was lost.
-                        Some(owner) if owner == domain.id.as_str() => {
-                            return self
-                                .get_domain(&domain.org_id, &domain.id)
-                                .await?
-                                .ok_or(StoreError::Internal("claimed domain vanished".into()));
-                        }
-                        Some(_) => return Err(StoreError::NameTaken(domain.name.to_string())),
-                        // The organization's default changed under us: decide again.
-                        None => backoff(attempt).await,
+                    let ours = owner
+                        .as_ref()
+                        .and_then(|i| opt_str(i, "domainId"))
+                        .is_none_or(|owner| owner == domain.id.as_str());
+                    if !ours {
+                        return Err(StoreError::NameTaken(domain.name.to_string()));
                     }
+                    // Our own write landed and only its answer was lost...
+                    if let Some(stored) = self.get_domain(&domain.org_id, &domain.id).await? {
+                        return Ok(stored);
+                    }
+                    // ...or the organization's default changed under us: decide again.
+                    backoff(attempt).await;
                 }
                 Err(other) => return Err(other),
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    async fn claim_name(
+        &self,
+        name: &DomainName,
+        org: &OrgId,
+        id: &DomainId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim_item(name, org, id, Some(until))))
+            .condition_expression(CLAIM_FREE)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#until", "provisionalUntil")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NameTaken(name.to_string())),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(name_pk(name)))
+            .key(SK, s(NAME_SK))
+            // Only a reservation of ours: never the name of a registered domain.
+            .condition_expression("#domainId = :id AND attribute_exists(#until)")
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#until", "provisionalUntil")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn begin_delete(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(domain_sk(id)))
+            .update_expression("SET #deleting = if_not_exists(#deleting, :at)")
+            .condition_expression("attribute_exists(#pk) AND #inboxes = :zero")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#deleting", "deletingSince")
+            .expression_attribute_names("#inboxes", Counter::Inbox.attribute())
+            .expression_attribute_values(":at", s(at.to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => self.get_domain(org, id).await?.ok_or(StoreError::NotFound),
+            Err(err) if is_condition_failure(&err) => match self.get_domain(org, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(domain) => Err(StoreError::InUse(domain.counters.inbox_count)),
+            },
+            Err(err) => Err(classify(err)),
+        }
     }
 
     async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError> {
@@ -437,6 +530,10 @@ impl Store for DynamoStore {
             request
                 .condition_expression("attribute_exists(#pk) AND #counter >= :floor")
                 .expression_attribute_values(":floor", n(-delta))
+        } else if counter == Counter::Inbox {
+            request
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#deleting)")
+                .expression_attribute_names("#deleting", "deletingSince")
         } else {
             request.condition_expression("attribute_exists(#pk)")
         };
@@ -453,6 +550,10 @@ impl Store for DynamoStore {
             {
                 match self.get_item(org_pk(org), &domain_sk(id)).await? {
                     None => Err(StoreError::NotFound),
+                    // Being deleted: as good as gone for a new inbox.
+                    Some(item) if delta > 0 && item.contains_key("deletingSince") => {
+                        Err(StoreError::NotFound)
+                    }
                     Some(_) => Err(StoreError::Conflict),
                 }
             }
@@ -578,6 +679,32 @@ where
     }
 }
 
+/// A name is free for a domain when nobody holds it, the domain itself does, or the
+/// holder's reservation has run out.
+const CLAIM_FREE: &str = "attribute_not_exists(#pk) OR #domainId = :id OR #until < :now";
+
+fn claim_item(name: &DomainName, org: &OrgId, id: &DomainId, until: Option<Timestamp>) -> Item {
+    let mut item: Item = HashMap::from([
+        (PK.into(), s(name_pk(name))),
+        (SK.into(), s(NAME_SK)),
+        ("orgId".into(), s(org.as_str())),
+        ("domainId".into(), s(id.as_str())),
+    ]);
+    if let Some(until) = until {
+        item.insert("provisionalUntil".into(), s(until.to_string()));
+    }
+    item
+}
+
+fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
 fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
 }
@@ -603,6 +730,9 @@ fn domain_item(domain: &Domain) -> Item {
     ]);
     for counter in [Counter::Inbox, Counter::Sent, Counter::Received] {
         item.insert(counter.attribute().into(), n(domain.counters.get(counter)));
+    }
+    if let Some(zone) = &domain.hosted_zone_id {
+        item.insert("hostedZoneId".into(), s(zone));
     }
     for (attribute, value) in state_attributes(domain) {
         if let Some(value) = value {
@@ -714,5 +844,7 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
         version: opt_num(item, "version")
             .and_then(|v| u64::try_from(v).ok())
             .ok_or_else(|| corrupt("version"))?,
+        hosted_zone_id: opt_str(item, "hostedZoneId"),
+        deleting_since: opt_time(item, "deletingSince")?,
     })
 }

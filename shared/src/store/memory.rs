@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
-use crate::model::{Counter, Domain, DomainId, OrgId, Timestamp};
+use crate::model::{Counter, Domain, DomainId, DomainName, OrgId, Timestamp};
 
 /// The embedded store of the local server. One lock over everything makes every
 /// operation atomic, which is what the DynamoDB transactions give the real table.
@@ -17,9 +17,23 @@ pub struct MemoryStore {
 struct Tables {
     /// Ordered by id, which is creation order.
     domains: BTreeMap<(OrgId, DomainId), Domain>,
-    names: HashMap<String, (OrgId, DomainId)>,
+    names: HashMap<String, Claim>,
     defaults: HashMap<OrgId, DomainId>,
     keys: HashMap<String, ApiKeyRecord>,
+}
+
+/// Who holds a name; `until` is set while it is only a reservation.
+#[derive(Clone)]
+struct Claim {
+    id: DomainId,
+    until: Option<Timestamp>,
+}
+
+impl Claim {
+    /// Whether domain `id` may take the name at `now`.
+    fn yields_to(&self, id: &DomainId, now: Timestamp) -> bool {
+        &self.id == id || self.until.is_some_and(|until| until < now)
+    }
 }
 
 impl MemoryStore {
@@ -46,6 +60,43 @@ impl Tables {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn claim_name(
+        &self,
+        name: &DomainName,
+        _org: &OrgId,
+        id: &DomainId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        if t.names
+            .get(name.as_str())
+            .is_some_and(|c| !c.yields_to(id, now))
+        {
+            return Err(StoreError::NameTaken(name.to_string()));
+        }
+        t.names.insert(
+            name.to_string(),
+            Claim {
+                id: id.clone(),
+                until: Some(until),
+            },
+        );
+        Ok(())
+    }
+
+    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let held = t
+            .names
+            .get(name.as_str())
+            .is_some_and(|c| &c.id == id && c.until.is_some());
+        if held {
+            t.names.remove(name.as_str());
+        }
+        Ok(())
+    }
+
     async fn insert_domain(
         &self,
         domain: &Domain,
@@ -53,11 +104,20 @@ impl Store for MemoryStore {
     ) -> Result<Domain, StoreError> {
         let mut t = self.tables();
         let name = domain.name.as_str();
-        if t.names.contains_key(name) {
+        if t.names
+            .get(name)
+            .is_some_and(|c| !c.yields_to(&domain.id, domain.created_at))
+        {
             return Err(StoreError::NameTaken(name.to_owned()));
         }
         let key = (domain.org_id.clone(), domain.id.clone());
-        t.names.insert(name.to_owned(), key.clone());
+        t.names.insert(
+            name.to_owned(),
+            Claim {
+                id: domain.id.clone(),
+                until: None,
+            },
+        );
         t.domains.insert(key, domain.clone());
         let make_default = match default {
             DefaultChoice::Always => true,
@@ -119,6 +179,25 @@ impl Store for MemoryStore {
         Ok(resolved)
     }
 
+    async fn begin_delete(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError> {
+        let mut t = self.tables();
+        let domain = t
+            .domains
+            .get_mut(&(org.clone(), id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        if domain.counters.inbox_count > 0 {
+            return Err(StoreError::InUse(domain.counters.inbox_count));
+        }
+        domain.deleting_since.get_or_insert(at);
+        let domain = domain.clone();
+        Ok(t.resolved(&domain))
+    }
+
     async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
         let mut t = self.tables();
         let key = (org.clone(), id.clone());
@@ -128,7 +207,12 @@ impl Store for MemoryStore {
         }
         let resolved = t.resolved(current);
         t.domains.remove(&key);
-        t.names.remove(resolved.name.as_str());
+        if t.names
+            .get(resolved.name.as_str())
+            .is_some_and(|c| &c.id == id)
+        {
+            t.names.remove(resolved.name.as_str());
+        }
         if resolved.is_default {
             t.defaults.remove(org);
         }
@@ -147,6 +231,9 @@ impl Store for MemoryStore {
             .domains
             .get_mut(&(org.clone(), id.clone()))
             .ok_or(StoreError::NotFound)?;
+        if counter == Counter::Inbox && delta > 0 && domain.deleting_since.is_some() {
+            return Err(StoreError::NotFound);
+        }
         let value = domain.counters.get_mut(counter);
         let next = value
             .checked_add(delta)

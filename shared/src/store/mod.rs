@@ -10,7 +10,7 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::model::{Counter, Domain, DomainId, DomainState, OrgId, Timestamp};
+use crate::model::{Counter, Domain, DomainId, DomainName, DomainState, OrgId, Timestamp};
 
 /// Pause before retrying a write lost to a concurrent writer: growing with each attempt,
 /// and jittered so that the losers of one race do not collide again.
@@ -69,8 +69,24 @@ pub struct ApiKeyRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Claims the name and writes the domain in one step; a lost race is `NameTaken`.
-    /// Returns the domain as stored (with `is_default` resolved).
+    /// Reserves `name` for domain `id` until `until`, before work outside the table (SES,
+    /// Route 53) that must not run twice for one name. `NameTaken` if another domain holds
+    /// it (a reservation whose time has passed at `now` can be taken over).
+    async fn claim_name(
+        &self,
+        name: &DomainName,
+        org: &OrgId,
+        id: &DomainId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
+    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
+
+    /// Claims the name for good (or confirms this domain's reservation) and writes the
+    /// domain in one step; a lost race is `NameTaken`. Returns the domain as stored (with
+    /// `is_default` resolved).
     async fn insert_domain(
         &self,
         domain: &Domain,
@@ -90,13 +106,22 @@ pub trait Store: Send + Sync + 'static {
         update: &DomainUpdate,
     ) -> Result<Domain, StoreError>;
 
+    /// Marks the domain as being deleted (`deleting_since`), so no inbox is added while its
+    /// SES identity and records are removed. `InUse` while it has inboxes.
+    async fn begin_delete(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError>;
+
     /// Removes the domain and its name claim, and clears the default if it was this one.
     /// `InUse` while it has inboxes.
     async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError>;
 
     /// Atomically adds `delta` (which may be negative) to a counter and returns the new
-    /// value. Never creates a domain (`NotFound`), and never takes a counter below zero
-    /// (`Conflict`).
+    /// value. Never creates a domain (`NotFound`), never adds an inbox to a domain being
+    /// deleted (`NotFound`), and never takes a counter below zero (`Conflict`).
     async fn add_to_counter(
         &self,
         org: &OrgId,

@@ -1,0 +1,370 @@
+//! Registration and deletion with SES and Route 53 (moto in server mode): nothing
+//! half-done when a step fails, and a retry succeeds.
+
+use std::sync::Arc;
+
+use aws_sdk_route53::types::{HostedZoneConfig, RrType};
+use domains::cloud::Cloud;
+use domains::route53::Route53;
+use domains::ses::SesV2;
+use domains::store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use testkit::{Backend, for_each_backend, moto, sdk_config_for};
+
+use crate::harness::{BASE, TestApp, id_of};
+
+pub fn cloud() -> Cloud {
+    let config = moto().sdk_config();
+    Cloud {
+        ses: Some(Arc::new(SesV2::new(config.clone()))),
+        zones: Some(Arc::new(Route53::new(&config))),
+    }
+}
+
+pub fn unique(label: &str) -> String {
+    format!(
+        "{label}-{}.example",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+pub async fn create_zone(name: &str, comment: Option<&str>) -> String {
+    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
+    let mut request = client
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(ulid::Ulid::new().to_string());
+    if let Some(comment) = comment {
+        request = request.hosted_zone_config(HostedZoneConfig::builder().comment(comment).build());
+    }
+    let out = request.send().await.unwrap();
+    out.hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned()
+}
+
+async fn delete_zone(zone: &str) {
+    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
+    client.delete_hosted_zone().id(zone).send().await.unwrap();
+}
+
+/// (name, type, values) of the zone's record sets other than SOA and NS.
+async fn zone_records(zone: &str) -> Vec<(String, String, Vec<String>)> {
+    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
+    let out = client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .unwrap();
+    let mut sets: Vec<_> = out
+        .resource_record_sets()
+        .iter()
+        .filter(|s| !matches!(s.r#type(), RrType::Soa | RrType::Ns))
+        .map(|s| {
+            (
+                s.name().trim_end_matches('.').to_owned(),
+                s.r#type().as_str().to_owned(),
+                s.resource_records()
+                    .iter()
+                    .map(|r| r.value().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    sets.sort();
+    sets
+}
+
+async fn identity_tags(name: &str) -> Option<Vec<(String, String)>> {
+    let client = aws_sdk_sesv2::Client::new(&moto().sdk_config());
+    let out = client
+        .get_email_identity()
+        .email_identity(name)
+        .send()
+        .await
+        .ok()?;
+    Some(
+        out.tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect(),
+    )
+}
+
+/// The value Route 53 holds for a record the API returned: TXT quoted, split at 255.
+fn as_route53(record: &Value) -> String {
+    let value = record["value"].as_str().unwrap();
+    if record["type"] == "TXT" {
+        value
+            .as_bytes()
+            .chunks(255)
+            .map(|c| format!("\"{}\"", std::str::from_utf8(c).unwrap()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        value.to_owned()
+    }
+}
+
+async fn register(app: &TestApp, name: &str, auto: bool) -> crate::harness::Reply {
+    app.as_a(
+        Method::POST,
+        BASE,
+        Some(json!({ "domain": name, "autoConfigureDns": auto })),
+    )
+    .await
+}
+
+async fn auto_configured_register_and_delete(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique("auto");
+    let zone = create_zone(&name, None).await;
+    let before = zone_records(&zone).await;
+
+    let reply = register(&app, &name, true).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["dnsManagedBy"], "route53");
+    assert_eq!(reply.body["hostedZoneId"], zone.as_str());
+    let id = id_of(&reply.body);
+
+    // The identity, tagged with the organization and the domain.
+    let tags = identity_tags(&name).await.expect("an SES identity");
+    assert!(tags.contains(&("email-domains:org-id".to_owned(), "org_a".to_owned())));
+    assert!(tags.contains(&("email-domains:domain-id".to_owned(), id.clone())));
+
+    // Every returned record in the zone, exactly as returned.
+    let written = zone_records(&zone).await;
+    let records = reply.body["dnsRecords"].as_array().unwrap();
+    assert_eq!(written.len(), before.len() + records.len());
+    for record in records {
+        let expected = (
+            record["name"].as_str().unwrap().to_owned(),
+            record["type"].as_str().unwrap().to_owned(),
+            vec![as_route53(record)],
+        );
+        assert!(
+            written.contains(&expected),
+            "{expected:?} not in {written:?}"
+        );
+    }
+    assert_eq!(app.get_a(&id).await.body["dnsManagedBy"], "route53");
+
+    let deleted = app
+        .as_a(Method::DELETE, &format!("{BASE}/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(identity_tags(&name).await, None, "the identity is gone");
+    assert_eq!(
+        zone_records(&zone).await,
+        before,
+        "exactly the service's records are gone"
+    );
+}
+
+async fn other_records_in_the_zone_survive(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let parent = unique("parent");
+    let zone = create_zone(&parent, None).await;
+    // A sibling domain registered without auto-configuration shares the zone.
+    let name = format!("mail.{parent}");
+    let sibling = register(&app, &format!("news.{parent}"), false).await;
+    assert_eq!(sibling.status, StatusCode::CREATED);
+    assert!(sibling.body.get("dnsManagedBy").is_none());
+    let first = register(&app, &name, true).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let other = register(&app, &format!("shop.{parent}"), true).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    let with_both = zone_records(&zone).await;
+
+    app.as_a(
+        Method::DELETE,
+        &format!("{BASE}/{}", id_of(&first.body)),
+        None,
+    )
+    .await;
+    let after = zone_records(&zone).await;
+    assert_eq!(after.len(), with_both.len() - 5);
+    assert!(
+        after.iter().all(|(n, _, _)| !n.ends_with(&name)),
+        "{after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .filter(|(n, _, _)| n.ends_with(&format!("shop.{parent}")))
+            .count()
+            == 5
+    );
+}
+
+async fn no_zone_is_a_clear_error_and_nothing_is_registered(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique("nozone");
+    let reply = register(&app, &name, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&name)
+    );
+    assert_eq!(app.as_a(Method::GET, BASE, None).await.body["total"], 0);
+    assert_eq!(identity_tags(&name).await, None);
+    // Without auto-configuration the same name registers.
+    assert_eq!(
+        register(&app, &name, false).await.status,
+        StatusCode::CREATED
+    );
+}
+
+async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
+    let store: Arc<dyn Store> = backend.fresh_store().await;
+    let nowhere = sdk_config_for(&format!("http://127.0.0.1:{}", closed_port()));
+    let broken = Cloud {
+        ses: Some(Arc::new(SesV2::new(nowhere))),
+        zones: cloud().zones,
+    };
+    let app = TestApp::spawn_on(store.clone(), broken).await;
+    let name = unique("sesdown");
+    let zone = create_zone(&name, None).await;
+    let before = zone_records(&zone).await;
+
+    let reply = register(&app, &name, true).await;
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+    assert!(reply.body["error"]["requestId"].is_string());
+    assert_eq!(
+        app.as_a(Method::GET, BASE, None).await.body["total"],
+        0,
+        "no row"
+    );
+    assert_eq!(zone_records(&zone).await, before, "no records");
+    assert_eq!(identity_tags(&name).await, None, "no identity");
+
+    // SES is back: the same registration goes through at once.
+    let healthy = TestApp::spawn_on(store, cloud()).await;
+    let retry = register(&healthy, &name, true).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert!(identity_tags(&name).await.is_some());
+}
+
+async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique("refused");
+    let zone = create_zone(&name, Some("refuse-changes")).await;
+
+    let reply = register(&app, &name, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_RECORD_CONFLICT");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused")
+    );
+    assert_eq!(
+        app.as_a(Method::GET, BASE, None).await.body["total"],
+        0,
+        "no row"
+    );
+    assert_eq!(
+        identity_tags(&name).await,
+        None,
+        "the identity made first is undone"
+    );
+    assert!(zone_records(&zone).await.is_empty(), "no records");
+
+    // With a zone that accepts changes, the retry succeeds.
+    delete_zone(&zone).await;
+    let zone = create_zone(&name, None).await;
+    let retry = register(&app, &name, true).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(zone_records(&zone).await.len(), 5);
+}
+
+async fn existing_records_are_not_overwritten(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique("taken");
+    let zone = create_zone(&name, None).await;
+    // The owner already receives mail elsewhere.
+    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
+    let mx = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name(format!("{name}."))
+        .r#type(RrType::Mx)
+        .ttl(300)
+        .resource_records(
+            aws_sdk_route53::types::ResourceRecord::builder()
+                .value("10 mx.elsewhere.example")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(
+                    aws_sdk_route53::types::Change::builder()
+                        .action(aws_sdk_route53::types::ChangeAction::Create)
+                        .resource_record_set(mx)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = zone_records(&zone).await;
+    let reply = register(&app, &name, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_RECORD_CONFLICT");
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("MX {name}"))
+    );
+    assert_eq!(
+        zone_records(&zone).await,
+        before,
+        "nothing written, nothing removed"
+    );
+    assert_eq!(identity_tags(&name).await, None);
+}
+
+async fn verify_reports_the_ses_view(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique("view");
+    let registered = register(&app, &name, false).await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    crate::harness::publish(&app.dns, &registered.body["dnsRecords"]);
+    let id = id_of(&registered.body);
+    let reply = app
+        .as_a(Method::POST, &format!("{BASE}/{id}/verify"), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let ses = &reply.body["ses"];
+    assert!(ses["verifiedForSending"].is_boolean(), "{}", reply.body);
+    assert!(ses["dkimStatus"].is_string());
+    assert_eq!(app.get_a(&id).await.body["ses"], *ses);
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+for_each_backend!(
+    auto_configured_register_and_delete,
+    other_records_in_the_zone_survive,
+    no_zone_is_a_clear_error_and_nothing_is_registered,
+    ses_unreachable_leaves_nothing_and_a_retry_succeeds,
+    route53_refusing_a_change_undoes_the_identity,
+    existing_records_are_not_overwritten,
+    verify_reports_the_ses_view,
+);

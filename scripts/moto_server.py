@@ -1,0 +1,48 @@
+"""moto in server mode, for the tests, with one fix and one fault switch.
+
+The fix: moto writes DkimAttributes.LastKeyGenerationTimestamp as an ISO 8601 string; the
+SES v2 wire protocol (REST-JSON) carries timestamps as epoch seconds, and the AWS SDKs
+refuse the string. This launcher converts it before moto's server starts.
+
+The fault switch: Route 53 refuses every change to a hosted zone whose comment is
+"refuse-changes", so tests can make Route 53 fail in the middle of a registration.
+
+Usage: python moto_server.py PORT
+"""
+
+import sys
+from datetime import datetime
+
+from moto.ses import models as ses_models
+
+_original_init = ses_models.EmailIdentity.__init__
+
+
+def _init_with_epoch_timestamp(self, *args, **kwargs):
+    _original_init(self, *args, **kwargs)
+    stamp = self.dkim_attributes.get("LastKeyGenerationTimestamp")
+    if isinstance(stamp, str):
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        self.dkim_attributes["LastKeyGenerationTimestamp"] = parsed.timestamp()
+
+
+ses_models.EmailIdentity.__init__ = _init_with_epoch_timestamp
+
+from moto.route53 import models as route53_models  # noqa: E402
+from moto.route53.exceptions import InvalidInput  # noqa: E402
+
+_original_change = route53_models.Route53Backend.change_resource_record_sets
+
+
+def _change_unless_refused(self, zoneid, change_list):
+    if self.get_hosted_zone(zoneid).comment == "refuse-changes":
+        raise InvalidInput("Invalid request: this hosted zone refuses changes (test fault)")
+    return _original_change(self, zoneid, change_list)
+
+
+route53_models.Route53Backend.change_resource_record_sets = _change_unless_refused
+
+from moto.server import main  # noqa: E402  (after the patch, on purpose)
+
+if __name__ == "__main__":
+    main(["-H", "127.0.0.1", "-p", sys.argv[1]])

@@ -1,0 +1,184 @@
+//! SES v2 email identities: one per domain, in the domain's region, with BYODKIM (our
+//! selector and private key), tagged with the organization and domain ids.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::types::{DkimSigningAttributes, Tag};
+
+use crate::cloud::{CloudError, classify};
+use crate::dns::DkimKeyPair;
+use crate::model::{DomainId, DomainName, OrgId, Region, SesView};
+
+pub const ORG_TAG: &str = "email-domains:org-id";
+pub const DOMAIN_TAG: &str = "email-domains:domain-id";
+
+/// The identity a registration needs.
+pub struct IdentitySpec<'a> {
+    pub region: Region,
+    pub domain: &'a DomainName,
+    pub dkim: &'a DkimKeyPair,
+    pub org: &'a OrgId,
+    pub domain_id: &'a DomainId,
+}
+
+#[async_trait]
+pub trait EmailIdentities: Send + Sync + 'static {
+    /// Creates the identity. One already there that this organization's earlier,
+    /// unfinished registration left is replaced (a retried request); one that anybody else
+    /// owns is `IdentityTaken`.
+    async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError>;
+
+    /// Removes the identity; absent already is fine.
+    async fn delete(&self, region: Region, domain: &DomainName) -> Result<(), CloudError>;
+
+    /// SES's view, or `None` if there is no identity.
+    async fn view(
+        &self,
+        region: Region,
+        domain: &DomainName,
+    ) -> Result<Option<SesView>, CloudError>;
+}
+
+/// The SES v2 adapter: one client per region, made on first use and kept.
+pub struct SesV2 {
+    config: SdkConfig,
+    clients: Mutex<HashMap<&'static str, Client>>,
+}
+
+struct Existing {
+    org: Option<String>,
+}
+
+impl SesV2 {
+    pub fn new(config: SdkConfig) -> Self {
+        Self {
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: Region) -> Client {
+        let mut clients = self.clients.lock().expect("SES client cache lock");
+        clients
+            .entry(region.as_str())
+            .or_insert_with(|| {
+                let config = aws_sdk_sesv2::config::Builder::from(&self.config)
+                    .region(aws_sdk_sesv2::config::Region::new(region.as_str()))
+                    .build();
+                Client::from_conf(config)
+            })
+            .clone()
+    }
+
+    async fn existing(
+        &self,
+        region: Region,
+        domain: &DomainName,
+    ) -> Result<Option<(Existing, SesView)>, CloudError> {
+        let result = self
+            .client(region)
+            .get_email_identity()
+            .email_identity(domain.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let org = out
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == ORG_TAG)
+                    .map(|t| t.value().to_owned());
+                let view = SesView {
+                    verified_for_sending: out.verified_for_sending_status(),
+                    dkim_status: out
+                        .dkim_attributes()
+                        .and_then(|d| d.status())
+                        .map_or("NOT_STARTED", |s| s.as_str())
+                        .to_owned(),
+                };
+                Ok(Some((Existing { org }, view)))
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(classify("SES GetEmailIdentity", err)),
+        }
+    }
+}
+
+#[async_trait]
+impl EmailIdentities for SesV2 {
+    async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError> {
+        // The caller holds the name's reservation, so nothing else of ours creates this
+        // identity meanwhile: whatever is there is a leftover.
+        if let Some((existing, _)) = self.existing(spec.region, spec.domain).await? {
+            if existing.org.as_deref() != Some(spec.org.as_str()) {
+                return Err(CloudError::IdentityTaken(format!(
+                    "an SES identity for {} already exists in this account and does not \
+                     belong to this organization",
+                    spec.domain
+                )));
+            }
+            // Ours, from a registration that did not finish: start it afresh so SES holds
+            // this attempt's key.
+            self.delete(spec.region, spec.domain).await?;
+        }
+        let tag = |key: &str, value: &str| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("key and value set")
+        };
+        let dkim = DkimSigningAttributes::builder()
+            .domain_signing_selector(spec.dkim.selector())
+            .domain_signing_private_key(spec.dkim.private_key_base64())
+            .build();
+        self.client(spec.region)
+            .create_email_identity()
+            .email_identity(spec.domain.as_str())
+            .dkim_signing_attributes(dkim)
+            .tags(tag(ORG_TAG, spec.org.as_str()))
+            .tags(tag(DOMAIN_TAG, spec.domain_id.as_str()))
+            .send()
+            .await
+            .map_err(|err| classify("SES CreateEmailIdentity", err))?;
+        Ok(())
+    }
+
+    async fn delete(&self, region: Region, domain: &DomainName) -> Result<(), CloudError> {
+        let result = self
+            .client(region)
+            .delete_email_identity()
+            .email_identity(domain.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(classify("SES DeleteEmailIdentity", err)),
+        }
+    }
+
+    async fn view(
+        &self,
+        region: Region,
+        domain: &DomainName,
+    ) -> Result<Option<SesView>, CloudError> {
+        Ok(self.existing(region, domain).await?.map(|(_, view)| view))
+    }
+}
