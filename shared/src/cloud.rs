@@ -1,5 +1,5 @@
-//! What the SES and Route 53 adapters share: how their failures read, and which of them
-//! a host has turned on.
+//! What the AWS adapters share: how SDK failures read (DynamoDB, SES, Route 53), and which
+//! of SES and Route 53 a host has turned on.
 
 use std::sync::Arc;
 
@@ -37,6 +37,13 @@ impl From<CloudError> for ApiError {
     }
 }
 
+/// Whether an AWS SDK failure is a service error with one of `codes`.
+pub fn has_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, codes: &[&str]) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| codes.contains(&code))
+}
+
 /// Sorts an AWS SDK failure; the message keeps the AWS request id for the logs.
 pub fn classify<E>(service: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where
@@ -45,6 +52,10 @@ where
     const TRANSIENT: &[&str] = &[
         "Throttling",
         "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "InternalServerError",
         "TooManyRequestsException",
         "PriorRequestNotComplete",
         "ServiceUnavailable",

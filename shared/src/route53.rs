@@ -8,7 +8,7 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 
-use crate::cloud::{CloudError, classify};
+use crate::cloud::{CloudError, classify, has_code};
 use crate::dns::DnsRecord;
 use crate::model::DomainName;
 
@@ -82,12 +82,7 @@ impl Route53 {
         match result {
             Ok(_) => Ok(()),
             // A change Route 53 refuses is the caller's to know, precisely.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .and_then(|e| e.code())
-                    .is_some_and(|c| c == "InvalidChangeBatch" || c == "InvalidInput") =>
-            {
+            Err(err) if has_code(&err, &["InvalidChangeBatch", "InvalidInput"]) => {
                 let message = err
                     .as_service_error()
                     .and_then(|e| e.message())

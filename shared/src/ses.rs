@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::types::{DkimSigningAttributes, Tag};
 
-use crate::cloud::{CloudError, classify};
+use crate::cloud::{CloudError, classify, has_code};
 use crate::dns::DkimKeyPair;
 use crate::model::{DomainId, DomainName, OrgId, Region, SesView};
 
@@ -102,13 +102,7 @@ impl SesV2 {
                 };
                 Ok(Some((Existing { org }, view)))
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_not_found_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(err) if has_code(&err, &["NotFoundException"]) => Ok(None),
             Err(err) => Err(classify("SES GetEmailIdentity", err)),
         }
     }
@@ -163,13 +157,7 @@ impl EmailIdentities for SesV2 {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_not_found_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if has_code(&err, &["NotFoundException"]) => Ok(()),
             Err(err) => Err(classify("SES DeleteEmailIdentity", err)),
         }
     }

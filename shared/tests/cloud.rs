@@ -2,21 +2,15 @@
 //! SES and Route 53 really do; the adapters never lean on moto's leniencies (it accepts a
 //! duplicate identity or record set, and one TXT string over 255 characters).
 
-use aws_sdk_route53::types::{HostedZoneConfig, RrType};
+use aws_sdk_route53::types::RrType;
 use domains::cloud::CloudError;
 use domains::dns::plan::new_setup;
 use domains::dns::{DkimKeyPair, records_for};
 use domains::model::{Domain, DomainId, Region, Timestamp};
 use domains::route53::{DnsZones, Route53, record_value};
 use domains::ses::{DOMAIN_TAG, EmailIdentities, IdentitySpec, ORG_TAG, SesV2};
+use testkit::aws::{create_zone, identity_tags, put_record, unique_domain, zone_records};
 use testkit::{moto, org, pending_domain};
-
-fn unique(label: &str) -> String {
-    format!(
-        "{label}-{}.example",
-        ulid::Ulid::new().to_string().to_lowercase()
-    )
-}
 
 fn domain(name: &str) -> (Domain, DkimKeyPair) {
     let now = Timestamp::from_unix(1_704_873_600);
@@ -41,27 +35,10 @@ fn spec<'a>(
     }
 }
 
-async fn tags_of(name: &str) -> Vec<(String, String)> {
-    let client = aws_sdk_sesv2::Client::new(&moto().sdk_config());
-    let out = client
-        .get_email_identity()
-        .email_identity(name)
-        .send()
-        .await
-        .unwrap();
-    let mut tags: Vec<(String, String)> = out
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
-    tags.sort();
-    tags
-}
-
 #[tokio::test]
 async fn identities_are_created_tagged_viewed_and_deleted() {
     let ses = SesV2::new(moto().sdk_config());
-    let (domain, dkim) = domain(&unique("ses"));
+    let (domain, dkim) = domain(&unique_domain("ses"));
     let org_a = org("org_a");
     ses.create(&spec(&domain, &dkim, &org_a, &domain.id))
         .await
@@ -72,7 +49,7 @@ async fn identities_are_created_tagged_viewed_and_deleted() {
         (ORG_TAG.to_owned(), "org_a".to_owned()),
     ];
     expected.sort();
-    assert_eq!(tags_of(domain.name.as_str()).await, expected);
+    assert_eq!(identity_tags(domain.name.as_str()).await.unwrap(), expected);
     let view = ses
         .view(Region::DEFAULT, &domain.name)
         .await
@@ -89,7 +66,7 @@ async fn identities_are_created_tagged_viewed_and_deleted() {
 #[tokio::test]
 async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() {
     let ses = SesV2::new(moto().sdk_config());
-    let (domain, dkim) = domain(&unique("leftover"));
+    let (domain, dkim) = domain(&unique_domain("leftover"));
     let org_a = org("org_a");
     ses.create(&spec(&domain, &dkim, &org_a, &domain.id))
         .await
@@ -101,8 +78,9 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
         .await
         .unwrap();
     assert!(
-        tags_of(domain.name.as_str())
+        identity_tags(domain.name.as_str())
             .await
+            .unwrap()
             .contains(&(DOMAIN_TAG.to_owned(), retry_id.to_string()))
     );
 
@@ -115,61 +93,17 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
         "{refused:?}"
     );
     assert!(
-        tags_of(domain.name.as_str())
+        identity_tags(domain.name.as_str())
             .await
+            .unwrap()
             .contains(&(ORG_TAG.to_owned(), "org_a".to_owned()))
     );
-}
-
-async fn create_zone(name: &str, comment: Option<&str>) -> String {
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let mut request = client
-        .create_hosted_zone()
-        .name(name)
-        .caller_reference(ulid::Ulid::new().to_string());
-    if let Some(comment) = comment {
-        request = request.hosted_zone_config(HostedZoneConfig::builder().comment(comment).build());
-    }
-    let out = request.send().await.unwrap();
-    out.hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned()
-}
-
-/// Every record set of the zone as (name, type, values), SOA and NS left out.
-async fn zone_records(zone: &str) -> Vec<(String, String, Vec<String>)> {
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let out = client
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .unwrap();
-    let mut sets: Vec<_> = out
-        .resource_record_sets()
-        .iter()
-        .filter(|s| !matches!(s.r#type(), RrType::Soa | RrType::Ns))
-        .map(|s| {
-            (
-                s.name().trim_end_matches('.').to_owned(),
-                s.r#type().as_str().to_owned(),
-                s.resource_records()
-                    .iter()
-                    .map(|r| r.value().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    sets.sort();
-    sets
 }
 
 #[tokio::test]
 async fn zones_are_found_for_the_domain_or_a_parent() {
     let zones = Route53::new(&moto().sdk_config());
-    let parent = unique("parent");
+    let parent = unique_domain("parent");
     let zone = create_zone(&parent, None).await;
     let (exact, _) = domain(&parent);
     assert_eq!(
@@ -178,47 +112,17 @@ async fn zones_are_found_for_the_domain_or_a_parent() {
     );
     let (child, _) = domain(&format!("mail.{parent}"));
     assert_eq!(zones.find_zone(&child.name).await.unwrap(), Some(zone));
-    let (elsewhere, _) = domain(&unique("nozone"));
+    let (elsewhere, _) = domain(&unique_domain("nozone"));
     assert_eq!(zones.find_zone(&elsewhere.name).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn records_are_written_as_published_and_removed_exactly() {
     let zones = Route53::new(&moto().sdk_config());
-    let name = unique("records");
+    let name = unique_domain("records");
     let zone = create_zone(&name, None).await;
-    // Someone else's records in the zone, which must survive.
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let www = aws_sdk_route53::types::ResourceRecordSet::builder()
-        .name(format!("www.{name}."))
-        .r#type(RrType::A)
-        .ttl(60)
-        .resource_records(
-            aws_sdk_route53::types::ResourceRecord::builder()
-                .value("192.0.2.1")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            aws_sdk_route53::types::ChangeBatch::builder()
-                .changes(
-                    aws_sdk_route53::types::Change::builder()
-                        .action(aws_sdk_route53::types::ChangeAction::Create)
-                        .resource_record_set(www)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    // Someone else's record in the zone, which must survive.
+    put_record(&zone, &format!("www.{name}"), RrType::A, "192.0.2.1").await;
     let before = zone_records(&zone).await;
 
     let (domain, _) = domain(&name);

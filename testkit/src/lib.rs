@@ -1,6 +1,7 @@
 //! Test harness: real servers on free loopback ports, started on first use by each test
 //! binary and stopped when it exits, with fresh state per test.
 
+pub mod aws;
 mod dns_server;
 mod dynamodb_local;
 mod moto;

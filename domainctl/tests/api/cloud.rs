@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use aws_sdk_route53::types::{HostedZoneConfig, RrType};
+use aws_sdk_route53::types::RrType;
 use domains::cloud::Cloud;
 use domains::route53::Route53;
 use domains::ses::SesV2;
 use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use testkit::aws::{
+    create_zone, delete_zone, identity_tags, put_record, unique_domain, zone_records,
+};
 use testkit::{Backend, for_each_backend, moto, sdk_config_for};
 
 use crate::harness::{BASE, TestApp, id_of};
@@ -20,79 +23,6 @@ pub fn cloud() -> Cloud {
         ses: Some(Arc::new(SesV2::new(config.clone()))),
         zones: Some(Arc::new(Route53::new(&config))),
     }
-}
-
-pub fn unique(label: &str) -> String {
-    format!(
-        "{label}-{}.example",
-        ulid::Ulid::new().to_string().to_lowercase()
-    )
-}
-
-pub async fn create_zone(name: &str, comment: Option<&str>) -> String {
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let mut request = client
-        .create_hosted_zone()
-        .name(name)
-        .caller_reference(ulid::Ulid::new().to_string());
-    if let Some(comment) = comment {
-        request = request.hosted_zone_config(HostedZoneConfig::builder().comment(comment).build());
-    }
-    let out = request.send().await.unwrap();
-    out.hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_owned()
-}
-
-async fn delete_zone(zone: &str) {
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    client.delete_hosted_zone().id(zone).send().await.unwrap();
-}
-
-/// (name, type, values) of the zone's record sets other than SOA and NS.
-async fn zone_records(zone: &str) -> Vec<(String, String, Vec<String>)> {
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let out = client
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .unwrap();
-    let mut sets: Vec<_> = out
-        .resource_record_sets()
-        .iter()
-        .filter(|s| !matches!(s.r#type(), RrType::Soa | RrType::Ns))
-        .map(|s| {
-            (
-                s.name().trim_end_matches('.').to_owned(),
-                s.r#type().as_str().to_owned(),
-                s.resource_records()
-                    .iter()
-                    .map(|r| r.value().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    sets.sort();
-    sets
-}
-
-async fn identity_tags(name: &str) -> Option<Vec<(String, String)>> {
-    let client = aws_sdk_sesv2::Client::new(&moto().sdk_config());
-    let out = client
-        .get_email_identity()
-        .email_identity(name)
-        .send()
-        .await
-        .ok()?;
-    Some(
-        out.tags()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect(),
-    )
 }
 
 /// The value Route 53 holds for a record the API returned: TXT quoted, split at 255.
@@ -121,7 +51,7 @@ async fn register(app: &TestApp, name: &str, auto: bool) -> crate::harness::Repl
 
 async fn auto_configured_register_and_delete(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let name = unique("auto");
+    let name = unique_domain("auto");
     let zone = create_zone(&name, None).await;
     let before = zone_records(&zone).await;
 
@@ -167,7 +97,7 @@ async fn auto_configured_register_and_delete(backend: Backend) {
 
 async fn other_records_in_the_zone_survive(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let parent = unique("parent");
+    let parent = unique_domain("parent");
     let zone = create_zone(&parent, None).await;
     // A sibling domain registered without auto-configuration shares the zone.
     let name = format!("mail.{parent}");
@@ -203,7 +133,7 @@ async fn other_records_in_the_zone_survive(backend: Backend) {
 
 async fn no_zone_is_a_clear_error_and_nothing_is_registered(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let name = unique("nozone");
+    let name = unique_domain("nozone");
     let reply = register(&app, &name, true).await;
     reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
     assert!(
@@ -229,7 +159,7 @@ async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
         zones: cloud().zones,
     };
     let app = TestApp::spawn_on(store.clone(), broken).await;
-    let name = unique("sesdown");
+    let name = unique_domain("sesdown");
     let zone = create_zone(&name, None).await;
     let before = zone_records(&zone).await;
 
@@ -253,7 +183,7 @@ async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
 
 async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let name = unique("refused");
+    let name = unique_domain("refused");
     let zone = create_zone(&name, Some("refuse-changes")).await;
 
     let reply = register(&app, &name, true).await;
@@ -286,40 +216,10 @@ async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
 
 async fn existing_records_are_not_overwritten(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let name = unique("taken");
+    let name = unique_domain("taken");
     let zone = create_zone(&name, None).await;
     // The owner already receives mail elsewhere.
-    let client = aws_sdk_route53::Client::new(&moto().sdk_config());
-    let mx = aws_sdk_route53::types::ResourceRecordSet::builder()
-        .name(format!("{name}."))
-        .r#type(RrType::Mx)
-        .ttl(300)
-        .resource_records(
-            aws_sdk_route53::types::ResourceRecord::builder()
-                .value("10 mx.elsewhere.example")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            aws_sdk_route53::types::ChangeBatch::builder()
-                .changes(
-                    aws_sdk_route53::types::Change::builder()
-                        .action(aws_sdk_route53::types::ChangeAction::Create)
-                        .resource_record_set(mx)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    put_record(&zone, &name, RrType::Mx, "10 mx.elsewhere.example").await;
     let before = zone_records(&zone).await;
     let reply = register(&app, &name, true).await;
     reply.assert_error(StatusCode::CONFLICT, "DNS_RECORD_CONFLICT");
@@ -339,7 +239,7 @@ async fn existing_records_are_not_overwritten(backend: Backend) {
 
 async fn verify_reports_the_ses_view(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
-    let name = unique("view");
+    let name = unique_domain("view");
     let registered = register(&app, &name, false).await;
     assert_eq!(registered.status, StatusCode::CREATED);
     crate::harness::publish(&app.dns, &registered.body["dnsRecords"]);

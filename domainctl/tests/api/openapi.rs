@@ -173,8 +173,8 @@ async fn responses_match_the_openapi_document() {
     // With SES and Route 53: the managed-DNS fields, SES's view, the Route 53 errors.
     let managed =
         TestApp::spawn_on(Backend::Memory.fresh_store().await, crate::cloud::cloud()).await;
-    let name = crate::cloud::unique("spec");
-    crate::cloud::create_zone(&name, None).await;
+    let name = testkit::aws::unique_domain("spec");
+    testkit::aws::create_zone(&name, None).await;
     let auto = managed
         .as_a(
             Method::POST,
@@ -202,7 +202,7 @@ async fn responses_match_the_openapi_document() {
         .as_a(
             Method::POST,
             BASE,
-            body(json!({ "domain": crate::cloud::unique("nozone"), "autoConfigureDns": true })),
+            body(json!({ "domain": testkit::aws::unique_domain("nozone"), "autoConfigureDns": true })),
         )
         .await;
     assert_eq!(no_zone.status, StatusCode::CONFLICT);

@@ -1,8 +1,8 @@
 use std::collections::HashMap;
-use std::fmt::Debug;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
@@ -13,6 +13,7 @@ use super::schema::{
     check_shard, domain_sk, key_pk, name_pk, org_pk, shard_key,
 };
 use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError, backoff};
+use crate::cloud::{self, CloudError};
 use crate::model::{
     Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
     VerificationSetup,
@@ -543,11 +544,7 @@ impl Store for DynamoStore {
                 .as_ref()
                 .and_then(|item| opt_num(item, counter.attribute()))
                 .ok_or_else(|| StoreError::Internal("counter missing from update answer".into())),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if is_condition_failure(&err) => {
                 match self.get_item(org_pk(org), &domain_sk(id)).await? {
                     None => Err(StoreError::NotFound),
                     // Being deleted: as good as gone for a new inbox.
@@ -601,13 +598,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
+            Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict),
             Err(err) => Err(classify(err)),
         }
     }
@@ -640,13 +631,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::NotFound)
-            }
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
             Err(err) => Err(classify(err)),
         }
     }
@@ -654,28 +639,13 @@ impl Store for DynamoStore {
 
 /// Throttling, server faults and network trouble (after the SDK's own retries) are
 /// "try again later"; anything else is a bug or a misconfiguration.
-fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
 {
-    const TRANSIENT: &[&str] = &[
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionInProgressException",
-    ];
-    let detail = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreError::Unavailable(detail),
-        SdkError::ServiceError(service)
-            if service.err().code().is_some_and(|c| TRANSIENT.contains(&c)) =>
-        {
-            StoreError::Unavailable(detail)
-        }
-        _ => StoreError::Internal(detail),
+    match cloud::classify("DynamoDB", err) {
+        CloudError::Unavailable(detail) => StoreError::Unavailable(detail),
+        other => StoreError::Internal(other.to_string()),
     }
 }
 
@@ -696,13 +666,8 @@ fn claim_item(name: &DomainName, org: &OrgId, id: &DomainId, until: Option<Times
     item
 }
 
-fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+fn is_condition_failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    cloud::has_code(err, &["ConditionalCheckFailedException"])
 }
 
 fn s(text: impl Into<String>) -> AttributeValue {

@@ -1,0 +1,111 @@
+//! Looking at (and arranging) what the tests' moto server holds, the way a person would
+//! with the AWS console.
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
+};
+
+use crate::moto;
+
+/// A domain name no other test uses.
+pub fn unique_domain(label: &str) -> String {
+    format!(
+        "{label}-{}.example",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+fn route53() -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::new(&moto().sdk_config())
+}
+
+/// A public hosted zone; its id without the `/hostedzone/` prefix.
+pub async fn create_zone(name: &str, comment: Option<&str>) -> String {
+    let mut request = route53()
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(ulid::Ulid::new().to_string());
+    if let Some(comment) = comment {
+        request = request.hosted_zone_config(HostedZoneConfig::builder().comment(comment).build());
+    }
+    let out = request.send().await.expect("create hosted zone");
+    let zone = out.hosted_zone().expect("a hosted zone");
+    zone.id().trim_start_matches("/hostedzone/").to_owned()
+}
+
+pub async fn delete_zone(zone: &str) {
+    route53()
+        .delete_hosted_zone()
+        .id(zone)
+        .send()
+        .await
+        .expect("delete hosted zone");
+}
+
+/// A record set someone else put in the zone.
+pub async fn put_record(zone: &str, name: &str, record_type: RrType, value: &str) {
+    let set = ResourceRecordSet::builder()
+        .name(format!("{name}."))
+        .r#type(record_type)
+        .ttl(300)
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+        .build()
+        .unwrap();
+    let change = Change::builder()
+        .action(ChangeAction::Create)
+        .resource_record_set(set)
+        .build()
+        .unwrap();
+    route53()
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .expect("create record set");
+}
+
+/// (name, type, values) of every record set in the zone but its SOA and NS, sorted.
+pub async fn zone_records(zone: &str) -> Vec<(String, String, Vec<String>)> {
+    let out = route53()
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("list record sets");
+    let mut sets: Vec<_> = out
+        .resource_record_sets()
+        .iter()
+        .filter(|s| !matches!(s.r#type(), RrType::Soa | RrType::Ns))
+        .map(|s| {
+            (
+                s.name().trim_end_matches('.').to_owned(),
+                s.r#type().as_str().to_owned(),
+                s.resource_records()
+                    .iter()
+                    .map(|r| r.value().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    sets.sort();
+    sets
+}
+
+/// The tags of the SES identity for `domain` (region us-east-1), or `None` if there is none.
+pub async fn identity_tags(domain: &str) -> Option<Vec<(String, String)>> {
+    let client = aws_sdk_sesv2::Client::new(&moto().sdk_config());
+    let out = client
+        .get_email_identity()
+        .email_identity(domain)
+        .send()
+        .await
+        .ok()?;
+    let mut tags: Vec<(String, String)> = out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    tags.sort();
+    Some(tags)
+}
