@@ -64,10 +64,7 @@ macro_rules! for_each_backend {
     };
 }
 
-use domains::model::{
-    Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Timestamp,
-    VerificationSetup,
-};
+use domains::model::{Domain, DomainName, OrgId, Region, Timestamp, VerificationSetup};
 
 pub fn org(id: &str) -> OrgId {
     OrgId::parse(id).expect("valid org id")
@@ -76,23 +73,11 @@ pub fn org(id: &str) -> OrgId {
 /// A pending domain as registration would make it, with placeholder key material (the
 /// store treats it as opaque text; real keys are tested where they are made).
 pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
-    Domain {
-        id: DomainId::generate(),
-        org_id: org(org_id),
-        name: DomainName::parse(name).expect("valid domain name"),
-        region: Region::DEFAULT,
-        setup: VerificationSetup {
-            ownership_token: format!("token-for-{name}"),
-            dkim_selector: "dkim20240110".into(),
-            dkim_public_key: "MIIBIjANBgkq".into(),
-        },
-        state: DomainState::pending(now),
-        counters: Counters::default(),
-        is_default: false,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        hosted_zone_id: None,
-        deleting_since: None,
-    }
+    let setup = VerificationSetup {
+        ownership_token: format!("token-for-{name}"),
+        dkim_selector: "dkim20240110".into(),
+        dkim_public_key: "MIIBIjANBgkq".into(),
+    };
+    let name = DomainName::parse(name).expect("valid domain name");
+    Domain::new_pending(org(org_id), name, Region::DEFAULT, setup, now)
 }

@@ -151,25 +151,16 @@ pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Counters, DomainId, DomainName, DomainState, OrgId, Region};
+    use crate::model::{DomainName, OrgId, Region};
 
     fn domain(setup: VerificationSetup) -> Domain {
-        let now = Timestamp::from_unix(1_704_873_600);
-        Domain {
-            id: DomainId::generate(),
-            org_id: OrgId::parse("org_a").unwrap(),
-            name: DomainName::parse("yourcompany.com").unwrap(),
-            region: Region::parse("eu-west-1").unwrap(),
+        Domain::new_pending(
+            OrgId::parse("org_a").unwrap(),
+            DomainName::parse("yourcompany.com").unwrap(),
+            Region::parse("eu-west-1").unwrap(),
             setup,
-            state: DomainState::pending(now),
-            counters: Counters::default(),
-            is_default: false,
-            created_at: now,
-            updated_at: now,
-            version: 0,
-            hosted_zone_id: None,
-            deleting_since: None,
-        }
+            Timestamp::from_unix(1_704_873_600),
+        )
     }
 
     #[test]

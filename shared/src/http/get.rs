@@ -1,6 +1,6 @@
 use lambda_http::http::StatusCode;
 
-use super::request::domain_id;
+use super::request::requested_domain;
 use super::response::json;
 use super::views::DomainDetail;
 use super::{Request, Response};
@@ -9,11 +9,6 @@ use crate::error::ApiError;
 use crate::model::OrgId;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
-    let id = domain_id(request)?;
-    let domain = app
-        .store()
-        .get_domain(org, &id)
-        .await?
-        .ok_or(ApiError::DomainNotFound)?;
+    let domain = requested_domain(app, org, request).await?;
     Ok(json(StatusCode::OK, &DomainDetail::from(&domain)))
 }

@@ -8,9 +8,7 @@ use super::{BASE_PATH, Request, Response};
 use crate::App;
 use crate::dns::plan::new_setup;
 use crate::error::ApiError;
-use crate::model::{
-    Counters, Domain, DomainId, DomainName, DomainState, OrgId, RECEIVING_REGIONS, Region,
-};
+use crate::model::{Domain, DomainName, OrgId, RECEIVING_REGIONS, Region};
 use crate::provision;
 use crate::store::DefaultChoice;
 
@@ -65,21 +63,8 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
     let (setup, dkim) = tokio::task::spawn_blocking(move || new_setup(now))
         .await
         .map_err(|e| ApiError::Internal(format!("key generation task failed: {e}")))?;
-    let domain = Domain {
-        id: DomainId::generate(),
-        org_id: org.clone(),
-        name,
-        region,
-        setup,
-        state: DomainState::pending(now),
-        counters: Counters::default(),
-        is_default: false,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        hosted_zone_id,
-        deleting_since: None,
-    };
+    let mut domain = Domain::new_pending(org.clone(), name, region, setup, now);
+    domain.hosted_zone_id = hosted_zone_id;
     let stored = provision::register(app, &domain, &dkim, default).await?;
 
     let mut response = json(StatusCode::CREATED, &Registered::from(&stored));

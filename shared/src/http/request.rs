@@ -5,8 +5,9 @@ use lambda_http::{Body, RequestExt};
 use serde::de::DeserializeOwned;
 
 use super::Request;
+use crate::App;
 use crate::error::ApiError;
-use crate::model::DomainId;
+use crate::model::{Domain, DomainId, OrgId};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -34,6 +35,19 @@ pub fn check_body_size(request: &Request) -> Result<(), ApiError> {
         return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
     }
     Ok(())
+}
+
+/// The caller's domain named by the `{id}` path parameter.
+pub async fn requested_domain(
+    app: &App,
+    org: &OrgId,
+    request: &Request,
+) -> Result<Domain, ApiError> {
+    let id = domain_id(request)?;
+    app.store()
+        .get_domain(org, &id)
+        .await?
+        .ok_or(ApiError::DomainNotFound)
 }
 
 /// The JSON object in the body, with unknown fields and wrong types refused.

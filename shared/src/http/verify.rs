@@ -1,6 +1,6 @@
 use lambda_http::http::StatusCode;
 
-use super::request::domain_id;
+use super::request::requested_domain;
 use super::response::json;
 use super::views::Verified;
 use super::{Request, Response};
@@ -10,12 +10,7 @@ use crate::model::OrgId;
 use crate::verify::verify;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
-    let id = domain_id(request)?;
-    let domain = app
-        .store()
-        .get_domain(org, &id)
-        .await?
-        .ok_or(ApiError::DomainNotFound)?;
+    let domain = requested_domain(app, org, request).await?;
     let (domain, report) = verify(app, domain).await?;
     let view = Verified::new(&domain, &report);
     if report.required_passed() {

@@ -203,6 +203,33 @@ pub struct Domain {
     pub deleting_since: Option<Timestamp>,
 }
 
+impl Domain {
+    /// A domain as registration makes it: a new id, pending from `now`, nothing counted.
+    pub fn new_pending(
+        org_id: OrgId,
+        name: DomainName,
+        region: Region,
+        setup: VerificationSetup,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: DomainId::generate(),
+            org_id,
+            name,
+            region,
+            setup,
+            state: DomainState::pending(now),
+            counters: Counters::default(),
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            hosted_zone_id: None,
+            deleting_since: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
