@@ -37,6 +37,18 @@ pub fn cloud(config: &SdkConfig) -> Cloud {
     }
 }
 
+/// Turns SES and Route 53 off in the Lambda functions (`off`), e.g. under `cargo lambda
+/// watch` against DynamoDB Local alone.
+pub const AWS_SERVICES_VAR: &str = "DOMAINS_AWS_SERVICES";
+
+/// The functions' services: both on, unless `DOMAINS_AWS_SERVICES=off`.
+pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
+    match std::env::var(AWS_SERVICES_VAR) {
+        Ok(value) if value.eq_ignore_ascii_case("off") => Cloud::default(),
+        _ => cloud(config),
+    }
+}
+
 /// Each of SES and Route 53 on only when an endpoint is configured for it
 /// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `AWS_ENDPOINT_URL_ROUTE_53`): the
 /// local server, which must not touch a real account by accident.

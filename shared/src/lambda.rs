@@ -24,7 +24,7 @@ async fn app_from_env() -> Result<App, Error> {
     let aws = config::aws().await;
     let store = Arc::new(config::dynamo_store(&aws, table));
     let dns = DnsChecker::from_env()?;
-    Ok(App::new(store, Arc::new(SystemClock), dns).with_cloud(config::cloud(&aws)))
+    Ok(App::new(store, Arc::new(SystemClock), dns).with_cloud(config::lambda_cloud(&aws)))
 }
 
 /// Serves `endpoint` behind API Gateway until the runtime stops.

@@ -1,29 +1,31 @@
 //! Logging: JSON lines in Lambda (CloudWatch), readable text locally; level from `RUST_LOG`.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
 /// Crates whose verbose output would carry secrets, and the most they may say whatever
 /// `RUST_LOG` asks: DNS messages hold ownership tokens; the AWS SDK's TRACE lines hold
 /// whole request and response bodies (items with tokens, the DKIM private key sent to SES).
-const CAPPED: &[(&str, &str)] = &[
-    ("hickory_net", "warn"),
-    ("hickory_proto", "warn"),
-    ("hickory_resolver", "warn"),
-    ("aws_smithy_runtime", "debug"),
-    ("aws_smithy_runtime_api", "debug"),
+const CAPPED: &[(&str, LevelFilter)] = &[
+    ("hickory_net", LevelFilter::WARN),
+    ("hickory_proto", LevelFilter::WARN),
+    ("hickory_resolver", LevelFilter::WARN),
+    ("aws_smithy_runtime", LevelFilter::DEBUG),
+    ("aws_smithy_runtime_api", LevelFilter::DEBUG),
 ];
 
-/// The filter for `spec` (a `RUST_LOG`-style directive list), with [`CAPPED`] applied.
+/// The filter for `spec` (a `RUST_LOG`-style directive list), with [`CAPPED`] applied: a
+/// cap only ever lowers what `spec` lets through, never raises it.
 pub fn filter_from(spec: &str) -> EnvFilter {
-    CAPPED
-        .iter()
-        .fold(EnvFilter::new(spec), |filter, (target, level)| {
-            filter.add_directive(
-                format!("{target}={level}")
-                    .parse()
-                    .expect("valid directive"),
-            )
-        })
+    let most_verbose = EnvFilter::new(spec)
+        .max_level_hint()
+        .unwrap_or(LevelFilter::TRACE);
+    CAPPED.iter().filter(|(_, cap)| most_verbose > *cap).fold(
+        EnvFilter::new(spec),
+        |filter, (target, cap)| {
+            filter.add_directive(format!("{target}={cap}").parse().expect("valid directive"))
+        },
+    )
 }
 
 fn filter() -> EnvFilter {
@@ -40,9 +42,28 @@ pub fn init_json() {
         .try_init();
 }
 
+/// Human-readable, on standard error: standard output is for what a command prints
+/// (`domainctl keys create` prints the key there, alone).
 pub fn init_text() {
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter())
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_lower_and_never_raise() {
+        let default = filter_from("info");
+        assert_eq!(default.max_level_hint(), Some(LevelFilter::INFO));
+        let verbose = filter_from("trace").to_string();
+        assert!(verbose.contains("hickory_net=warn"), "{verbose}");
+        assert!(verbose.contains("aws_smithy_runtime=debug"), "{verbose}");
+        let quiet = filter_from("warn").to_string();
+        assert!(!quiet.contains("aws_smithy_runtime"), "{quiet}");
+    }
 }

@@ -115,3 +115,34 @@ async fn every_sample_event_is_served_by_its_function() {
         );
     }
 }
+
+/// The router `cargo lambda watch` reads from the workspace manifest names, for every
+/// endpoint's method and route, the function that serves it.
+#[test]
+fn cargo_lambda_routes_match_the_endpoints() {
+    let manifest = std::fs::read_to_string(events_dir().join("../Cargo.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&manifest).unwrap();
+    let router = &manifest["workspace"]["metadata"]["lambda"]["watch"]["router"];
+    let mut routes = 0;
+    for endpoint in Endpoint::ALL {
+        let (method, suffix) = endpoint.route();
+        let path = format!("{}{suffix}", domains::http::BASE_PATH);
+        let entries = router
+            .get(&path)
+            .and_then(toml::Value::as_array)
+            .unwrap_or_else(|| panic!("no route for {path}"));
+        let function = entries
+            .iter()
+            .find(|e| e["method"].as_str() == Some(method))
+            .and_then(|e| e["function"].as_str());
+        assert_eq!(function, Some(endpoint.function_name()), "{method} {path}");
+        routes += 1;
+    }
+    let listed: usize = router
+        .as_table()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, routes, "no route beyond the endpoints");
+}
