@@ -271,6 +271,16 @@ async fn serve(
     println!("Domains API on {base}");
     println!("store: {store_name}");
     println!("DNS checks ask: {dns_name}");
+    let cloud = config::cloud_if_endpoints(&aws);
+    println!(
+        "SES identities: {}; Route 53 records: {}",
+        if cloud.ses.is_some() {
+            "on"
+        } else {
+            "off (set AWS_ENDPOINT_URL to use them)"
+        },
+        if cloud.zones.is_some() { "on" } else { "off" }
+    );
     for key in &keys {
         if generated {
             println!("API key for {}: {}", key.record.org_id, key.key);
@@ -282,16 +292,6 @@ async fn serve(
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
     }
 
-    let cloud = config::cloud_if_endpoints(&aws);
-    println!(
-        "SES identities: {}; Route 53 records: {}",
-        if cloud.ses.is_some() {
-            "on"
-        } else {
-            "off (set AWS_ENDPOINT_URL to use them)"
-        },
-        if cloud.zones.is_some() { "on" } else { "off" }
-    );
     let app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
     if let Some(seconds) = sweep_every.filter(|s| *s > 0) {
         println!("sweep: every {seconds} s");
