@@ -222,10 +222,20 @@ async fn serve(
     sweep_every: Option<u64>,
 ) -> Result<(), String> {
     let (dns, dns_name) = dns_checker(dns)?;
-    let aws = config::aws().await;
+    // The in-memory store with SES and Route 53 off needs no AWS configuration at all
+    // (loading it would go looking for a region and credentials).
+    let (ses, zones) = config::endpoints_set();
+    let aws = if config::table_from_env().is_some() || ses || zones {
+        Some(config::aws().await)
+    } else {
+        None
+    };
     let (store, store_name): (Arc<dyn Store>, String) = match config::table_from_env() {
         Some(table) => (
-            Arc::new(config::dynamo_store(&aws, table.clone())),
+            Arc::new(config::dynamo_store(
+                aws.as_ref().expect("loaded when a table is named"),
+                table.clone(),
+            )),
             format!("DynamoDB table {table}"),
         ),
         None => (
@@ -271,7 +281,10 @@ async fn serve(
     println!("Domains API on {base}");
     println!("store: {store_name}");
     println!("DNS checks ask: {dns_name}");
-    let cloud = config::cloud_if_endpoints(&aws);
+    let cloud = aws
+        .as_ref()
+        .map(config::cloud_if_endpoints)
+        .unwrap_or_default();
     println!(
         "SES identities: {}; Route 53 records: {}",
         if cloud.ses.is_some() {

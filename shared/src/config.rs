@@ -53,15 +53,20 @@ pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
 /// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `AWS_ENDPOINT_URL_ROUTE_53`): the
 /// local server, which must not touch a real account by accident.
 pub fn cloud_if_endpoints(config: &SdkConfig) -> Cloud {
-    let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
-    let all = set("AWS_ENDPOINT_URL");
+    let (ses, zones) = endpoints_set();
     let everything = cloud(config);
     Cloud {
-        ses: everything
-            .ses
-            .filter(|_| all || set("AWS_ENDPOINT_URL_SESV2")),
-        zones: everything
-            .zones
-            .filter(|_| all || set("AWS_ENDPOINT_URL_ROUTE_53")),
+        ses: everything.ses.filter(|_| ses),
+        zones: everything.zones.filter(|_| zones),
     }
+}
+
+/// Whether endpoints are configured for SES and for Route 53.
+pub fn endpoints_set() -> (bool, bool) {
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+    let all = set("AWS_ENDPOINT_URL");
+    (
+        all || set("AWS_ENDPOINT_URL_SESV2"),
+        all || set("AWS_ENDPOINT_URL_ROUTE_53"),
+    )
 }
