@@ -36,7 +36,29 @@ pub struct Reply {
     pub headers: reqwest::header::HeaderMap,
 }
 
+/// The field names of a JSON object, sorted.
+pub fn keys_of(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 impl Reply {
+    /// Asserts the error message mentions `part`.
+    #[track_caller]
+    pub fn assert_message_contains(&self, part: &str) {
+        let message = self.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(part),
+            "{message:?} does not mention {part:?}"
+        );
+    }
+
     /// Asserts the contract's error shape and code.
     #[track_caller]
     pub fn assert_error(&self, status: StatusCode, code: &str) {

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use testkit::{Backend, for_each_backend};
 
-use crate::harness::{BASE, TestApp, domain_id, org_a};
+use crate::harness::{BASE, TestApp, domain_id, keys_of, org_a};
 
 fn names(body: &Value) -> Vec<String> {
     body["domains"]
@@ -42,13 +42,7 @@ async fn lists_newest_first_in_the_seed_shape(backend: Backend) {
         (Some(3), Some(20), Some(0))
     );
     let item = &reply.body["domains"][2];
-    let mut keys: Vec<&str> = item
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = keys_of(item);
     assert_eq!(
         keys,
         [

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::{Backend, for_each_backend};
 
-use crate::harness::{BASE, TestApp, domain_id, id_of, org_a};
+use crate::harness::{BASE, TestApp, domain_id, id_of, keys_of, org_a};
 
 /// Puts a domain straight into `status` through the store, as verification or the
 /// sweep would.
@@ -33,14 +33,7 @@ async fn allowed_transitions(backend: Backend) {
     // pending -> suspended -> (never verified) back to pending.
     let reply = patch(&app, &id, json!({ "status": "suspended" })).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let mut keys: Vec<&str> = reply
-        .body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys = keys_of(&reply.body);
     assert_eq!(keys, ["domain", "id", "isDefault", "status", "updatedAt"]);
     assert_eq!(reply.body["status"], "suspended");
     let reply = patch(&app, &id, json!({ "status": "active" })).await;
