@@ -93,7 +93,9 @@ async fn undo(app: &App, domain: &Domain, done: Done) {
     }
     if done.identity
         && let Some(ses) = &cloud.ses
-        && let Err(error) = ses.delete(domain.region, &domain.name).await
+        && let Err(error) = ses
+            .delete(domain.region, &domain.name, &domain.org_id)
+            .await
     {
         tracing::error!(domain = %domain.name, error = %error, "could not remove SES identity");
     }
@@ -115,7 +117,7 @@ pub async fn remove(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, Api
     if cloud.ses.is_some() || current.hosted_zone_id.is_some() {
         let current = app.store().begin_delete(org, id, app.now()).await?;
         if let Some(ses) = &cloud.ses {
-            ses.delete(current.region, &current.name).await?;
+            ses.delete(current.region, &current.name, org).await?;
         }
         if let Some(zone) = &current.hosted_zone_id {
             let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;

@@ -32,8 +32,14 @@ pub trait EmailIdentities: Send + Sync + 'static {
     /// owns is `IdentityTaken`.
     async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError>;
 
-    /// Removes the identity; absent already is fine.
-    async fn delete(&self, region: Region, domain: &DomainName) -> Result<(), CloudError>;
+    /// Removes the identity if it is `org`'s; absent already is fine, and one that belongs
+    /// to anybody else is left alone.
+    async fn delete(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        org: &OrgId,
+    ) -> Result<(), CloudError>;
 
     /// SES's view, or `None` if there is no identity.
     async fn view(
@@ -108,6 +114,22 @@ impl SesV2 {
     }
 }
 
+impl SesV2 {
+    async fn remove(&self, region: Region, domain: &DomainName) -> Result<(), CloudError> {
+        let result = self
+            .client(region)
+            .delete_email_identity()
+            .email_identity(domain.as_str())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if has_code(&err, &["NotFoundException"]) => Ok(()),
+            Err(err) => Err(classify("SES DeleteEmailIdentity", err)),
+        }
+    }
+}
+
 #[async_trait]
 impl EmailIdentities for SesV2 {
     async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError> {
@@ -123,7 +145,7 @@ impl EmailIdentities for SesV2 {
             }
             // Ours, from a registration that did not finish: start it afresh so SES holds
             // this attempt's key.
-            self.delete(spec.region, spec.domain).await?;
+            self.remove(spec.region, spec.domain).await?;
         }
         let tag = |key: &str, value: &str| {
             Tag::builder()
@@ -148,17 +170,21 @@ impl EmailIdentities for SesV2 {
         Ok(())
     }
 
-    async fn delete(&self, region: Region, domain: &DomainName) -> Result<(), CloudError> {
-        let result = self
-            .client(region)
-            .delete_email_identity()
-            .email_identity(domain.as_str())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if has_code(&err, &["NotFoundException"]) => Ok(()),
-            Err(err) => Err(classify("SES DeleteEmailIdentity", err)),
+    async fn delete(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        org: &OrgId,
+    ) -> Result<(), CloudError> {
+        match self.existing(region, domain).await? {
+            None => Ok(()),
+            Some((existing, _)) if existing.org.as_deref() == Some(org.as_str()) => {
+                self.remove(region, domain).await
+            }
+            Some(_) => {
+                tracing::warn!(domain = %domain, "SES identity belongs to another owner; left in place");
+                Ok(())
+            }
         }
     }
 

@@ -57,10 +57,14 @@ async fn identities_are_created_tagged_viewed_and_deleted() {
         .unwrap();
     assert!(!view.dkim_status.is_empty());
 
-    ses.delete(Region::DEFAULT, &domain.name).await.unwrap();
+    ses.delete(Region::DEFAULT, &domain.name, &org_a)
+        .await
+        .unwrap();
     assert_eq!(ses.view(Region::DEFAULT, &domain.name).await.unwrap(), None);
     // Deleting what is gone is fine (a retried delete).
-    ses.delete(Region::DEFAULT, &domain.name).await.unwrap();
+    ses.delete(Region::DEFAULT, &domain.name, &org_a)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -88,6 +92,11 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
     let refused = ses
         .create(&spec(&domain, &dkim, &org_b, &DomainId::generate()))
         .await;
+    // Nor can the other organization delete it.
+    ses.delete(Region::DEFAULT, &domain.name, &org_b)
+        .await
+        .unwrap();
+    assert!(identity_tags(domain.name.as_str()).await.is_some());
     assert!(
         matches!(refused, Err(CloudError::IdentityTaken(_))),
         "{refused:?}"
