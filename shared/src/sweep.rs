@@ -98,22 +98,28 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         }
     };
     summary.due = due.len();
+    // Each check is a task of its own, so checks run on every worker thread rather than
+    // all being polled from this one future.
     let mut outcomes = futures::stream::iter(due)
-        .map(|(org, id)| async move {
-            if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
-                return Outcome::Deferred;
-            }
-            match sweep_one(app, &org, &id, options).await {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
-                    Outcome::Error
+        .map(|(org, id)| {
+            let (app, options) = (app.clone(), options.clone());
+            tokio::spawn(async move {
+                if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
+                    return Outcome::Deferred;
                 }
-            }
+                match sweep_one(&app, &org, &id, &options).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
+                        Outcome::Error
+                    }
+                }
+            })
         })
         .buffer_unordered(options.concurrency.max(1));
-    while let Some(outcome) = outcomes.next().await {
-        match outcome {
+    while let Some(joined) = outcomes.next().await {
+        // A check that panicked is an error of this run, not the end of it.
+        match joined.unwrap_or(Outcome::Error) {
             Outcome::Checked => summary.checked += 1,
             Outcome::Activated => {
                 summary.checked += 1;
