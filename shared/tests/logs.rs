@@ -1,5 +1,5 @@
 //! Log lines, captured at TRACE from every crate: each request's lines carry its request
-//! id and function name, and no API key or ownership token ever appears.
+//! id and function name, and no API key, ownership token or DKIM private key ever appears.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,9 +8,11 @@ use std::time::Duration;
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
+use domains::cloud::Cloud;
 use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::model::Timestamp;
+use domains::ses::SesV2;
 use domains::store::Store;
 use lambda_http::{Body, RequestExt};
 use testkit::{TestDns, org};
@@ -72,7 +74,13 @@ async fn logs_carry_the_request_and_never_a_secret() {
     store.put_api_key(&key.record).await.unwrap();
     let dns = TestDns::start().await;
     let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(300));
-    let app = App::new(store.clone(), Arc::new(SystemClock), checker);
+    // SES on (moto), so registration sends a DKIM private key through the SDK.
+    let ses = SesV2::new(testkit::moto().sdk_config());
+    let cloud = Cloud {
+        ses: Some(Arc::new(ses)),
+        zones: None,
+    };
+    let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud);
 
     let registered = app
         .handle(
@@ -127,6 +135,24 @@ async fn logs_carry_the_request_and_never_a_secret() {
         logs.lines()
             .any(|l| l.contains(r#""level":"DEBUG""#) && l.contains("aws_smithy")),
         "the SDK's own lines are captured"
+    );
+    // The private key itself is never seen by the test; no PKCS#8 RSA key (base64 "MIIE…")
+    // and no field that would carry one may appear.
+    for marker in [
+        "MIIEv",
+        "MIIEu",
+        "DomainSigningPrivateKey",
+        "domain_signing_private_key",
+    ] {
+        let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(marker)).collect();
+        assert!(
+            leaks.is_empty(),
+            "a DKIM private key reached the logs: {leaks:#?}"
+        );
+    }
+    assert!(
+        logs.lines().any(|l| l.contains("CreateEmailIdentity")),
+        "the SES call was logged at all"
     );
     for (what, secret) in [
         ("API key", &key.key),
