@@ -5,7 +5,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 /// Crates whose verbose output would carry secrets, and the most they may say whatever
 /// `RUST_LOG` asks: DNS messages hold ownership tokens; the AWS SDK's TRACE lines hold
-/// whole request and response bodies (items with tokens, the DKIM private key sent to SES).
+/// whole response bodies (table items with their tokens).
 const CAPPED: &[(&str, LevelFilter)] = &[
     ("hickory_net", LevelFilter::WARN),
     ("hickory_proto", LevelFilter::WARN),
