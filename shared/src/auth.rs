@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::model::{OrgId, Timestamp};
-use crate::store::{ApiKeyRecord, Store, StoreError};
+use crate::store::{ApiKeyRecord, Store};
 
 const KEY_PREFIX: &str = "emk_";
 /// A revoked key stops working within this long on a warm container.
@@ -66,10 +66,7 @@ impl Authenticator {
         if let Some(org) = self.cached(&hash) {
             return Ok(org);
         }
-        let record = self.store.get_api_key(&hash).await.map_err(|e| match e {
-            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+        let record = self.store.get_api_key(&hash).await?;
         match record {
             Some(record) if record.revoked_at.is_none() => {
                 self.remember(hash, record.org_id.clone());

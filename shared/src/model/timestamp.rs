@@ -28,10 +28,6 @@ impl Timestamp {
         OffsetDateTime::parse(text, &Rfc3339).map(Self::from_datetime)
     }
 
-    pub fn unix(&self) -> i64 {
-        self.0.unix_timestamp()
-    }
-
     pub fn datetime(&self) -> OffsetDateTime {
         self.0
     }
