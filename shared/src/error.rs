@@ -108,7 +108,33 @@ impl From<StoreError> for ApiError {
             StoreError::NameTaken(name) => ApiError::DomainExists(name),
             StoreError::InUse(inboxes) => ApiError::DomainInUse(inboxes),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
-            other => ApiError::Internal(other.to_string()),
+            // Still losing to concurrent writers after the stores' own retries: try later.
+            StoreError::Conflict => {
+                ApiError::Unavailable("the domain is being changed concurrently".into())
+            }
+            StoreError::Internal(cause) => ApiError::Internal(cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_the_contract() {
+        let code = |e: StoreError| ApiError::from(e).code();
+        assert_eq!(code(StoreError::NotFound), "DOMAIN_NOT_FOUND");
+        assert_eq!(
+            code(StoreError::NameTaken("a.example".into())),
+            "DOMAIN_EXISTS"
+        );
+        assert_eq!(code(StoreError::InUse(1)), "DOMAIN_IN_USE");
+        assert_eq!(code(StoreError::Conflict), "SERVICE_UNAVAILABLE");
+        assert_eq!(
+            code(StoreError::Unavailable("x".into())),
+            "SERVICE_UNAVAILABLE"
+        );
+        assert_eq!(code(StoreError::Internal("x".into())), "INTERNAL_ERROR");
     }
 }

@@ -60,7 +60,5 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             Err(other) => return Err(other.into()),
         }
     }
-    Err(ApiError::Unavailable(
-        "domain is being changed concurrently".into(),
-    ))
+    Err(StoreError::Conflict.into())
 }
