@@ -140,11 +140,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(CLAIM_FREE)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#domainId", "domainId")
-            .expression_attribute_names("#until", "provisionalUntil")
-            .expression_attribute_values(":id", s(id.as_str()))
-            .expression_attribute_values(":now", s(now.to_string()))
+            .set_expression_attribute_names(Some(claim_free_names()))
+            .set_expression_attribute_values(Some(claim_free_values(id, now)))
             .build()
             .expect("table and item set");
         TransactWriteItem::builder().put(put).build()
@@ -268,11 +265,8 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(claim_item(name, org, id, Some(until))))
             .condition_expression(CLAIM_FREE)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#domainId", "domainId")
-            .expression_attribute_names("#until", "provisionalUntil")
-            .expression_attribute_values(":id", s(id.as_str()))
-            .expression_attribute_values(":now", s(now.to_string()))
+            .set_expression_attribute_names(Some(claim_free_names()))
+            .set_expression_attribute_values(Some(claim_free_values(id, now)))
             .send()
             .await;
         match result {
@@ -652,6 +646,21 @@ where
 /// A name is free for a domain when nobody holds it, the domain itself does, or the
 /// holder's reservation has run out.
 const CLAIM_FREE: &str = "attribute_not_exists(#pk) OR #domainId = :id OR #until < :now";
+
+fn claim_free_names() -> HashMap<String, String> {
+    HashMap::from([
+        ("#pk".into(), PK.into()),
+        ("#domainId".into(), "domainId".into()),
+        ("#until".into(), "provisionalUntil".into()),
+    ])
+}
+
+fn claim_free_values(id: &DomainId, now: Timestamp) -> Item {
+    HashMap::from([
+        (":id".into(), s(id.as_str())),
+        (":now".into(), s(now.to_string())),
+    ])
+}
 
 fn claim_item(name: &DomainName, org: &OrgId, id: &DomainId, until: Option<Timestamp>) -> Item {
     let mut item: Item = HashMap::from([
