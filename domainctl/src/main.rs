@@ -11,7 +11,7 @@ use domains::clock::{Clock, SystemClock};
 use domains::config;
 use domains::dns::DnsChecker;
 use domains::dns::check::{DEFAULT_TIMEOUT, NAMESERVERS_VAR};
-use domains::model::OrgId;
+use domains::model::{OrgId, ZoneId};
 use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
 use domains::sweep::{SweepOptions, sweep};
 
@@ -44,6 +44,10 @@ enum Command {
         /// Also run the sweep every this many seconds (off by default).
         #[arg(long, value_name = "SECONDS")]
         sweep_every: Option<u64>,
+        /// A Route 53 hosted zone and the organization whose registrations may write into
+        /// it (`autoConfigureDns`), as ZONE_ID=ORG_ID (repeatable).
+        #[arg(long = "assign-zone", value_name = "ZONE_ID=ORG_ID", value_parser = parse_zone_spec)]
+        zones: Vec<(ZoneId, OrgId)>,
     },
     /// Run the sweep once against the DynamoDB table named by DOMAINS_TABLE.
     Sweep {
@@ -59,6 +63,12 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Which Route 53 hosted zones each organization may have records written into
+    /// (`autoConfigureDns`), in the DynamoDB table named by DOMAINS_TABLE.
+    Zones {
+        #[command(subcommand)]
+        command: ZonesCommand,
     },
     /// The DynamoDB table named by DOMAINS_TABLE.
     Table {
@@ -79,6 +89,27 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum ZonesCommand {
+    /// Let an organization's registrations write into a hosted zone.
+    Assign {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+        #[arg(long, value_parser = parse_zone)]
+        zone: ZoneId,
+    },
+    /// Take a hosted zone away from the organization it is assigned to.
+    Unassign {
+        #[arg(long, value_parser = parse_zone)]
+        zone: ZoneId,
+    },
+    /// The hosted zones assigned to an organization.
+    List {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+    },
+}
+
+#[derive(Subcommand)]
 enum TableCommand {
     /// Create the table with its index (for DynamoDB Local; SAM creates it in AWS).
     Create,
@@ -87,6 +118,17 @@ enum TableCommand {
 fn parse_org(text: &str) -> Result<OrgId, String> {
     OrgId::parse(text)
         .ok_or_else(|| "an organization id is 1-64 letters, digits, '_' or '-'".to_owned())
+}
+
+fn parse_zone(text: &str) -> Result<ZoneId, String> {
+    ZoneId::parse(text).ok_or_else(|| {
+        "a hosted zone id is Route 53's id of the zone, like Z0123456789ABCDEFGHIJ".to_owned()
+    })
+}
+
+fn parse_zone_spec(text: &str) -> Result<(ZoneId, OrgId), String> {
+    let (zone, org) = text.split_once('=').ok_or("expected ZONE_ID=ORG_ID")?;
+    Ok((parse_zone(zone)?, parse_org(org)?))
 }
 
 fn parse_key_spec(text: &str) -> Result<(String, OrgId), String> {
@@ -117,7 +159,17 @@ async fn run(command: Command) -> Result<(), String> {
             api_keys,
             dns,
             sweep_every,
-        } => serve(SocketAddr::new(host, port), api_keys, dns, sweep_every).await,
+            zones,
+        } => {
+            serve(
+                SocketAddr::new(host, port),
+                api_keys,
+                dns,
+                sweep_every,
+                zones,
+            )
+            .await
+        }
         Command::Sweep { dns, concurrency } => {
             let aws = config::aws().await;
             let store = Arc::new(dynamo_store(&aws)?);
@@ -166,6 +218,10 @@ async fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
+        Command::Zones { command } => {
+            let store = dynamo_store(&config::aws().await)?;
+            zones(&store, command).await
+        }
         Command::Table {
             command: TableCommand::Create,
         } => {
@@ -174,6 +230,41 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| aws_error(&e))?;
             eprintln!("table {} created", store.table());
+            Ok(())
+        }
+    }
+}
+
+async fn zones(store: &dyn Store, command: ZonesCommand) -> Result<(), String> {
+    match command {
+        ZonesCommand::Assign { org, zone } => {
+            match store.assign_zone(&zone, &org, SystemClock.now()).await {
+                Ok(()) => {
+                    eprintln!("hosted zone {zone} assigned to {org}");
+                    Ok(())
+                }
+                Err(StoreError::Conflict) => {
+                    let owner = store.zone_owner(&zone).await.map_err(|e| e.to_string())?;
+                    Err(format!(
+                        "hosted zone {zone} is assigned to {}; unassign it first",
+                        owner.map_or_else(|| "another organization".into(), |o| o.to_string())
+                    ))
+                }
+                Err(other) => Err(other.to_string()),
+            }
+        }
+        ZonesCommand::Unassign { zone } => match store.unassign_zone(&zone).await {
+            Ok(org) => {
+                eprintln!("hosted zone {zone} is no longer assigned to {org}");
+                Ok(())
+            }
+            Err(StoreError::NotFound) => Err(format!("hosted zone {zone} is not assigned")),
+            Err(other) => Err(other.to_string()),
+        },
+        ZonesCommand::List { org } => {
+            for zone in store.zones_of(&org).await.map_err(|e| e.to_string())? {
+                println!("{zone}");
+            }
             Ok(())
         }
     }
@@ -220,6 +311,7 @@ async fn serve(
     api_keys: Vec<(String, OrgId)>,
     dns: Vec<SocketAddr>,
     sweep_every: Option<u64>,
+    assigned_zones: Vec<(ZoneId, OrgId)>,
 ) -> Result<(), String> {
     let (dns, dns_name) = dns_checker(dns)?;
     // The in-memory store with SES and Route 53 off needs no AWS configuration at all
@@ -274,6 +366,13 @@ async fn serve(
         }
     }
 
+    for (zone, org) in &assigned_zones {
+        store
+            .assign_zone(zone, org, now)
+            .await
+            .map_err(|e| format!("cannot assign hosted zone {zone} to {org}: {e}"))?;
+    }
+
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -300,6 +399,9 @@ async fn serve(
         } else {
             println!("API key accepted for {}", key.record.org_id);
         }
+    }
+    for (zone, org) in &assigned_zones {
+        println!("hosted zone {zone} assigned to {org}");
     }
     if let Some(key) = keys.first().filter(|_| generated) {
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);

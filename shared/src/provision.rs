@@ -7,7 +7,7 @@ use time::Duration;
 use crate::App;
 use crate::dns::{DkimKeyPair, records_for};
 use crate::error::ApiError;
-use crate::model::{Domain, DomainId, OrgId};
+use crate::model::{Domain, DomainId, DomainName, OrgId, ZoneId};
 use crate::ses::IdentitySpec;
 use crate::store::DefaultChoice;
 
@@ -125,6 +125,29 @@ pub async fn remove(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, Api
         }
     }
     Ok(app.store().delete_domain(org, id).await?)
+}
+
+/// The hosted zone `autoConfigureDns` writes `name`'s records into: the zone that serves
+/// the name (the nearest of the account's zones), and only if an operator assigned it to
+/// `org`. Any other zone, a parent assigned to another organization included, answers
+/// exactly as no zone does, so a tenant can neither probe for others' zones nor have
+/// records written where they prove nothing about it.
+pub async fn assigned_zone(app: &App, org: &OrgId, name: &DomainName) -> Result<ZoneId, ApiError> {
+    let zones = app.cloud().zones.as_ref().ok_or_else(|| {
+        ApiError::Validation(
+            "autoConfigureDns needs Route 53, which is not enabled for this deployment".into(),
+        )
+    })?;
+    for zone in zones.nearest_zones(name).await? {
+        if app.store().zone_owner(&zone).await?.as_ref() == Some(org) {
+            return Ok(zone);
+        }
+    }
+    Err(ApiError::DnsZoneNotFound(format!(
+        "autoConfigureDns: no Route 53 hosted zone for {name} or a parent domain is assigned \
+         to this organization; publish the records at your DNS host, or ask an operator to \
+         assign your zone"
+    )))
 }
 
 fn route53_off() -> ApiError {

@@ -10,14 +10,16 @@ use aws_sdk_route53::types::{
 
 use crate::cloud::{CloudError, classify, has_code};
 use crate::dns::DnsRecord;
-use crate::model::DomainName;
+use crate::model::{DomainName, ZoneId};
 
 const TTL: i64 = 300;
 
 #[async_trait]
 pub trait DnsZones: Send + Sync + 'static {
-    /// The public hosted zone of `domain` or of its nearest parent, if the account has one.
-    async fn find_zone(&self, domain: &DomainName) -> Result<Option<String>, CloudError>;
+    /// The account's public hosted zones for `domain` or, if it has none, for its nearest
+    /// parent that has one: the zone that serves the name (Route 53 allows several zones of
+    /// one name, so all of them). Empty if no zone of the account covers the name.
+    async fn nearest_zones(&self, domain: &DomainName) -> Result<Vec<ZoneId>, CloudError>;
 
     /// Adds `records` in one atomic change. `RecordsExist`, and nothing written, if the zone
     /// already has a record set of the same name and type (it is not ours to replace).
@@ -99,7 +101,7 @@ impl Route53 {
 
 #[async_trait]
 impl DnsZones for Route53 {
-    async fn find_zone(&self, domain: &DomainName) -> Result<Option<String>, CloudError> {
+    async fn nearest_zones(&self, domain: &DomainName) -> Result<Vec<ZoneId>, CloudError> {
         // The domain itself, then each parent, down to (not including) the top level.
         let labels: Vec<&str> = domain.as_str().split('.').collect();
         for start in 0..labels.len().saturating_sub(1) {
@@ -108,23 +110,26 @@ impl DnsZones for Route53 {
                 .client
                 .list_hosted_zones_by_name()
                 .dns_name(&candidate)
-                .max_items(1)
+                .max_items(100)
                 .send()
                 .await
                 .map_err(|err| classify("Route 53 ListHostedZonesByName", err))?;
-            // The listing starts at the name but may go on to others: only an exact
-            // match counts, and only a public zone answers the world's queries.
-            let zone = out.hosted_zones().iter().find(|zone| {
-                same_name(zone.name(), &candidate)
-                    && !zone.config().is_some_and(|c| c.private_zone())
-            });
-            if let Some(zone) = zone {
-                return Ok(Some(
-                    zone.id().trim_start_matches("/hostedzone/").to_owned(),
-                ));
+            // The listing starts at the name but goes on to others: only exact matches
+            // count, and only public zones answer the world's queries.
+            let zones: Vec<ZoneId> = out
+                .hosted_zones()
+                .iter()
+                .filter(|zone| {
+                    same_name(zone.name(), &candidate)
+                        && !zone.config().is_some_and(|c| c.private_zone())
+                })
+                .filter_map(|zone| ZoneId::parse(zone.id()))
+                .collect();
+            if !zones.is_empty() {
+                return Ok(zones);
             }
         }
-        Ok(None)
+        Ok(Vec::new())
     }
 
     async fn create_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError> {

@@ -6,7 +6,7 @@ use aws_sdk_route53::types::RrType;
 use domains::cloud::CloudError;
 use domains::dns::plan::new_setup;
 use domains::dns::{DkimKeyPair, records_for};
-use domains::model::{Domain, DomainId, Region, Timestamp};
+use domains::model::{Domain, DomainId, Region, Timestamp, ZoneId};
 use domains::route53::{DnsZones, Route53, record_value};
 use domains::ses::{DOMAIN_TAG, EmailIdentities, IdentitySpec, ORG_TAG, SesV2};
 use testkit::aws::{create_zone, identity_tags, put_record, unique_domain, zone_records};
@@ -110,19 +110,36 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
 }
 
 #[tokio::test]
-async fn zones_are_found_for_the_domain_or_a_parent() {
+async fn the_nearest_zones_are_found_for_the_domain_or_a_parent() {
     let zones = Route53::new(&moto().sdk_config());
     let parent = unique_domain("parent");
-    let zone = create_zone(&parent, None).await;
+    let zone = ZoneId::parse(&create_zone(&parent, None).await).unwrap();
     let (exact, _) = domain(&parent);
     assert_eq!(
-        zones.find_zone(&exact.name).await.unwrap(),
-        Some(zone.clone())
+        zones.nearest_zones(&exact.name).await.unwrap(),
+        vec![zone.clone()]
     );
     let (child, _) = domain(&format!("mail.{parent}"));
-    assert_eq!(zones.find_zone(&child.name).await.unwrap(), Some(zone));
+    assert_eq!(
+        zones.nearest_zones(&child.name).await.unwrap(),
+        vec![zone.clone()]
+    );
     let (elsewhere, _) = domain(&unique_domain("nozone"));
-    assert_eq!(zones.find_zone(&elsewhere.name).await.unwrap(), None);
+    assert_eq!(zones.nearest_zones(&elsewhere.name).await.unwrap(), vec![]);
+
+    // A zone of its own below the parent serves the name: the parent zone is not offered.
+    let delegated = format!("shop.{parent}");
+    let own = ZoneId::parse(&create_zone(&delegated, None).await).unwrap();
+    let (deep, _) = domain(&format!("mail.{delegated}"));
+    assert_eq!(zones.nearest_zones(&deep.name).await.unwrap(), vec![own]);
+
+    // Route 53 allows two zones of one name: both are candidates.
+    let twin = ZoneId::parse(&create_zone(&parent, None).await).unwrap();
+    let mut found = zones.nearest_zones(&exact.name).await.unwrap();
+    found.sort();
+    let mut expected = vec![zone, twin];
+    expected.sort();
+    assert_eq!(found, expected);
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use domains::model::{CheckReport, Counter, Domain, Finding, RecordKind, Status, Timestamp};
+use domains::model::{
+    CheckReport, Counter, Domain, Finding, RecordKind, Status, Timestamp, ZoneId,
+};
 use domains::store::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
 use testkit::{Backend, for_each_backend, org, pending_domain};
 
@@ -460,7 +462,41 @@ async fn a_domain_being_deleted_takes_no_inbox(backend: Backend) {
     );
 }
 
+async fn zones_belong_to_one_organization_at_a_time(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let zone = ZoneId::parse("Z0AAA").unwrap();
+    let other = ZoneId::parse("Z0BBB").unwrap();
+    let (a, b) = (org("org_a"), org("org_b"));
+    assert_eq!(store.zone_owner(&zone).await, Ok(None));
+    store.assign_zone(&zone, &a, at(1)).await.unwrap();
+    // Again for the same organization: a no-op.
+    store.assign_zone(&zone, &a, at(2)).await.unwrap();
+    assert_eq!(
+        store.assign_zone(&zone, &b, at(3)).await,
+        Err(StoreError::Conflict),
+        "another organization's zone is never taken over"
+    );
+    assert_eq!(store.zone_owner(&zone).await, Ok(Some(a.clone())));
+    store.assign_zone(&other, &a, at(4)).await.unwrap();
+    assert_eq!(
+        store.zones_of(&a).await,
+        Ok(vec![zone.clone(), other.clone()])
+    );
+    assert_eq!(store.zones_of(&b).await, Ok(vec![]));
+    // A zone item in the organization's partition is no domain.
+    insert(&store, "org_a", "a.example", DefaultChoice::IfNone).await;
+    assert_eq!(store.list_domains(&a).await.unwrap().len(), 1);
+
+    assert_eq!(store.unassign_zone(&zone).await, Ok(a.clone()));
+    assert_eq!(store.unassign_zone(&zone).await, Err(StoreError::NotFound));
+    assert_eq!(store.zone_owner(&zone).await, Ok(None));
+    assert_eq!(store.zones_of(&a).await, Ok(vec![other]));
+    store.assign_zone(&zone, &b, at(6)).await.unwrap();
+    assert_eq!(store.zones_of(&b).await, Ok(vec![zone]));
+}
+
 for_each_backend!(
+    zones_belong_to_one_organization_at_a_time,
     insert_then_get_round_trips,
     names_are_unique_across_organizations,
     other_organizations_see_nothing,

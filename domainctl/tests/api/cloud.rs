@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_route53::types::RrType;
 use domains::cloud::Cloud;
+use domains::model::{Timestamp, ZoneId};
 use domains::route53::Route53;
 use domains::ses::SesV2;
 use domains::store::Store;
@@ -40,6 +41,29 @@ fn as_route53(record: &Value) -> String {
     }
 }
 
+/// A hosted zone for `name` that an operator assigned to `org`.
+pub async fn assigned_zone(app: &TestApp, name: &str, comment: Option<&str>, org: &str) -> String {
+    let zone = create_zone(name, comment).await;
+    app.store
+        .assign_zone(
+            &ZoneId::parse(&zone).unwrap(),
+            &testkit::org(org),
+            Timestamp::from_unix(0),
+        )
+        .await
+        .expect("assign the zone");
+    zone
+}
+
+async fn register_as_b(app: &TestApp, name: &str) -> crate::harness::Reply {
+    app.as_b(
+        Method::POST,
+        BASE,
+        Some(json!({ "domain": name, "autoConfigureDns": true })),
+    )
+    .await
+}
+
 async fn register(app: &TestApp, name: &str, auto: bool) -> crate::harness::Reply {
     app.as_a(
         Method::POST,
@@ -52,7 +76,7 @@ async fn register(app: &TestApp, name: &str, auto: bool) -> crate::harness::Repl
 async fn auto_configured_register_and_delete(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
     let name = unique_domain("auto");
-    let zone = create_zone(&name, None).await;
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
     let before = zone_records(&zone).await;
 
     let reply = register(&app, &name, true).await;
@@ -98,7 +122,7 @@ async fn auto_configured_register_and_delete(backend: Backend) {
 async fn other_records_in_the_zone_survive(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
     let parent = unique_domain("parent");
-    let zone = create_zone(&parent, None).await;
+    let zone = assigned_zone(&app, &parent, None, "org_a").await;
     // A sibling domain registered without auto-configuration shares the zone.
     let name = format!("mail.{parent}");
     let sibling = register(&app, &format!("news.{parent}"), false).await;
@@ -155,7 +179,7 @@ async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
     };
     let app = TestApp::spawn_on(store.clone(), broken).await;
     let name = unique_domain("sesdown");
-    let zone = create_zone(&name, None).await;
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
     let before = zone_records(&zone).await;
 
     let reply = register(&app, &name, true).await;
@@ -179,7 +203,7 @@ async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
 async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
     let name = unique_domain("refused");
-    let zone = create_zone(&name, Some("refuse-changes")).await;
+    let zone = assigned_zone(&app, &name, Some("refuse-changes"), "org_a").await;
 
     let reply = register(&app, &name, true).await;
     reply.assert_error(StatusCode::CONFLICT, "DNS_RECORD_CONFLICT");
@@ -198,7 +222,7 @@ async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
 
     // With a zone that accepts changes, the retry succeeds.
     delete_zone(&zone).await;
-    let zone = create_zone(&name, None).await;
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
     let retry = register(&app, &name, true).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
     assert_eq!(zone_records(&zone).await.len(), 5);
@@ -207,7 +231,7 @@ async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
 async fn existing_records_are_not_overwritten(backend: Backend) {
     let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
     let name = unique_domain("taken");
-    let zone = create_zone(&name, None).await;
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
     // The owner already receives mail elsewhere.
     put_record(&zone, &name, RrType::Mx, "10 mx.elsewhere.example").await;
     let before = zone_records(&zone).await;
@@ -239,6 +263,62 @@ async fn verify_reports_the_ses_view(backend: Backend) {
     assert_eq!(app.get_a(&id).await.body["ses"], *ses);
 }
 
+/// Organization A's zone is in the account; organization B registers a name below it with
+/// `autoConfigureDns`. Nothing may be written there: records B did not publish prove
+/// nothing about B, and would make B's domain active in A's zone.
+async fn another_organizations_zone_is_never_written(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let parent = unique_domain("tenant-a");
+    let zone = assigned_zone(&app, &parent, None, "org_a").await;
+    let before = zone_records(&zone).await;
+
+    let child = format!("x.{parent}");
+    let reply = register_as_b(&app, &child).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    // Word for word what a name with no zone at all gets: nothing to probe with.
+    let nowhere = unique_domain("nozone");
+    let unknown = register_as_b(&app, &nowhere).await;
+    assert_eq!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&child, "NAME"),
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(&nowhere, "NAME")
+    );
+    assert_eq!(zone_records(&zone).await, before, "nothing written");
+    assert_eq!(identity_tags(&child).await, None, "no identity");
+    assert_eq!(app.as_b(Method::GET, BASE, None).await.body["total"], 0);
+
+    // The apex too, and a zone assigned to nobody.
+    let apex = register_as_b(&app, &parent).await;
+    apex.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    let orphan = unique_domain("unassigned");
+    let orphan_zone = create_zone(&orphan, None).await;
+    let orphan_before = zone_records(&orphan_zone).await;
+    let reply = register(&app, &orphan, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    assert_eq!(zone_records(&orphan_zone).await, orphan_before);
+    assert_eq!(zone_records(&zone).await, before);
+
+    // B's own zone below A's is B's to use, and the nearest zone wins: A cannot have
+    // records written into A's parent zone for a name B's zone serves.
+    let own = assigned_zone(&app, &child, None, "org_b").await;
+    let mine = register_as_b(&app, &child).await;
+    assert_eq!(mine.status, StatusCode::CREATED, "{}", mine.body);
+    assert_eq!(mine.body["hostedZoneId"], own.as_str());
+    let deeper = format!("mail.{child}");
+    let reply = register(&app, &deeper, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    assert_eq!(
+        zone_records(&zone).await,
+        before,
+        "A's zone still untouched"
+    );
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -252,4 +332,5 @@ for_each_backend!(
     route53_refusing_a_change_undoes_the_identity,
     existing_records_are_not_overwritten,
     verify_reports_the_ses_view,
+    another_organizations_zone_is_never_written,
 );

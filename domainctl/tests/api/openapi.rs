@@ -174,7 +174,7 @@ async fn responses_match_the_openapi_document() {
     let managed =
         TestApp::spawn_on(Backend::Memory.fresh_store().await, crate::cloud::cloud()).await;
     let name = testkit::aws::unique_domain("spec");
-    testkit::aws::create_zone(&name, None).await;
+    crate::cloud::assigned_zone(&managed, &name, None, "org_a").await;
     let auto = managed
         .as_a(
             Method::POST,

@@ -42,18 +42,7 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
     };
 
     let hosted_zone_id = if body.auto_configure_dns == Some(true) {
-        let zones = app.cloud().zones.as_ref().ok_or_else(|| {
-            ApiError::Validation(
-                "autoConfigureDns needs Route 53, which is not enabled for this deployment".into(),
-            )
-        })?;
-        let zone = zones.find_zone(&name).await?.ok_or_else(|| {
-            ApiError::DnsZoneNotFound(format!(
-                "autoConfigureDns: this account has no public Route 53 hosted zone for {name} \
-                 or a parent domain"
-            ))
-        })?;
-        Some(zone)
+        Some(provision::assigned_zone(app, org, &name).await?.to_string())
     } else {
         None
     };

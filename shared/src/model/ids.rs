@@ -97,9 +97,46 @@ impl fmt::Display for OrgId {
     }
 }
 
+/// A Route 53 hosted zone id (`Z…`, upper-case letters and digits), as an operator assigns
+/// it to an organization; the `/hostedzone/` prefix of Route 53's answers is accepted and
+/// dropped, so one zone has one spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ZoneId(String);
+
+impl ZoneId {
+    pub fn parse(text: &str) -> Option<Self> {
+        let id = text.trim().trim_start_matches("/hostedzone/");
+        let valid = (1..=32).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        valid.then(|| Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ZoneId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zone_ids_have_one_spelling() {
+        let id = ZoneId::parse("/hostedzone/Z0123456789ABC").unwrap();
+        assert_eq!(id, ZoneId::parse("Z0123456789ABC").unwrap());
+        assert_eq!(id.as_str(), "Z0123456789ABC");
+        for text in ["", "z012", "Z#1", "Z 1", &"Z".repeat(33)] {
+            assert!(ZoneId::parse(text).is_none(), "{text}");
+        }
+    }
 
     #[test]
     fn domain_ids_round_trip_and_sort_by_creation() {

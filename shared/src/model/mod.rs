@@ -12,7 +12,7 @@ pub use domain::{
     Counter, Counters, Domain, DomainState, VERIFICATION_WINDOW, VerificationSetup, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
-pub use ids::{DomainId, OrgId};
+pub use ids::{DomainId, OrgId, ZoneId};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;

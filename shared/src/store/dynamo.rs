@@ -9,14 +9,15 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::schema::{
-    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK, PK, SK,
-    check_shard, domain_sk, key_pk, name_pk, org_pk, shard_key,
+    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK,
+    ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, domain_sk, key_pk, name_pk, org_pk,
+    org_zone_sk, shard_key, zone_pk,
 };
 use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError, backoff};
 use crate::cloud::{self, CloudError};
 use crate::model::{
     Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
-    VerificationSetup,
+    VerificationSetup, ZoneId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -569,6 +570,108 @@ impl Store for DynamoStore {
             .take(limit)
             .map(|(_, org, id)| (org, id))
             .collect())
+    }
+
+    async fn assign_zone(
+        &self,
+        zone: &ZoneId,
+        org: &OrgId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let assignment = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                (PK.into(), s(zone_pk(zone))),
+                (SK.into(), s(ZONE_SK)),
+                ("orgId".into(), s(org.as_str())),
+                ("assignedAt".into(), s(at.to_string())),
+            ])))
+            .condition_expression("attribute_not_exists(#pk) OR #org = :org")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#org", "orgId")
+            .expression_attribute_values(":org", s(org.as_str()))
+            .build()
+            .expect("table and item set");
+        let listed = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                (PK.into(), s(org_pk(org))),
+                (SK.into(), s(org_zone_sk(zone))),
+                ("assignedAt".into(), s(at.to_string())),
+            ])))
+            .build()
+            .expect("table and item set");
+        self.transact(vec![
+            TransactWriteItem::builder().put(assignment).build(),
+            TransactWriteItem::builder().put(listed).build(),
+        ])
+        .await
+    }
+
+    async fn unassign_zone(&self, zone: &ZoneId) -> Result<OrgId, StoreError> {
+        let item = self
+            .get_item(zone_pk(zone), ZONE_SK)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let org = parse_with(&item, "orgId", OrgId::parse)?;
+        let assignment = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(zone_pk(zone)))
+            .key(SK, s(ZONE_SK))
+            .condition_expression("#org = :org")
+            .expression_attribute_names("#org", "orgId")
+            .expression_attribute_values(":org", s(org.as_str()))
+            .build()
+            .expect("table and key set");
+        let listed = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(&org)))
+            .key(SK, s(org_zone_sk(zone)))
+            .build()
+            .expect("table and key set");
+        self.transact(vec![
+            TransactWriteItem::builder().delete(assignment).build(),
+            TransactWriteItem::builder().delete(listed).build(),
+        ])
+        .await?;
+        Ok(org)
+    }
+
+    async fn zone_owner(&self, zone: &ZoneId) -> Result<Option<OrgId>, StoreError> {
+        self.get_item(zone_pk(zone), ZONE_SK)
+            .await?
+            .map(|item| parse_with(&item, "orgId", OrgId::parse))
+            .transpose()
+    }
+
+    async fn zones_of(&self, org: &OrgId) -> Result<Vec<ZoneId>, StoreError> {
+        let mut zones = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :zone)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(org_pk(org)))
+                .expression_attribute_values(":zone", s(ORG_ZONE_SK_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            zones.extend(page.items().iter().filter_map(|item| {
+                opt_str(item, SK)?
+                    .strip_prefix(ORG_ZONE_SK_PREFIX)
+                    .and_then(ZoneId::parse)
+            }));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(zones);
+            }
+        }
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

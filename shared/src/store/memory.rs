@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
-use crate::model::{Counter, Domain, DomainId, DomainName, OrgId, Timestamp};
+use crate::model::{Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId};
 
 /// The embedded store of the local server. One lock over everything makes every
 /// operation atomic, which is what the DynamoDB transactions give the real table.
@@ -20,6 +20,7 @@ struct Tables {
     names: HashMap<String, Claim>,
     defaults: HashMap<OrgId, DomainId>,
     keys: HashMap<String, ApiKeyRecord>,
+    zones: BTreeMap<ZoneId, OrgId>,
 }
 
 /// Who holds a name; `until` is set while it is only a reservation.
@@ -264,6 +265,40 @@ impl Store for MemoryStore {
             .into_iter()
             .take(limit)
             .map(|(_, key)| key.clone())
+            .collect())
+    }
+
+    async fn assign_zone(
+        &self,
+        zone: &ZoneId,
+        org: &OrgId,
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        match tables.zones.get(zone) {
+            Some(owner) if owner != org => Err(StoreError::Conflict),
+            _ => {
+                tables.zones.insert(zone.clone(), org.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn unassign_zone(&self, zone: &ZoneId) -> Result<OrgId, StoreError> {
+        self.tables().zones.remove(zone).ok_or(StoreError::NotFound)
+    }
+
+    async fn zone_owner(&self, zone: &ZoneId) -> Result<Option<OrgId>, StoreError> {
+        Ok(self.tables().zones.get(zone).cloned())
+    }
+
+    async fn zones_of(&self, org: &OrgId) -> Result<Vec<ZoneId>, StoreError> {
+        Ok(self
+            .tables()
+            .zones
+            .iter()
+            .filter(|(_, owner)| *owner == org)
+            .map(|(zone, _)| zone.clone())
             .collect())
     }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::model::{Counter, Domain, DomainId, DomainName, DomainState, OrgId, Timestamp};
+use crate::model::{Counter, Domain, DomainId, DomainName, DomainState, OrgId, Timestamp, ZoneId};
 
 /// Pause before retrying a write lost to a concurrent writer: growing with each attempt,
 /// and jittered so that the losers of one race do not collide again.
@@ -138,6 +138,27 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<(OrgId, DomainId)>, StoreError>;
+
+    /// Lets `org` have records written into hosted zone `zone` (`autoConfigureDns`).
+    /// Assigning a zone to the organization that has it is a no-op; `Conflict` if another
+    /// organization has it (unassign it first).
+    async fn assign_zone(
+        &self,
+        zone: &ZoneId,
+        org: &OrgId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the zone away from whichever organization has it and returns that
+    /// organization; `NotFound` if it is assigned to none. Records already written stay
+    /// (each domain's delete still removes its own).
+    async fn unassign_zone(&self, zone: &ZoneId) -> Result<OrgId, StoreError>;
+
+    /// The organization the zone is assigned to, if any.
+    async fn zone_owner(&self, zone: &ZoneId) -> Result<Option<OrgId>, StoreError>;
+
+    /// The zones assigned to `org`, sorted.
+    async fn zones_of(&self, org: &OrgId) -> Result<Vec<ZoneId>, StoreError>;
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 
-use crate::model::{DomainId, DomainName, OrgId};
+use crate::model::{DomainId, DomainName, OrgId, ZoneId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -42,6 +42,20 @@ pub fn key_pk(key_hash: &str) -> String {
 }
 
 pub const KEY_SK: &str = "KEY";
+
+/// A hosted zone's assignment: who may have records written into it.
+pub fn zone_pk(zone: &ZoneId) -> String {
+    format!("ZONE#{zone}")
+}
+
+pub const ZONE_SK: &str = "ZONE";
+
+/// The same assignment under the organization, so its zones are one query away.
+pub fn org_zone_sk(zone: &ZoneId) -> String {
+    format!("{ORG_ZONE_SK_PREFIX}{zone}")
+}
+
+pub const ORG_ZONE_SK_PREFIX: &str = "ZONE#";
 
 /// The index partition of a domain awaiting a check.
 pub fn check_shard(id: &DomainId) -> String {
