@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::App;
+use crate::dns::Session;
 use crate::model::{DomainId, DomainState, OrgId, Status};
 use crate::store::{DomainUpdate, StoreError};
 use crate::verify::check_and_apply;
@@ -98,16 +99,18 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         }
     };
     summary.due = due.len();
+    // Zones found by one check serve the others of this run (never their answers).
+    let session = std::sync::Arc::new(app.dns().session());
     // Each check is a task of its own, so checks run on every worker thread rather than
     // all being polled from this one future.
     let mut outcomes = futures::stream::iter(due)
         .map(|(org, id)| {
-            let (app, options) = (app.clone(), options.clone());
+            let (app, options, session) = (app.clone(), options.clone(), session.clone());
             tokio::spawn(async move {
                 if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
                     return Outcome::Deferred;
                 }
-                match sweep_one(&app, &org, &id, &options).await {
+                match sweep_one(&app, &session, &org, &id, &options).await {
                     Ok(outcome) => outcome,
                     Err(error) => {
                         tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
@@ -119,7 +122,11 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         .buffer_unordered(options.concurrency.max(1));
     while let Some(joined) = outcomes.next().await {
         // A check that panicked is an error of this run, not the end of it.
-        match joined.unwrap_or(Outcome::Error) {
+        let outcome = joined.unwrap_or_else(|error| {
+            tracing::error!(error = %error, "a sweep check panicked");
+            Outcome::Error
+        });
+        match outcome {
             Outcome::Checked => summary.checked += 1,
             Outcome::Activated => {
                 summary.checked += 1;
@@ -151,6 +158,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
 
 async fn sweep_one(
     app: &App,
+    session: &Session,
     org: &OrgId,
     id: &DomainId,
     options: &SweepOptions,
@@ -178,8 +186,8 @@ async fn sweep_one(
         Err(StoreError::Conflict | StoreError::NotFound) => return Ok(Outcome::Skipped),
         Err(other) => return Err(other),
     };
-    let (stored, _) = match check_and_apply(app, claimed, DomainState::after_scheduled_check).await
-    {
+    let checked = check_and_apply(app, session, claimed, DomainState::after_scheduled_check).await;
+    let (stored, _) = match checked {
         Ok(done) => done,
         Err(StoreError::NotFound) => return Ok(Outcome::Skipped),
         Err(other) => return Err(other),

@@ -2,13 +2,14 @@
 //! records pass. Shared by `POST /:id/verify` and the sweep.
 
 use crate::App;
+use crate::dns::Session;
 use crate::model::{CheckReport, Domain, DomainState};
 use crate::store::{DomainUpdate, StoreError, backoff};
 
 const ATTEMPTS: usize = 5;
 
 /// DNS as the world sees it and, where SES is in use, SES's own view, side by side.
-async fn check(app: &App, domain: &Domain) -> CheckReport {
+async fn check(app: &App, session: &Session, domain: &Domain) -> CheckReport {
     let ses_view = async {
         let ses = app.cloud().ses.as_ref()?;
         match ses.view(domain.region, &domain.name).await {
@@ -20,7 +21,7 @@ async fn check(app: &App, domain: &Domain) -> CheckReport {
             }
         }
     };
-    let (mut report, ses) = tokio::join!(app.dns().check(domain, app.now()), ses_view);
+    let (mut report, ses) = tokio::join!(app.dns().check_in(session, domain, app.now()), ses_view);
     report.ses = ses;
     report
 }
@@ -28,19 +29,20 @@ async fn check(app: &App, domain: &Domain) -> CheckReport {
 /// Checks `domain` now (`POST /:id/verify`) and stores the outcome with
 /// [`DomainState::after_check`].
 pub async fn verify(app: &App, domain: Domain) -> Result<(Domain, CheckReport), StoreError> {
-    check_and_apply(app, domain, DomainState::after_check).await
+    check_and_apply(app, &app.dns().session(), domain, DomainState::after_check).await
 }
 
 /// Checks `domain` now and stores `transition(state, report)` with a write conditional on
 /// the domain's version; if the domain changed meanwhile, the same findings are applied to
 /// its new state (a concurrent suspension is never undone). Returns the domain as stored
-/// and the report.
+/// and the report. `session` caches zones across the checks of one run.
 pub async fn check_and_apply(
     app: &App,
+    session: &Session,
     domain: Domain,
     transition: fn(&DomainState, &CheckReport) -> DomainState,
 ) -> Result<(Domain, CheckReport), StoreError> {
-    let report = check(app, &domain).await;
+    let report = check(app, session, &domain).await;
     let mut current = domain;
     for attempt in 0..ATTEMPTS {
         let update = DomainUpdate {

@@ -37,13 +37,21 @@ async fn seeded_app() -> App {
         .insert_domain(&domain, DefaultChoice::IfNone)
         .await
         .unwrap();
+    // The sample events are parsing checks: one DNS server stands in for the resolver.
     let dns = TestDns::start().await;
     dns.add_mx("sample.example", 10, "inbound-smtp.us-east-1.amazonaws.com");
     dns.add_txt(
         "_amazonses.sample.example",
         &[&domain.setup.ownership_token],
     );
-    let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_secs(2));
+    dns.add_txt(
+        &format!("{}._domainkey.sample.example", domain.setup.dkim_selector),
+        &[&format!(
+            "v=DKIM1; k=rsa; p={}",
+            domain.setup.dkim_public_key
+        )],
+    );
+    let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_secs(2)).recursive();
     App::new(store, Arc::new(SystemClock), checker)
 }
 

@@ -73,7 +73,8 @@ async fn logs_carry_the_request_and_never_a_secret() {
     let key = NewApiKey::generate(org("org_logs"), Timestamp::from_unix(0));
     store.put_api_key(&key.record).await.unwrap();
     let dns = TestDns::start().await;
-    let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(300));
+    let checker =
+        DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(300)).recursive();
     // SES on (moto), so registration sends a DKIM private key through the SDK.
     let ses = SesV2::new(testkit::moto().sdk_config());
     let cloud = Cloud {

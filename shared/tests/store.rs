@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use domains::model::{
-    CheckReport, Counter, Domain, Finding, RecordKind, Status, Timestamp, ZoneId,
+    CheckReport, Counter, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Status,
+    Timestamp, ZoneId,
 };
 use domains::store::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
 use testkit::{Backend, for_each_backend, org, pending_domain};
@@ -193,8 +194,16 @@ async fn updates_are_conditional_on_version(backend: Backend) {
         findings: vec![Finding {
             kind: RecordKind::Mx,
             verified: false,
-            reason: Some("missing: no MX record".into()),
+            status: RecordStatus::Propagating,
+            reason: Some("served by ns1 but not yet by ns2".into()),
             found: vec!["5 mx.other.example".into()],
+            servers: vec![ServerFinding {
+                name: "ns1.a.example".into(),
+                address: "192.0.2.1".into(),
+                zone: Some("a.example".into()),
+                answer: "1 MX record".into(),
+                status: Some(RecordStatus::Verified),
+            }],
         }],
         ses: None,
     };

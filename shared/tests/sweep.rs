@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use domains::App;
 use domains::clock::ManualClock;
-use domains::dns::DnsChecker;
 use domains::model::{Domain, Status, Timestamp};
 use domains::store::{DefaultChoice, DomainUpdate, Store};
 use domains::sweep::{SweepOptions, SweepSummary, sweep};
-use testkit::{Backend, TestDns, for_each_backend, org, pending_domain};
+use hickory_proto::rr::RecordType;
+use testkit::{Backend, DnsHierarchy, for_each_backend, org, pending_domain};
 
 const START: i64 = 1_704_873_600;
 
@@ -17,15 +17,15 @@ struct Fixture {
     app: App,
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
-    dns: TestDns,
+    dns: DnsHierarchy,
 }
 
 impl Fixture {
     async fn new(backend: Backend) -> Self {
         let store = backend.fresh_store().await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix(START)));
-        let dns = TestDns::start().await;
-        let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
+        let dns = DnsHierarchy::start().await;
+        let checker = dns.checker(Duration::from_secs(2));
         let app = App::new(store.clone(), clock.clone(), checker);
         Self {
             app,
@@ -38,6 +38,8 @@ impl Fixture {
     /// A pending domain registered `age` before the clock's now.
     async fn register(&self, name: &str, age: time::Duration) -> Domain {
         let at = self.clock_now().plus(-age);
+        // Its zone exists from the start, empty until its records are published.
+        self.dns.zone(name);
         let domain = pending_domain("org_a", name, at);
         self.store
             .insert_domain(&domain, DefaultChoice::IfNone)
@@ -46,19 +48,13 @@ impl Fixture {
     }
 
     fn publish(&self, domain: &Domain) {
-        self.dns.add_mx(
-            domain.name.as_str(),
-            10,
-            "inbound-smtp.us-east-1.amazonaws.com",
-        );
-        self.dns.add_txt(
-            &format!("_amazonses.{}", domain.name),
-            &[&domain.setup.ownership_token],
-        );
+        self.dns.publish_required(domain);
     }
 
+    /// Checks of the domain: queries for its ownership TXT at its authoritative server.
     fn checks_of(&self, domain: &Domain) -> usize {
-        self.dns.queries_for(&format!("_amazonses.{}", domain.name))
+        self.dns
+            .checks_of(&format!("_amazonses.{}", domain.name), RecordType::TXT)
     }
 
     fn clock_now(&self) -> Timestamp {

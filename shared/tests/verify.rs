@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use domains::App;
 use domains::clock::SystemClock;
-use domains::dns::DnsChecker;
 use domains::model::{Status, Timestamp};
 use domains::store::{DefaultChoice, DomainUpdate};
 use domains::verify::verify;
-use testkit::{Backend, TestDns, for_each_backend, pending_domain};
+use testkit::{Backend, DnsHierarchy, for_each_backend, pending_domain};
 
 async fn a_suspension_during_the_check_is_kept(backend: Backend) {
     let store = backend.fresh_store().await;
-    let dns = TestDns::start().await;
-    let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
+    let dns = DnsHierarchy::start().await;
+    let checker = dns.checker(Duration::from_millis(500));
     let app = App::new(store.clone(), Arc::new(SystemClock), checker);
 
     let now = Timestamp::from_unix(1_704_873_600);
@@ -24,15 +23,7 @@ async fn a_suspension_during_the_check_is_kept(backend: Backend) {
         .insert_domain(&domain, DefaultChoice::IfNone)
         .await
         .unwrap();
-    dns.add_mx(
-        "yourcompany.example",
-        10,
-        "inbound-smtp.us-east-1.amazonaws.com",
-    );
-    dns.add_txt(
-        "_amazonses.yourcompany.example",
-        &[&domain.setup.ownership_token],
-    );
+    dns.publish_required(&domain);
 
     // The check starts from this snapshot; meanwhile the owner suspends the domain.
     let snapshot = domain.clone();

@@ -2,10 +2,12 @@
 //! binary and stopped when it exits, with fresh state per test.
 
 pub mod aws;
+mod dns_hierarchy;
 mod dns_server;
 mod dynamodb_local;
 mod moto;
 mod process;
+mod unbound;
 
 pub use moto::{Moto, moto, sdk_config_for};
 
@@ -17,7 +19,8 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-pub use dns_server::{Behaviour, TestDns};
+pub use dns_hierarchy::DnsHierarchy;
+pub use dns_server::{Behaviour, NEGATIVE_TTL, TestDns};
 pub use dynamodb_local::{DynamoLocal, dynamodb_local, fresh_dynamo_store};
 
 use std::sync::Arc;

@@ -27,6 +27,22 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    start_server_at(what, program, args, addr, startup)
+}
+
+/// As [`start_server`], waiting for TCP on `addr`. Dropping the [`Server`] stops it.
+pub fn start_server_at<I, S>(
+    what: &str,
+    program: &OsStr,
+    args: I,
+    addr: SocketAddr,
+    startup: Duration,
+) -> Server
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     // The wrapper forwards nothing: it waits for its stdin to close (this process
     // exiting), then stops the server.
     let mut child = Command::new("sh")
@@ -41,7 +57,6 @@ where
         .spawn()
         .unwrap_or_else(|e| panic!("spawn sh for {what}: {e}"));
     let lifeline = child.stdin.take().expect("piped stdin");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + startup;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {

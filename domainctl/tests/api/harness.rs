@@ -7,12 +7,11 @@ use domains::App;
 use domains::auth::NewApiKey;
 use domains::clock::SystemClock;
 use domains::cloud::Cloud;
-use domains::dns::DnsChecker;
 use domains::model::{DomainId, OrgId, Timestamp};
 use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use testkit::{Backend, TestDns, org};
+use testkit::{Backend, DnsHierarchy, org};
 use tokio::sync::oneshot;
 
 pub const BASE: &str = "/api/email/domains";
@@ -25,8 +24,9 @@ pub struct TestApp {
     pub key_a: String,
     /// Key of `org_b`.
     pub key_b: String,
-    /// The DNS server verification asks: tests publish records here.
-    pub dns: TestDns,
+    /// The DNS verification looks at (zone servers behind a caching resolver): tests
+    /// publish records here.
+    pub dns: DnsHierarchy,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -87,8 +87,8 @@ impl TestApp {
             store.put_api_key(&key.record).await.expect("store API key");
             keys.push(key.key);
         }
-        let dns = TestDns::start().await;
-        let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_millis(500));
+        let dns = DnsHierarchy::start().await;
+        let checker = dns.checker(Duration::from_millis(500));
         let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -193,7 +193,7 @@ pub fn org_a() -> OrgId {
 }
 
 /// Publishes exactly the records an API answer lists, as a user would at their DNS host.
-pub fn publish(dns: &TestDns, records: &Value) {
+pub fn publish(dns: &DnsHierarchy, records: &Value) {
     for record in records.as_array().expect("dnsRecords") {
         let name = record["name"].as_str().unwrap();
         let value = record["value"].as_str().unwrap();

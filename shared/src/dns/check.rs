@@ -1,71 +1,83 @@
-//! What is published: looks up a domain's records at a DNS server and judges each one by
-//! the rules a real receiver applies.
+//! What is published: a domain's records as its authoritative servers serve them (or, in
+//! `DNS_MODE=recursive`, as the configured resolver does), each judged by the rules a real
+//! receiver applies, and one verdict per record over every server's answer.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::future::join_all;
+use hickory_proto::rr::{Name, RecordType};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::plan::{DnsRecord, SPF_VALUE, records_for};
-use crate::model::{CheckReport, Domain, Finding, RecordKind, Timestamp};
+use super::lookup::{Asked, Limits, Outcome, Resolution, Session, View, describe, value_of};
+use super::plan::{DnsRecord, records_for};
+use super::rules::{
+    FOUND_VALUES, Value, Verdict, judge_dkim, judge_dmarc, judge_mx, judge_ownership, judge_spf,
+};
+use crate::model::{
+    CheckReport, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Timestamp,
+};
 
-/// Environment variable naming the servers to ask (`ip:port,ip:port`); the system's
-/// resolver when unset.
+/// Environment variable naming the resolver (`ip:port,ip:port`); the system's when unset.
 pub const NAMESERVERS_VAR: &str = "DNS_NAMESERVERS";
+/// `recursive` asks the resolver only (for networks that cannot reach the Internet's name
+/// servers); anything else, or unset, asks the authoritative servers.
+pub const MODE_VAR: &str = "DNS_MODE";
 
-/// How long one try of one lookup may take.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one server may take to answer one question, retries included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one record's check may take, zone discovery, CNAMEs and delegations included:
+/// the records of a domain are checked at once, so this bounds a domain's check too.
+pub const CHECK_BOUND: Duration = Duration::from_secs(8);
 
-/// Why a lookup gave no records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Miss {
-    /// The name does not exist.
-    NxDomain,
-    /// The name exists but has no record of this type.
-    NoData,
-    /// The server could not answer now: not verified, try later.
-    Transient(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsMode {
+    /// Ask each authoritative server of the record's zone directly.
+    Authoritative,
+    /// Ask the resolver, and believe its (possibly cached) answer.
+    Recursive,
 }
 
-impl Miss {
-    fn reason(&self, record: &DnsRecord) -> String {
-        match self {
-            Miss::NxDomain => format!("missing: {} does not exist (NXDOMAIN)", record.name),
-            Miss::NoData => format!(
-                "missing: no {} record at {}",
-                record.record_type, record.name
-            ),
-            Miss::Transient(why) => format!("{why}; try again later"),
-        }
-    }
-}
-
-/// Asks DNS servers for a domain's records. No answer is cached: each check sees what
-/// the server says now, so a fresh publication counts at once.
+/// Checks domains' records. The resolver's own cache is off: in recursive mode each check
+/// sees what the resolver says now, and in authoritative mode it only finds zones.
 #[derive(Clone)]
 pub struct DnsChecker {
     resolver: TokioResolver,
-    timeout: Duration,
+    /// How the resolver is named in findings.
+    resolver_name: String,
+    mode: DnsMode,
+    per_server: Duration,
+    per_check: Duration,
+    /// The port authoritative servers are asked on: 53, but in tests that cannot bind it.
+    port: u16,
 }
 
 impl DnsChecker {
-    /// The servers of `DNS_NAMESERVERS`, or the system's resolver.
+    /// `DNS_NAMESERVERS` (or the system's resolver) and `DNS_MODE`.
     pub fn from_env() -> Result<Self, String> {
-        match std::env::var(NAMESERVERS_VAR) {
-            Ok(list) if !list.trim().is_empty() => Ok(Self::with_nameservers(
-                &parse_nameservers(&list)?,
-                DEFAULT_TIMEOUT,
-            )),
-            _ => Self::system(),
-        }
+        let checker = match std::env::var(NAMESERVERS_VAR) {
+            Ok(list) if !list.trim().is_empty() => {
+                Self::with_nameservers(&parse_nameservers(&list)?, DEFAULT_TIMEOUT)
+            }
+            _ => Self::system()?,
+        };
+        Ok(match std::env::var(MODE_VAR) {
+            Ok(mode) if mode.trim().eq_ignore_ascii_case("recursive") => checker.recursive(),
+            Ok(mode)
+                if !mode.trim().is_empty()
+                    && !mode.trim().eq_ignore_ascii_case("authoritative") =>
+            {
+                return Err(format!(
+                    "{MODE_VAR} is '{mode}'; it takes authoritative (the default) or recursive"
+                ));
+            }
+            _ => checker,
+        })
     }
 
+    /// The system's resolver, authoritative mode.
     pub fn system() -> Result<Self, String> {
         let builder = TokioResolver::builder_tokio()
             .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?;
@@ -73,14 +85,15 @@ impl DnsChecker {
             .with_options(options(DEFAULT_TIMEOUT))
             .build()
             .map_err(|e| format!("cannot build the DNS resolver: {e}"))?;
-        Ok(Self {
+        Ok(Self::over(
             resolver,
-            timeout: DEFAULT_TIMEOUT,
-        })
+            "the system's resolver".into(),
+            DEFAULT_TIMEOUT,
+        ))
     }
 
-    /// Asks exactly these servers (UDP, then TCP for long answers), waiting `timeout` for
-    /// each try.
+    /// Exactly these resolvers (UDP, then TCP for long answers), authoritative mode; each
+    /// server, resolver or authoritative, gets `timeout` per question.
     pub fn with_nameservers(servers: &[SocketAddr], timeout: Duration) -> Self {
         let name_servers = servers
             .iter()
@@ -106,14 +119,90 @@ impl DnsChecker {
         .with_options(options(timeout))
         .build()
         .expect("a resolver over explicit servers builds");
-        Self { resolver, timeout }
+        let name = servers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self::over(resolver, name, timeout)
     }
 
-    /// Looks up every record of `domain` concurrently and judges each.
+    fn over(resolver: TokioResolver, resolver_name: String, per_server: Duration) -> Self {
+        Self {
+            resolver,
+            resolver_name,
+            mode: DnsMode::Authoritative,
+            per_server,
+            per_check: CHECK_BOUND,
+            port: 53,
+        }
+    }
+
+    /// Asks the resolver only (`DNS_MODE=recursive`).
+    pub fn recursive(mut self) -> Self {
+        self.mode = DnsMode::Recursive;
+        self
+    }
+
+    /// Bounds each record's check (default [`CHECK_BOUND`]).
+    pub fn with_check_bound(mut self, bound: Duration) -> Self {
+        self.per_check = bound;
+        self
+    }
+
+    pub fn mode(&self) -> DnsMode {
+        self.mode
+    }
+
+    /// Where the checker looks, for a start-up line.
+    pub fn describe(&self) -> String {
+        match self.mode {
+            DnsMode::Authoritative => format!(
+                "each zone's authoritative servers (found through {})",
+                self.resolver_name
+            ),
+            DnsMode::Recursive => format!("{} only (DNS_MODE=recursive)", self.resolver_name),
+        }
+    }
+
+    /// A zone cache for one verify request or one sweep run.
+    pub fn session(&self) -> Session {
+        Session::new(
+            self.resolver.clone(),
+            Limits {
+                per_server: self.per_server,
+            },
+            self.port,
+        )
+    }
+
+    /// Checks every record of `domain` now, in a session of its own.
     pub async fn check(&self, domain: &Domain, now: Timestamp) -> CheckReport {
+        self.check_in(&self.session(), domain, now).await
+    }
+
+    /// Checks every record of `domain` concurrently, with the zones `session` knows.
+    pub async fn check_in(
+        &self,
+        session: &Session,
+        domain: &Domain,
+        now: Timestamp,
+    ) -> CheckReport {
         let records = records_for(domain);
-        let lookups = records.iter().map(|record| self.judge(domain, record));
-        let findings = join_all(lookups).await;
+        let findings = join_all(records.iter().map(|record| async move {
+            let lookup = self.resolve(session, record);
+            let resolution = tokio::time::timeout(self.per_check, lookup)
+                .await
+                .unwrap_or_else(|_| Resolution {
+                    failure: Some(format!(
+                        "the check took longer than {} s",
+                        self.per_check.as_secs_f32()
+                    )),
+                    ..Resolution::default()
+                });
+            finding(domain, record, resolution)
+        }))
+        .await;
         CheckReport {
             checked_at: now,
             findings,
@@ -121,92 +210,52 @@ impl DnsChecker {
         }
     }
 
-    async fn judge(&self, domain: &Domain, record: &DnsRecord) -> Finding {
-        let outcome = match record.kind {
-            RecordKind::Mx => self.mx(&record.name).await,
-            _ => self.txt(&record.name).await,
+    async fn resolve(&self, session: &Session, record: &DnsRecord) -> Resolution {
+        let record_type = match record.kind {
+            RecordKind::Mx => RecordType::MX,
+            _ => RecordType::TXT,
         };
-        let found = match &outcome {
-            Ok(values) => values.iter().map(|v| v.display()).collect(),
-            Err(_) => Vec::new(),
+        let Ok(name) = Name::from_ascii(format!("{}.", record.name)) else {
+            return Resolution {
+                failure: Some(format!("{} is not a name DNS can look up", record.name)),
+                ..Resolution::default()
+            };
         };
-        let verdict = match outcome {
-            Err(miss) => Err(miss.reason(record)),
-            Ok(values) => match record.kind {
-                RecordKind::Mx => judge_mx(domain, &values),
-                RecordKind::Ownership => judge_ownership(domain, &values),
-                RecordKind::Spf => judge_spf(&values),
-                RecordKind::Dkim => judge_dkim(domain, &values),
-                RecordKind::Dmarc => judge_dmarc(&values),
+        match self.mode {
+            DnsMode::Authoritative => session.resolve(&name, record_type).await,
+            DnsMode::Recursive => Resolution {
+                views: vec![self.ask_resolver(name, record_type).await],
+                ..Resolution::default()
             },
-        };
-        Finding {
-            kind: record.kind,
-            verified: verdict.is_ok(),
-            reason: verdict.err(),
-            found,
         }
     }
 
-    async fn mx(&self, name: &str) -> Result<Vec<Value>, Miss> {
-        let lookup = self.lookup(name, RecordType::MX).await?;
-        Ok(lookup
-            .into_iter()
-            .filter_map(|data| match data {
-                RData::MX(mx) => Some(Value::Mx {
-                    preference: mx.preference,
-                    host: normalise_host(&mx.exchange.to_ascii()),
-                }),
-                _ => None,
-            })
-            .collect())
-    }
-
-    async fn txt(&self, name: &str) -> Result<Vec<Value>, Miss> {
-        let lookup = self.lookup(name, RecordType::TXT).await?;
-        Ok(lookup
-            .into_iter()
-            .filter_map(|data| match data {
-                // The character-strings of one record form one value (RFC 7208 §3.3,
-                // RFC 6376 §3.6.2.2): a 2048-bit DKIM key does not fit in one.
-                RData::TXT(txt) => Some(Value::Txt(
-                    txt.txt_data
-                        .iter()
-                        .map(|part| String::from_utf8_lossy(part))
-                        .collect(),
-                )),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// The records of `record_type` at the end of any CNAME chain from `name`.
-    async fn lookup(&self, name: &str, record_type: RecordType) -> Result<Vec<RData>, Miss> {
-        // Fully qualified, so no search domain of the host is ever appended.
-        let fqdn = format!("{name}.");
-        // A hard bound over the resolver's own retries, so a check never hangs.
-        let bounded = tokio::time::timeout(
-            self.timeout * 3,
-            self.resolver.lookup(fqdn.as_str(), record_type),
-        )
-        .await;
-        match bounded {
-            Err(_) => Err(Miss::Transient("DNS lookup timed out".into())),
-            Ok(Err(error)) => Err(classify(&error)),
-            Ok(Ok(lookup)) => {
-                let data: Vec<RData> = lookup
+    /// The resolver's answer, after any CNAME chain (the resolver follows it).
+    async fn ask_resolver(&self, name: Name, record_type: RecordType) -> View {
+        let asked = Asked {
+            name: "resolver".into(),
+            address: self.resolver_name.clone(),
+            zone: None,
+        };
+        let outcome = match self.resolver.lookup(name, record_type).await {
+            Ok(lookup) => {
+                let values: Vec<Value> = lookup
                     .answers()
                     .iter()
                     .filter(|r| r.record_type() == record_type)
-                    .map(|r| r.data.clone())
+                    .filter_map(value_of)
                     .collect();
-                if data.is_empty() {
-                    Err(Miss::NoData)
+                if values.is_empty() {
+                    Outcome::NoData
                 } else {
-                    Ok(data)
+                    Outcome::Values(values)
                 }
             }
-        }
+            Err(error) if error.is_nx_domain() => Outcome::NxDomain,
+            Err(error) if error.is_no_records_found() => Outcome::NoData,
+            Err(error) => Outcome::Failed(describe(&error)),
+        };
+        View { asked, outcome }
     }
 }
 
@@ -220,22 +269,6 @@ fn options(timeout: Duration) -> ResolverOpts {
     opts.negative_max_ttl = Some(Duration::ZERO);
     opts.preserve_intermediates = true;
     opts
-}
-
-fn classify(error: &NetError) -> Miss {
-    if error.is_nx_domain() {
-        return Miss::NxDomain;
-    }
-    if error.is_no_records_found() {
-        return Miss::NoData;
-    }
-    match error {
-        NetError::Timeout => Miss::Transient("DNS lookup timed out".into()),
-        NetError::Dns(hickory_resolver::net::DnsError::ResponseCode(ResponseCode::ServFail)) => {
-            Miss::Transient("the DNS server failed to answer (SERVFAIL)".into())
-        }
-        other => Miss::Transient(format!("DNS lookup failed: {other}")),
-    }
 }
 
 /// `ip:port` list; a bare IP means port 53.
@@ -254,158 +287,165 @@ pub fn parse_nameservers(list: &str) -> Result<Vec<SocketAddr>, String> {
         .collect()
 }
 
-/// A published value as the judges see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
-    Mx { preference: u16, host: String },
-    Txt(String),
-}
-
-impl Value {
-    fn display(&self) -> String {
-        match self {
-            Value::Mx { preference, host } => format!("{preference} {host}"),
-            Value::Txt(text) => text.clone(),
-        }
-    }
-
-    fn txt(&self) -> Option<&str> {
-        match self {
-            Value::Txt(text) => Some(text),
-            Value::Mx { .. } => None,
-        }
+fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
+    match kind {
+        RecordKind::Mx => judge_mx(&domain.region.inbound_smtp_host(), values),
+        RecordKind::Ownership => judge_ownership(&domain.setup.ownership_token, values),
+        RecordKind::Spf => judge_spf(values),
+        RecordKind::Dkim => judge_dkim(&domain.setup.dkim_public_key, values),
+        RecordKind::Dmarc => judge_dmarc(values),
     }
 }
 
-/// Host names compare case-insensitively and without the root dot.
-fn normalise_host(host: &str) -> String {
-    host.trim_end_matches('.').to_ascii_lowercase()
+fn verdict_of(domain: &Domain, record: &DnsRecord, outcome: &Outcome) -> Verdict {
+    match outcome {
+        Outcome::Values(values) => judge(domain, record.kind, values),
+        Outcome::NxDomain => Verdict::fails(
+            RecordStatus::Missing,
+            format!("{} does not exist (NXDOMAIN)", record.name),
+        ),
+        Outcome::NoData => Verdict::fails(
+            RecordStatus::Missing,
+            format!("no {} record at {}", record.record_type, record.name),
+        ),
+        Outcome::Failed(why) => Verdict::fails(RecordStatus::TemporaryFailure, why.clone()),
+    }
 }
 
-fn judge_mx(domain: &Domain, values: &[Value]) -> Result<(), String> {
-    let ours = domain.region.inbound_smtp_host();
-    let hosts: Vec<(u16, &str)> = values
+fn summary(record: &DnsRecord, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Values(values) => format!(
+            "{} {} record{}",
+            values.len(),
+            record.record_type,
+            if values.len() == 1 { "" } else { "s" }
+        ),
+        Outcome::NxDomain => "NXDOMAIN".into(),
+        Outcome::NoData => format!("NODATA (no {} record)", record.record_type),
+        Outcome::Failed(why) => why.clone(),
+    }
+}
+
+fn who(asked: &Asked) -> String {
+    format!("{} ({})", asked.name, asked.address)
+}
+
+/// One verdict over every answer: verified when every server that answered serves the
+/// record, propagating when only some do, a temporary failure when none answered, and
+/// otherwise what the answers found wrong (a conflict before a wrong value before a
+/// missing record).
+fn finding(domain: &Domain, record: &DnsRecord, resolution: Resolution) -> Finding {
+    let judged: Vec<(&View, Verdict)> = resolution
+        .views
         .iter()
-        .filter_map(|v| match v {
-            Value::Mx { preference, host } => Some((*preference, host.as_str())),
-            Value::Txt(_) => None,
+        .map(|view| (view, verdict_of(domain, record, &view.outcome)))
+        .collect();
+    let mut servers: Vec<ServerFinding> = resolution
+        .hops
+        .iter()
+        .map(|hop| ServerFinding {
+            name: hop.asked.name.clone(),
+            address: hop.asked.address.clone(),
+            zone: hop.asked.zone.clone(),
+            answer: hop.answer.clone(),
+            status: None,
         })
         .collect();
-    let Some(our_preference) = hosts
-        .iter()
-        .filter(|(_, host)| *host == ours)
-        .map(|(p, _)| *p)
-        .min()
-    else {
-        return Err(format!("wrong value: no MX record points to {ours}"));
-    };
-    // Mail goes to the lowest preference first: another host there takes it instead.
-    match hosts.iter().filter(|(_, host)| *host != ours).min() {
-        Some((best, other)) if *best < our_preference => Err(format!(
-            "conflicting record: {other} has a better preference ({best}) than {ours} \
-             ({our_preference}), so mail goes there"
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn judge_ownership(domain: &Domain, values: &[Value]) -> Result<(), String> {
-    let token = &domain.setup.ownership_token;
-    if values
-        .iter()
-        .filter_map(Value::txt)
-        .any(|t| t.trim() == token)
-    {
-        Ok(())
-    } else {
-        Err("wrong value: no TXT record there holds this domain's token".into())
-    }
-}
-
-/// Whether a TXT value starts with the version tag `tag` (as in `v=spf1 ...`), compared
-/// case-insensitively as the RFCs require.
-fn has_version(text: &str, tag: &str) -> bool {
-    let text = text.trim_start();
-    text.len() >= tag.len()
-        && text[..tag.len()].eq_ignore_ascii_case(tag)
-        && text[tag.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| c == ' ' || c == ';')
-}
-
-fn judge_spf(values: &[Value]) -> Result<(), String> {
-    let spf: Vec<&str> = values
-        .iter()
-        .filter_map(Value::txt)
-        .filter(|t| has_version(t, "v=spf1"))
-        .collect();
-    match spf.as_slice() {
-        [] => Err(format!("missing: no SPF record (publish \"{SPF_VALUE}\")")),
-        [record] => {
-            let includes_ses = record.split_whitespace().any(|term| {
-                let term = term.strip_prefix(['+', '~', '?']).unwrap_or(term);
-                term.eq_ignore_ascii_case("include:amazonses.com")
-            });
-            if includes_ses {
-                Ok(())
-            } else {
-                Err("wrong value: the SPF record does not include amazonses.com".into())
+    servers.extend(judged.iter().map(|(view, verdict)| ServerFinding {
+        name: view.asked.name.clone(),
+        address: view.asked.address.clone(),
+        zone: view.asked.zone.clone(),
+        answer: summary(record, &view.outcome),
+        status: Some(verdict.status),
+    }));
+    let mut found: Vec<String> = Vec::new();
+    for (view, _) in &judged {
+        if let Outcome::Values(values) = &view.outcome {
+            for value in values {
+                let shown = value.display();
+                if found.len() < FOUND_VALUES && !found.contains(&shown) {
+                    found.push(shown);
+                }
             }
         }
-        many => Err(format!(
-            "conflicting record: {} SPF records found; a domain must publish exactly one, \
-             receivers treat several as an error (RFC 7208 §4.5)",
-            many.len()
-        )),
     }
-}
-
-fn judge_dkim(domain: &Domain, values: &[Value]) -> Result<(), String> {
-    let keys: Vec<String> = values
-        .iter()
-        .filter_map(Value::txt)
-        .filter_map(dkim_public_key)
-        .collect();
-    match keys.as_slice() {
-        [] => Err("missing: no DKIM key record (v=DKIM1; k=rsa; p=...) there".into()),
-        [key] if *key == domain.setup.dkim_public_key => Ok(()),
-        [_] => Err("wrong value: the DKIM record's p= is not this domain's public key".into()),
-        many => Err(format!(
-            "conflicting record: {} DKIM key records at one selector; publish exactly one",
-            many.len()
-        )),
-    }
-}
-
-/// The `p=` of a DKIM key record, white space removed; `None` if it is not one.
-fn dkim_public_key(text: &str) -> Option<String> {
-    let mut key = None;
-    for tag in text.split(';') {
-        let (name, value) = tag.split_once('=')?;
-        let value: String = value.split_whitespace().collect();
-        match name.trim() {
-            "v" if value != "DKIM1" => return None,
-            "k" if !value.eq_ignore_ascii_case("rsa") => return None,
-            "p" => key = Some(value),
-            _ => {}
-        }
-    }
-    key
-}
-
-fn judge_dmarc(values: &[Value]) -> Result<(), String> {
-    let dmarc = values
-        .iter()
-        .filter_map(Value::txt)
-        .filter(|t| has_version(t, "v=DMARC1"))
-        .count();
-    match dmarc {
-        0 => Err("missing: no DMARC record (v=DMARC1; ...)".into()),
-        1 => Ok(()),
-        n => Err(format!(
-            "conflicting record: {n} DMARC records found; receivers ignore all of them \
-             (RFC 7489 §6.6.3)"
-        )),
+    let answered = |status_is_verified: bool| -> Vec<&(&View, Verdict)> {
+        judged
+            .iter()
+            .filter(|(_, v)| v.status != RecordStatus::TemporaryFailure)
+            .filter(|(_, v)| (v.status == RecordStatus::Verified) == status_is_verified)
+            .collect()
+    };
+    let (serving, lagging) = (answered(true), answered(false));
+    let verdict = if serving.is_empty() && lagging.is_empty() {
+        let silent: Vec<String> = judged
+            .iter()
+            .map(|(view, v)| {
+                format!(
+                    "{}: {}",
+                    who(&view.asked),
+                    v.reason.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        let why = match (&resolution.failure, silent.is_empty()) {
+            (Some(failure), _) => failure.clone(),
+            (None, true) => "no server could be asked".into(),
+            (None, false) if resolution.views.iter().all(|v| v.asked.zone.is_none()) => {
+                silent.join("; ")
+            }
+            (None, false) => format!("no authoritative server answered ({})", silent.join("; ")),
+        };
+        Verdict::fails(
+            RecordStatus::TemporaryFailure,
+            format!("{why}; not verified, try again later"),
+        )
+    } else if lagging.is_empty() && resolution.failure.is_none() {
+        Verdict::verified()
+    } else if !serving.is_empty() {
+        let names = |views: &[&(&View, Verdict)]| {
+            views
+                .iter()
+                .map(|(view, _)| who(&view.asked))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let behind = lagging
+            .first()
+            .and_then(|(_, v)| v.reason.clone())
+            .or_else(|| resolution.failure.clone())
+            .unwrap_or_default();
+        Verdict::fails(
+            RecordStatus::Propagating,
+            format!(
+                "served by {} but not yet by {} ({behind}); the change is still reaching \
+                 every server: verify again in a few minutes",
+                names(&serving),
+                if lagging.is_empty() {
+                    "the rest of the chain".to_owned()
+                } else {
+                    names(&lagging)
+                }
+            ),
+        )
+    } else {
+        let rank = |status: RecordStatus| match status {
+            RecordStatus::Conflict => 0,
+            RecordStatus::WrongValue => 1,
+            _ => 2,
+        };
+        lagging
+            .iter()
+            .min_by_key(|(_, v)| rank(v.status))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| Verdict::fails(RecordStatus::Missing, "not found"))
+    };
+    Finding {
+        kind: record.kind,
+        verified: verdict.status == RecordStatus::Verified,
+        status: verdict.status,
+        reason: verdict.reason,
+        found,
+        servers,
     }
 }

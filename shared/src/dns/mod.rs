@@ -1,7 +1,10 @@
 //! DNS: what a domain's owner must publish ([`plan`]) and what is published ([`check`]).
 
 pub mod check;
+pub mod lookup;
 pub mod plan;
+pub mod rules;
 
-pub use check::DnsChecker;
+pub use check::{DnsChecker, DnsMode};
+pub use lookup::Session;
 pub use plan::{DkimKeyPair, DnsRecord, records_for};

@@ -9,13 +9,13 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use crate::crypto::random_token;
-use crate::model::{Domain, RecordKind, Timestamp, VerificationSetup};
+use crate::model::{Domain, Purpose, RecordKind, Timestamp, VerificationSetup};
 
 /// Owner of the ownership TXT record, relative to the domain.
 pub const OWNERSHIP_HOST: &str = "_amazonses";
 pub const DMARC_HOST: &str = "_dmarc";
 pub const MX_PREFERENCE: u16 = 10;
-pub const SPF_VALUE: &str = "v=spf1 include:amazonses.com ~all";
+pub use super::rules::SPF_VALUE;
 
 /// One record to publish, in the shape of the API's `dnsRecords`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,7 +32,9 @@ pub struct DnsRecord {
     pub value: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<u16>,
+    /// Whether `active` waits for it.
     pub required: bool,
+    pub purpose: Purpose,
 }
 
 /// The records for `domain`, in the order a user publishes them: required first.
@@ -40,7 +42,7 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
     let apex = domain.name.as_str();
     let setup = &domain.setup;
     let dkim_host = format!("{}._domainkey", setup.dkim_selector);
-    let record = |kind, record_type, host: &str, value: String, required| DnsRecord {
+    let record = |kind: RecordKind, record_type, host: &str, value: String| DnsRecord {
         kind,
         record_type,
         name: if host == "@" {
@@ -51,7 +53,8 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
         host: host.to_owned(),
         value,
         priority: (kind == RecordKind::Mx).then_some(MX_PREFERENCE),
-        required,
+        required: kind.required(),
+        purpose: kind.purpose(),
     };
     vec![
         record(
@@ -59,29 +62,25 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
             "MX",
             "@",
             format!("{MX_PREFERENCE} {}", domain.region.inbound_smtp_host()),
-            true,
         ),
         record(
             RecordKind::Ownership,
             "TXT",
             OWNERSHIP_HOST,
             setup.ownership_token.clone(),
-            true,
         ),
-        record(RecordKind::Spf, "TXT", "@", SPF_VALUE.to_owned(), false),
         record(
             RecordKind::Dkim,
             "TXT",
             &dkim_host,
             format!("v=DKIM1; k=rsa; p={}", setup.dkim_public_key),
-            false,
         ),
+        record(RecordKind::Spf, "TXT", "@", SPF_VALUE.to_owned()),
         record(
             RecordKind::Dmarc,
             "TXT",
             DMARC_HOST,
             format!("v=DMARC1; p=quarantine; rua=mailto:dmarc@{apex}"),
-            false,
         ),
     ]
 }
@@ -186,6 +185,7 @@ mod tests {
 
         let spf = by_kind(RecordKind::Spf);
         assert_eq!((spf.host.as_str(), spf.required), ("@", false));
+        assert_eq!(spf.purpose, Purpose::Sending);
 
         let dkim_record = by_kind(RecordKind::Dkim);
         assert_eq!(dkim_record.name, "dkim20240110._domainkey.yourcompany.com");
@@ -193,6 +193,8 @@ mod tests {
         assert!(dkim_record.value.starts_with("v=DKIM1; k=rsa; p=MIIBIjAN"));
         // A 2048-bit key does not fit one 255-octet TXT character-string.
         assert!(dkim_record.value.len() > 255);
+        // SES verifies a BYODKIM identity through this record: without it, no sending.
+        assert!(dkim_record.required);
 
         let dmarc = by_kind(RecordKind::Dmarc);
         assert_eq!(dmarc.name, "_dmarc.yourcompany.com");
@@ -200,7 +202,11 @@ mod tests {
             dmarc.value,
             "v=DMARC1; p=quarantine; rua=mailto:dmarc@yourcompany.com"
         );
-        assert_eq!(records.iter().filter(|r| r.required).count(), 2);
+        assert_eq!(records.iter().filter(|r| r.required).count(), 3);
+        assert!(
+            records.iter().take_while(|r| r.required).count() == 3,
+            "required records come first"
+        );
     }
 
     #[test]

@@ -11,8 +11,10 @@ mod update;
 mod verify;
 mod views;
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
+use futures::FutureExt;
 use tracing::Instrument;
 
 use lambda_http::request::RequestContext;
@@ -103,7 +105,13 @@ impl App {
         request_id: String,
     ) -> Response {
         let started = Instant::now();
-        let result = self.dispatch(endpoint, &request).await;
+        // A bug that panics answers this request with a logged 500; it never takes the
+        // process, and with it every other request and check in flight, down (the release
+        // profile unwinds for this reason).
+        let result = AssertUnwindSafe(self.dispatch(endpoint, &request))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(ApiError::Internal(panic_message(panic.as_ref()))));
         let response = match result {
             Ok(response) => response,
             Err(error) => {
@@ -138,6 +146,16 @@ impl App {
             Endpoint::Delete => delete::handle(self, &org, request).await,
         }
     }
+}
+
+/// What a caught panic said, for the log line.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    format!("panicked: {text}")
 }
 
 /// The id API Gateway (or the Lambda runtime) gave this request, for log correlation;

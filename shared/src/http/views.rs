@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
-    CheckReport, Counters, Domain, DomainId, Region, SesView, Status, Timestamp, VerificationStatus,
+    Capabilities, CheckReport, Counters, Domain, DomainId, RecordStatus, Region, ServerFinding,
+    SesView, Status, Timestamp, VerificationStatus,
 };
 
 /// Who publishes the records: `route53` when the service wrote them to the account's zone.
@@ -65,31 +66,38 @@ pub struct DomainList<'a> {
     pub offset: usize,
 }
 
-/// A record to publish and, once checked, whether it is published.
+/// A record to publish and, once checked, what DNS holds for it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordView {
     #[serde(flatten)]
     record: DnsRecord,
+    /// The seed's field: `status == verified`.
     #[serde(skip_serializing_if = "Option::is_none")]
     verified: Option<bool>,
+    status: RecordStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// What DNS held at the record's name when last checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     found: Option<Vec<String>>,
+    /// What each server asked answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    servers: Option<Vec<ServerFinding>>,
 }
 
 impl RecordView {
-    /// The records to publish, without findings (the answer to registration).
+    /// The records to publish, not yet checked (the answer to registration).
     fn unchecked(domain: &Domain) -> Vec<RecordView> {
         records_for(domain)
             .into_iter()
             .map(|record| RecordView {
                 record,
                 verified: None,
+                status: RecordStatus::NotChecked,
                 reason: None,
                 found: None,
+                servers: None,
             })
             .collect()
     }
@@ -103,8 +111,10 @@ impl RecordView {
                 let finding = report.and_then(|r| r.finding(record.kind));
                 RecordView {
                     verified: Some(finding.is_some_and(|f| f.verified)),
+                    status: finding.map_or(RecordStatus::NotChecked, |f| f.status),
                     reason: finding.and_then(|f| f.reason.clone()),
                     found: finding.map(|f| f.found.clone()),
+                    servers: finding.map(|f| f.servers.clone()),
                     record,
                 }
             })
@@ -157,6 +167,7 @@ pub struct DomainDetail<'a> {
     #[serde(flatten)]
     dns_management: DnsManagement<'a>,
     verification_status: VerificationStatus,
+    capabilities: Capabilities,
     /// SES's own view at the last check.
     #[serde(skip_serializing_if = "Option::is_none")]
     ses: Option<&'a SesView>,
@@ -186,6 +197,12 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
                 .last_check
                 .as_ref()
                 .map(CheckReport::status)
+                .unwrap_or_default(),
+            capabilities: d
+                .state
+                .last_check
+                .as_ref()
+                .map(CheckReport::capabilities)
                 .unwrap_or_default(),
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -237,6 +254,7 @@ pub struct Verified<'a> {
     domain: &'a str,
     status: Status,
     verification_status: VerificationStatus,
+    capabilities: Capabilities,
     #[serde(skip_serializing_if = "Option::is_none")]
     ses: Option<&'a SesView>,
     verified_at: Option<Timestamp>,
@@ -251,6 +269,7 @@ impl<'a> Verified<'a> {
             domain: d.name.as_str(),
             status: d.state.status,
             verification_status: report.status(),
+            capabilities: report.capabilities(),
             ses: report.ses.as_ref(),
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,

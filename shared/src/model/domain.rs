@@ -94,8 +94,8 @@ impl DomainState {
         if now.datetime() - since.datetime() >= VERIFICATION_WINDOW {
             let mut failed = next.moved_to(Status::Failed, now);
             failed.failure_reason = Some(format!(
-                "the required DNS records (ownership TXT and MX) were not found within {} \
-                 hours of registration; publish them and set the status back to pending",
+                "the required DNS records (ownership TXT, DKIM and MX) were not found within \
+                 {} hours of registration; publish them and set the status back to pending",
                 VERIFICATION_WINDOW.whole_hours()
             ));
             return failed;
@@ -233,18 +233,28 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Finding, RecordKind};
+    use crate::model::{Finding, RecordKind, RecordStatus};
 
     fn report(at: Timestamp, pass: bool) -> CheckReport {
         let finding = |kind| Finding {
             kind,
             verified: pass,
+            status: if pass {
+                RecordStatus::Verified
+            } else {
+                RecordStatus::Missing
+            },
             reason: (!pass).then(|| "missing".to_owned()),
             found: Vec::new(),
+            servers: Vec::new(),
         };
         CheckReport {
             checked_at: at,
-            findings: vec![finding(RecordKind::Mx), finding(RecordKind::Ownership)],
+            findings: vec![
+                finding(RecordKind::Mx),
+                finding(RecordKind::Ownership),
+                finding(RecordKind::Dkim),
+            ],
             ses: None,
         }
     }

@@ -16,4 +16,7 @@ pub use ids::{DomainId, OrgId, ZoneId};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;
-pub use verification::{CheckReport, Finding, RecordKind, SesView, VerificationStatus};
+pub use verification::{
+    Capabilities, CheckReport, Finding, Purpose, RecordKind, RecordStatus, ServerFinding, SesView,
+    VerificationStatus,
+};

@@ -15,18 +15,126 @@ pub enum RecordKind {
     Dmarc,
 }
 
-/// The verdict on one published record.
+impl RecordKind {
+    /// What the record is for, as the API's `purpose` says it.
+    pub fn purpose(&self) -> Purpose {
+        match self {
+            RecordKind::Mx => Purpose::Receiving,
+            RecordKind::Ownership => Purpose::Ownership,
+            RecordKind::Spf | RecordKind::Dkim => Purpose::Sending,
+            RecordKind::Dmarc => Purpose::Policy,
+        }
+    }
+
+    /// Whether `active` waits for it: ownership, DKIM (SES verifies a BYODKIM identity
+    /// through its DKIM record, so without it the domain cannot send) and MX.
+    pub fn required(&self) -> bool {
+        matches!(
+            self,
+            RecordKind::Ownership | RecordKind::Dkim | RecordKind::Mx
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Ownership,
+    Receiving,
+    Sending,
+    MailFrom,
+    Policy,
+}
+
+/// A record's state after a check, for programs (`reason` says it for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    NotChecked,
+    Verified,
+    /// NXDOMAIN or NODATA.
+    Missing,
+    WrongValue,
+    /// Something beside it defeats it: two SPF records, a better-preference MX elsewhere.
+    Conflict,
+    /// Some authoritative servers serve it, others not yet.
+    Propagating,
+    /// No authoritative server answered: not verified, try later.
+    TemporaryFailure,
+}
+
+/// What one server said about a record's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct ServerFinding {
+    /// The name server's host name (`resolver` when asking the configured resolver).
+    pub name: String,
+    /// The address asked.
+    pub address: String,
+    /// The zone the server was asked as authoritative for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// What it answered, in a few words (`NXDOMAIN`, `2 TXT records`, `CNAME to …`,
+    /// `no answer within 2 s`).
+    pub answer: String,
+    /// The record judged on this server's answer alone; absent for a server that only
+    /// pointed elsewhere (a CNAME or a delegation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RecordStatus>,
+}
+
+/// The verdict on one published record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", from = "StoredFinding")]
 pub struct Finding {
     pub kind: RecordKind,
+    /// `status == verified`, the seed's field.
     pub verified: bool,
+    pub status: RecordStatus,
     /// Why it does not count (absent when verified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What the server returned for the record's name and type.
+    /// What DNS holds at the record's name and type: at most 10 values of at most 512
+    /// bytes each.
     #[serde(default)]
     pub found: Vec<String>,
+    /// Each server asked, and its answer.
+    #[serde(default)]
+    pub servers: Vec<ServerFinding>,
+}
+
+/// A finding as stored, including those stored before `status` existed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredFinding {
+    kind: RecordKind,
+    verified: bool,
+    #[serde(default)]
+    status: Option<RecordStatus>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    found: Vec<String>,
+    #[serde(default)]
+    servers: Vec<ServerFinding>,
+}
+
+impl From<StoredFinding> for Finding {
+    fn from(stored: StoredFinding) -> Self {
+        let status = stored.status.unwrap_or(if stored.verified {
+            RecordStatus::Verified
+        } else {
+            RecordStatus::Missing
+        });
+        Self {
+            kind: stored.kind,
+            verified: status == RecordStatus::Verified,
+            status,
+            reason: stored.reason,
+            found: stored.found,
+            servers: stored.servers,
+        }
+    }
 }
 
 /// One check of all of a domain's records.
@@ -59,9 +167,22 @@ impl CheckReport {
         self.finding(kind).is_some_and(|f| f.verified)
     }
 
-    /// Ownership and MX: what `active` needs.
+    /// Ownership, DKIM and MX: what `active` needs.
     pub fn required_passed(&self) -> bool {
-        self.passed(RecordKind::Ownership) && self.passed(RecordKind::Mx)
+        [RecordKind::Ownership, RecordKind::Dkim, RecordKind::Mx]
+            .into_iter()
+            .all(|kind| self.passed(kind))
+    }
+
+    /// What the domain can do as this check found it.
+    pub fn capabilities(&self) -> Capabilities {
+        let ses_agrees = self.ses.as_ref().is_none_or(|ses| ses.verified_for_sending);
+        Capabilities {
+            sending: self.passed(RecordKind::Ownership)
+                && self.passed(RecordKind::Dkim)
+                && ses_agrees,
+            receiving: self.passed(RecordKind::Mx),
+        }
     }
 
     pub fn status(&self) -> VerificationStatus {
@@ -75,6 +196,14 @@ impl CheckReport {
     }
 }
 
+/// `capabilities` of the API: sending needs ownership and DKIM (and SES's own
+/// `verifiedForSending` where SES is in use); receiving needs the MX.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    pub sending: bool,
+    pub receiving: bool,
+}
+
 /// SES's own view of an identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,4 +211,61 @@ pub struct SesView {
     pub verified_for_sending: bool,
     /// `PENDING`, `SUCCESS`, `FAILED`, `TEMPORARY_FAILURE` or `NOT_STARTED`.
     pub dkim_status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_stored_before_statuses_existed_still_read() {
+        let old = r#"{"kind":"mx","verified":false,"reason":"missing: no MX","found":[]}"#;
+        let finding: Finding = serde_json::from_str(old).unwrap();
+        assert_eq!(finding.status, RecordStatus::Missing);
+        assert!(finding.servers.is_empty());
+        let old = r#"{"kind":"dkim","verified":true}"#;
+        let finding: Finding = serde_json::from_str(old).unwrap();
+        assert_eq!(finding.status, RecordStatus::Verified);
+        assert!(finding.verified);
+    }
+
+    #[test]
+    fn active_needs_ownership_dkim_and_mx() {
+        let finding = |kind, status| Finding {
+            kind,
+            verified: status == RecordStatus::Verified,
+            status,
+            reason: None,
+            found: Vec::new(),
+            servers: Vec::new(),
+        };
+        let report = |dkim| CheckReport {
+            checked_at: Timestamp::from_unix(0),
+            findings: vec![
+                finding(RecordKind::Mx, RecordStatus::Verified),
+                finding(RecordKind::Ownership, RecordStatus::Verified),
+                finding(RecordKind::Dkim, dkim),
+                finding(RecordKind::Spf, RecordStatus::Missing),
+            ],
+            ses: None,
+        };
+        assert!(report(RecordStatus::Verified).required_passed());
+        for dkim in [RecordStatus::Missing, RecordStatus::Propagating] {
+            let without = report(dkim);
+            assert!(!without.required_passed(), "{dkim:?}");
+            assert_eq!(
+                without.capabilities(),
+                Capabilities {
+                    sending: false,
+                    receiving: true
+                }
+            );
+        }
+        let mut ses_behind = report(RecordStatus::Verified);
+        ses_behind.ses = Some(SesView {
+            verified_for_sending: false,
+            dkim_status: "PENDING".into(),
+        });
+        assert!(!ses_behind.capabilities().sending);
+    }
 }

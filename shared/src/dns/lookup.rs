@@ -1,0 +1,659 @@
+//! Where answers come from. A recursive resolver caches: after a user checks too early it
+//! keeps answering "no such record" for the zone's negative TTL, and a corrected value
+//! hides behind the old one's TTL. So a check asks the name's own authoritative servers:
+//! the configured resolver only says which zone holds the name and which servers serve it
+//! (and where they are), and every server of the zone is then asked directly, without
+//! recursion. Each server's answer is kept, so a verdict can tell "published everywhere"
+//! from "published on some servers only" from "no server answered".
+//!
+//! A [`Session`] caches zones (their cut, name servers and addresses, and the connections
+//! to them), never answers, for one verify request or one sweep run.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, join_all};
+use hickory_net::NetError;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::{DnsExchange, DnsHandle, FirstAnswer};
+use hickory_proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::TokioResolver;
+use tokio::sync::OnceCell;
+
+use super::rules::{Value, normalise_host};
+
+/// At most this many CNAME links are followed from a record's name (loops are detected
+/// sooner).
+pub const MAX_CNAME_LINKS: usize = 8;
+/// Delegations followed below a zone the resolver named (a zone cut the resolver has not
+/// seen yet, or a stale one).
+const MAX_REFERRALS: usize = 4;
+/// An answer larger than this comes over TCP (the EDNS size of DNS Flag Day 2020).
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// Who was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    /// The name server's host name, or `resolver`.
+    pub name: String,
+    /// Its address, or why there is none.
+    pub address: String,
+    /// The zone it was asked as authoritative for.
+    pub zone: Option<String>,
+}
+
+/// What one server said about a name and type, after following what it served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Values(Vec<Value>),
+    NxDomain,
+    NoData,
+    /// It did not answer usefully: timeout, SERVFAIL, REFUSED, not authoritative.
+    Failed(String),
+}
+
+/// One final answer: a server and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub asked: Asked,
+    pub outcome: Outcome,
+}
+
+/// A server that only pointed elsewhere (a CNAME or a delegation), for the record's
+/// `servers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub asked: Asked,
+    pub answer: String,
+}
+
+/// Everything learned about one name and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    pub views: Vec<View>,
+    pub hops: Vec<Hop>,
+    /// Why no server could be asked at all (the zone could not be found).
+    pub failure: Option<String>,
+}
+
+impl Resolution {
+    fn failed(why: String) -> Self {
+        Self {
+            failure: Some(why),
+            ..Self::default()
+        }
+    }
+
+    fn merge(&mut self, other: Resolution) {
+        self.views.extend(other.views);
+        self.hops.extend(other.hops);
+        if self.failure.is_none() {
+            self.failure = other.failure;
+        }
+    }
+}
+
+/// How long one server may take to answer one question, all its retries included.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_server: Duration,
+}
+
+/// One authoritative server of a zone, with its connections (made once per session).
+struct Server {
+    name: String,
+    address: Option<SocketAddr>,
+    udp: Option<DnsExchange<TokioRuntimeProvider>>,
+    tcp: tokio::sync::Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
+}
+
+struct Zone {
+    apex: Name,
+    servers: Vec<Arc<Server>>,
+}
+
+/// Name servers by host name, with their address where a referral gave it (glue).
+pub type NameServers = Vec<(Name, Option<IpAddr>)>;
+
+/// What one server's message says, before following it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Final(Outcome),
+    Cname(Name),
+    Referral { apex: Name, servers: NameServers },
+}
+
+type ZoneCell = Arc<OnceCell<Result<Arc<Zone>, String>>>;
+
+/// The zone cache of one verify request or one sweep run.
+pub struct Session {
+    resolver: TokioResolver,
+    /// Owns the background tasks of the session's connections: they end with it.
+    runtime: TokioRuntimeProvider,
+    limits: Limits,
+    /// Servers listen on this port (53 but in tests that cannot bind it).
+    port: u16,
+    zones: Mutex<HashMap<Name, ZoneCell>>,
+}
+
+fn lower(name: &Name) -> Name {
+    let mut name = name.to_lowercase();
+    name.set_fqdn(true);
+    name
+}
+
+fn show(name: &Name) -> String {
+    normalise_host(&name.to_ascii())
+}
+
+impl Session {
+    pub(crate) fn new(resolver: TokioResolver, limits: Limits, port: u16) -> Self {
+        Self {
+            resolver,
+            runtime: TokioRuntimeProvider::default(),
+            limits,
+            port,
+            zones: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Asks every authoritative server of `name`'s zone for `record_type`, following
+    /// CNAMEs (into other zones too) and delegations.
+    pub async fn resolve(&self, name: &Name, record_type: RecordType) -> Resolution {
+        self.resolve_chain(lower(name), record_type, Vec::new())
+            .await
+    }
+
+    fn resolve_chain(
+        &self,
+        name: Name,
+        record_type: RecordType,
+        chain: Vec<Name>,
+    ) -> BoxFuture<'_, Resolution> {
+        async move {
+            let zone = match self.zone_for(&name).await {
+                Ok(zone) => zone,
+                Err(why) => return Resolution::failed(why),
+            };
+            self.ask_zone(zone, name, record_type, chain, 0).await
+        }
+        .boxed()
+    }
+
+    fn ask_zone(
+        &self,
+        zone: Arc<Zone>,
+        name: Name,
+        record_type: RecordType,
+        chain: Vec<Name>,
+        referrals: usize,
+    ) -> BoxFuture<'_, Resolution> {
+        async move {
+            let asks = zone
+                .servers
+                .iter()
+                .map(|server| self.ask(server, &zone.apex, &name, record_type));
+            let answers = join_all(asks).await;
+            let mut resolution = Resolution::default();
+            // Servers that point the same way are followed once.
+            let mut aliases: Vec<Name> = Vec::new();
+            let mut delegations: Vec<(Name, NameServers)> = Vec::new();
+            for (server, answer) in zone.servers.iter().zip(answers) {
+                let asked = Asked {
+                    name: server.name.clone(),
+                    address: server
+                        .address
+                        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string()),
+                    zone: Some(show(&zone.apex)),
+                };
+                match answer {
+                    Answer::Final(outcome) => resolution.views.push(View { asked, outcome }),
+                    Answer::Cname(target) => {
+                        resolution.hops.push(Hop {
+                            asked,
+                            answer: format!("CNAME to {}", show(&target)),
+                        });
+                        if !aliases.contains(&target) {
+                            aliases.push(target);
+                        }
+                    }
+                    Answer::Referral { apex, servers } => {
+                        resolution.hops.push(Hop {
+                            asked,
+                            answer: format!("delegates {} to other servers", show(&apex)),
+                        });
+                        if !delegations.iter().any(|(known, _)| *known == apex) {
+                            delegations.push((apex, servers));
+                        }
+                    }
+                }
+            }
+            for target in aliases {
+                let mut next = chain.clone();
+                next.push(name.clone());
+                if next.contains(&target) {
+                    resolution.failure.get_or_insert_with(|| {
+                        format!("the CNAME chain from {} loops", show(&next[0]))
+                    });
+                } else if next.len() > MAX_CNAME_LINKS {
+                    resolution.failure.get_or_insert_with(|| {
+                        format!(
+                            "the CNAME chain from {} is longer than {MAX_CNAME_LINKS} links",
+                            show(&next[0])
+                        )
+                    });
+                } else {
+                    resolution.merge(self.resolve_chain(target, record_type, next).await);
+                }
+            }
+            for (apex, servers) in delegations {
+                if referrals >= MAX_REFERRALS {
+                    resolution.failure.get_or_insert_with(|| {
+                        format!(
+                            "more than {MAX_REFERRALS} delegations below {}",
+                            show(&name)
+                        )
+                    });
+                    continue;
+                }
+                let child = self.zone_from_referral(apex, servers).await;
+                resolution.merge(
+                    self.ask_zone(
+                        child,
+                        name.clone(),
+                        record_type,
+                        chain.clone(),
+                        referrals + 1,
+                    )
+                    .await,
+                );
+            }
+            resolution
+        }
+        .boxed()
+    }
+
+    /// The zone holding `name`: the nearest one this session knows, else the one the
+    /// resolver names. A known zone above a newer cut is fine: its servers refer us down.
+    async fn zone_for(&self, name: &Name) -> Result<Arc<Zone>, String> {
+        let mut ancestor = name.clone();
+        loop {
+            let known = self.zones.lock().unwrap().get(&ancestor).cloned();
+            if let Some(cell) = known
+                && let Some(zone) = cell.get()
+            {
+                return zone.clone();
+            }
+            if ancestor.is_root() {
+                break;
+            }
+            ancestor = ancestor.base_name();
+        }
+        let apex = self.find_apex(name).await?;
+        let cell = self.cell(&apex);
+        cell.get_or_init(|| self.discover(apex.clone()))
+            .await
+            .clone()
+    }
+
+    fn cell(&self, apex: &Name) -> ZoneCell {
+        self.zones
+            .lock()
+            .unwrap()
+            .entry(apex.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The apex of the zone holding `name`, from the resolver: the SOA at the name itself,
+    /// or the one an answer of "no such record" carries.
+    fn find_apex<'a>(&'a self, name: &'a Name) -> BoxFuture<'a, Result<Name, String>> {
+        async move {
+            let lookup = self.resolver.lookup(name.clone(), RecordType::SOA).await;
+            let parent = || {
+                if name.is_root() {
+                    Err("no zone found".to_owned())
+                } else {
+                    Ok(name.base_name())
+                }
+            };
+            match lookup {
+                Ok(lookup) => {
+                    let at_name = lookup
+                        .answers()
+                        .iter()
+                        .any(|r| r.record_type() == RecordType::SOA && lower(&r.name) == *name);
+                    if at_name {
+                        return Ok(name.clone());
+                    }
+                    // An alias: a CNAME cannot stand at a zone's apex, so the zone is above.
+                    self.find_apex(&parent()?).await
+                }
+                Err(error) if error.is_no_records_found() => match error.into_soa() {
+                    Some(soa) if soa.name.zone_of(name) => Ok(lower(&soa.name)),
+                    _ => self.find_apex(&parent()?).await,
+                },
+                Err(error) => Err(format!(
+                    "the resolver could not say which zone holds {}: {}",
+                    show(name),
+                    describe(&error)
+                )),
+            }
+        }
+        .boxed()
+    }
+
+    /// The zone's name servers and their addresses, from the resolver.
+    async fn discover(&self, apex: Name) -> Result<Arc<Zone>, String> {
+        let lookup = self
+            .resolver
+            .lookup(apex.clone(), RecordType::NS)
+            .await
+            .map_err(|error| {
+                format!(
+                    "the resolver could not list the name servers of {}: {}",
+                    show(&apex),
+                    describe(&error)
+                )
+            })?;
+        let mut hosts: Vec<Name> = lookup
+            .answers()
+            .iter()
+            .filter(|r| lower(&r.name) == apex)
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(lower(&ns.0)),
+                _ => None,
+            })
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        if hosts.is_empty() {
+            return Err(format!("{} has no name servers (NS records)", show(&apex)));
+        }
+        let servers = hosts.into_iter().map(|host| (host, None)).collect();
+        Ok(self.zone(apex, servers).await)
+    }
+
+    async fn zone_from_referral(&self, apex: Name, servers: NameServers) -> Arc<Zone> {
+        let cell = self.cell(&apex);
+        let zone = cell
+            .get_or_init(|| async { Ok(self.zone(apex.clone(), servers).await) })
+            .await;
+        match zone {
+            Ok(zone) => zone.clone(),
+            // Only `discover` fails, and a referral's zone is never discovered.
+            Err(_) => Arc::new(Zone {
+                apex,
+                servers: Vec::new(),
+            }),
+        }
+    }
+
+    /// A zone of these servers; addresses not given as glue come from the resolver.
+    async fn zone(&self, apex: Name, servers: NameServers) -> Arc<Zone> {
+        let servers = join_all(servers.into_iter().map(|(host, glue)| async move {
+            let ip = match glue {
+                Some(ip) => Some(ip),
+                None => self.address_of(&host).await,
+            };
+            let address = ip.map(|ip| SocketAddr::new(ip, self.port));
+            Arc::new(Server {
+                name: show(&host),
+                address,
+                udp: address.map(|address| {
+                    // One resend, halfway through the server's time: a lost datagram is
+                    // asked again, a slow server is not asked twice at once.
+                    UdpClientStream::builder(address, self.runtime.clone())
+                        .with_timeout(Some(self.limits.per_server))
+                        .with_max_retries(1)
+                        .with_retry_interval_floor(self.limits.per_server.as_millis() as u64 / 2)
+                        .exchange()
+                }),
+                tcp: tokio::sync::Mutex::new(None),
+            })
+        }))
+        .await;
+        Arc::new(Zone { apex, servers })
+    }
+
+    /// A name server's address: IPv4 where it has one (what every network here reaches),
+    /// else IPv6.
+    async fn address_of(&self, host: &Name) -> Option<IpAddr> {
+        for record_type in [RecordType::A, RecordType::AAAA] {
+            let Ok(lookup) = self.resolver.lookup(host.clone(), record_type).await else {
+                continue;
+            };
+            let address = lookup.answers().iter().find_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            });
+            if address.is_some() {
+                return address;
+            }
+        }
+        None
+    }
+
+    /// One question to one server: UDP, then TCP if the answer did not fit.
+    async fn ask(
+        &self,
+        server: &Server,
+        zone: &Name,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Answer {
+        let (Some(address), Some(udp)) = (server.address, &server.udp) else {
+            return Answer::Final(Outcome::Failed("its address could not be resolved".into()));
+        };
+        let query = Query::query(name.clone(), record_type);
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = false;
+        options.use_edns = true;
+        options.edns_payload_len = EDNS_PAYLOAD;
+        let bound = self.limits.per_server;
+        let sent =
+            tokio::time::timeout(bound, udp.lookup(query.clone(), options).first_answer()).await;
+        let message = match sent {
+            Ok(Ok(response)) if response.metadata.truncation => {
+                match self.ask_tcp(server, address, query, options).await {
+                    Ok(message) => message,
+                    Err(why) => return Answer::Final(Outcome::Failed(why)),
+                }
+            }
+            Ok(Ok(response)) => response.into_message(),
+            Ok(Err(error)) if !matches!(error, NetError::Timeout) => {
+                return Answer::Final(Outcome::Failed(describe(&error)));
+            }
+            Ok(Err(_)) | Err(_) => {
+                return Answer::Final(Outcome::Failed(format!(
+                    "no answer within {}",
+                    seconds(bound)
+                )));
+            }
+        };
+        read_answer(&message, zone, name, record_type)
+    }
+
+    async fn ask_tcp(
+        &self,
+        server: &Server,
+        address: SocketAddr,
+        query: Query,
+        options: DnsRequestOptions,
+    ) -> Result<Message, String> {
+        let bound = self.limits.per_server;
+        let exchange = {
+            let mut tcp = server.tcp.lock().await;
+            match &*tcp {
+                Some(exchange) => exchange.clone(),
+                None => {
+                    let connect =
+                        TcpClientStream::exchange(address, None, bound, None, self.runtime.clone());
+                    let exchange = tokio::time::timeout(bound, connect)
+                        .await
+                        .map_err(|_| format!("no TCP connection within {}", seconds(bound)))?
+                        .map_err(|e| format!("TCP: {}", describe(&e)))?;
+                    *tcp = Some(exchange.clone());
+                    exchange
+                }
+            }
+        };
+        let answer = tokio::time::timeout(bound, exchange.lookup(query, options).first_answer())
+            .await
+            .map_err(|_| format!("no answer over TCP within {}", seconds(bound)))?;
+        match answer {
+            Ok(response) if response.metadata.truncation => {
+                Err("the answer was truncated even over TCP".into())
+            }
+            Ok(response) => Ok(response.into_message()),
+            Err(error) => {
+                // A broken connection is made again next time.
+                *server.tcp.lock().await = None;
+                Err(format!("TCP: {}", describe(&error)))
+            }
+        }
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
+    }
+}
+
+/// A resolver or transport error in a few words.
+pub fn describe(error: &NetError) -> String {
+    if error.is_nx_domain() {
+        return "NXDOMAIN".into();
+    }
+    match error {
+        NetError::Timeout => "timed out".into(),
+        NetError::Dns(hickory_net::DnsError::ResponseCode(code)) => rcode(*code),
+        other => other.to_string(),
+    }
+}
+
+/// A response code as DNS tools print it (`SERVFAIL`, `REFUSED`).
+fn rcode(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        other => format!("response code {}", u16::from(other)),
+    }
+}
+
+/// What an authoritative server's message means for `name`/`record_type` in `zone`.
+/// Only data inside the zone is believed (anything else a server sends is not its to
+/// say); a CNAME leaving the zone is followed by asking the target's own servers.
+pub fn read_answer(message: &Message, zone: &Name, name: &Name, record_type: RecordType) -> Answer {
+    let code = message.metadata.response_code;
+    if !matches!(code, ResponseCode::NoError | ResponseCode::NXDomain) {
+        return Answer::Final(Outcome::Failed(rcode(code)));
+    }
+    let authoritative = message.metadata.authoritative;
+    let mut current = name.clone();
+    let mut links = 0;
+    loop {
+        let here = |r: &&Record| lower(&r.name) == current;
+        let values: Vec<Value> = message
+            .answers
+            .iter()
+            .filter(here)
+            .filter(|r| r.record_type() == record_type)
+            .filter_map(value_of)
+            .collect();
+        if !values.is_empty() {
+            if !authoritative {
+                return not_authoritative(zone);
+            }
+            return Answer::Final(Outcome::Values(values));
+        }
+        let alias = message
+            .answers
+            .iter()
+            .filter(here)
+            .find_map(|r| match &r.data {
+                RData::CNAME(target) => Some(lower(&target.0)),
+                _ => None,
+            });
+        match alias {
+            Some(target) if record_type != RecordType::CNAME => {
+                links += 1;
+                if !zone.zone_of(&target) || links > MAX_CNAME_LINKS {
+                    return Answer::Cname(target);
+                }
+                current = target;
+            }
+            _ => break,
+        }
+    }
+    if current != *name {
+        // A CNAME inside the zone whose target holds nothing of the type: the target's
+        // own answer is what counts, so ask for it as a name of its own.
+        return Answer::Cname(current);
+    }
+    if !authoritative {
+        // A delegation below the zone: the servers of the child zone hold the answer.
+        let cut = message
+            .authorities
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NS)
+            .map(|r| lower(&r.name))
+            .find(|cut| cut != zone && zone.zone_of(cut) && cut.zone_of(name));
+        if let Some(apex) = cut {
+            let servers = message
+                .authorities
+                .iter()
+                .filter(|r| lower(&r.name) == apex)
+                .filter_map(|r| match &r.data {
+                    RData::NS(ns) => Some(lower(&ns.0)),
+                    _ => None,
+                })
+                .map(|host| {
+                    let glue = message.additionals.iter().find_map(|r| match &r.data {
+                        RData::A(a) if lower(&r.name) == host => Some(IpAddr::V4(a.0)),
+                        _ => None,
+                    });
+                    (host, glue)
+                })
+                .collect();
+            return Answer::Referral { apex, servers };
+        }
+        return not_authoritative(zone);
+    }
+    Answer::Final(if code == ResponseCode::NXDomain {
+        Outcome::NxDomain
+    } else {
+        Outcome::NoData
+    })
+}
+
+fn not_authoritative(zone: &Name) -> Answer {
+    Answer::Final(Outcome::Failed(format!(
+        "not authoritative for {} (a lame delegation)",
+        show(zone)
+    )))
+}
+
+/// A record's data as the rules read it.
+pub fn value_of(record: &Record) -> Option<Value> {
+    match &record.data {
+        RData::MX(mx) => Some(Value::Mx {
+            preference: mx.preference,
+            host: normalise_host(&mx.exchange.to_ascii()),
+        }),
+        RData::TXT(txt) => Some(Value::Txt(txt.txt_data.concat())),
+        _ => None,
+    }
+}
