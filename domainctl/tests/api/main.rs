@@ -10,5 +10,6 @@ mod list;
 mod openapi;
 mod races;
 mod register;
+mod truth;
 mod update;
 mod verify;

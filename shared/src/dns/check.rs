@@ -259,9 +259,11 @@ impl DnsChecker {
     }
 }
 
-fn options(timeout: Duration) -> ResolverOpts {
+/// The resolver's options: twice a server's time per question, because the resolver may
+/// itself wait out a dead authoritative server before asking the next one.
+fn options(per_server: Duration) -> ResolverOpts {
     let mut opts = ResolverOpts::default();
-    opts.timeout = timeout;
+    opts.timeout = per_server * 2;
     opts.attempts = 2;
     opts.edns0 = true;
     opts.cache_size = 0;
