@@ -227,6 +227,11 @@ impl DnsHierarchy {
         }
     }
 
+    /// Every query the two zone servers received.
+    pub fn queries_for_zone_servers(&self) -> usize {
+        self.ns.iter().map(TestDns::queries).sum()
+    }
+
     /// Queries for `name` the zone servers received.
     pub fn queries_for(&self, name: &str) -> usize {
         self.ns.iter().map(|s| s.queries_for(name)).sum()

@@ -35,6 +35,24 @@ struct State {
     queries: HashMap<(String, RecordType), usize>,
     /// Apexes (lower case, no root dot; "" is the root) this server is authoritative for.
     zones: Vec<String>,
+    /// Names that exist only because names below them hold records (empty non-terminals).
+    ancestors: std::collections::HashSet<String>,
+}
+
+impl State {
+    fn index_ancestors(&mut self, owner: &str) {
+        let mut name = owner;
+        while let Some((_, parent)) = name.split_once('.') {
+            if !self.ancestors.insert(parent.to_owned()) {
+                break;
+            }
+            name = parent;
+        }
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.records.contains_key(name) || self.ancestors.contains(name)
+    }
 }
 
 /// The negative TTL of test zones: Route 53's, so a resolver in front caches "no such
@@ -94,13 +112,9 @@ impl TestDns {
 
     fn add_with_ttl(&self, owner: &str, data: RData, ttl: u32) {
         let record = Record::from_rdata(fqdn(owner), ttl, data);
-        self.state
-            .write()
-            .unwrap()
-            .records
-            .entry(key(owner))
-            .or_default()
-            .push(record);
+        let mut state = self.state.write().unwrap();
+        state.index_ancestors(&key(owner));
+        state.records.entry(key(owner)).or_default().push(record);
     }
 
     /// A TXT record made of these character-strings (each at most 255 octets).
@@ -178,6 +192,11 @@ impl TestDns {
         self.add(owner, RData::CNAME(CNAME(target)));
     }
 
+    /// How many queries the server has received.
+    pub fn queries(&self) -> usize {
+        self.state.read().unwrap().queries.values().sum()
+    }
+
     /// How many queries for `name` (any type) the server has received.
     pub fn queries_for(&self, name: &str) -> usize {
         let name = key(name);
@@ -207,6 +226,11 @@ impl TestDns {
             records.retain(|r| matches!(r.record_type(), RecordType::SOA | RecordType::NS));
             if records.is_empty() {
                 state.records.remove(&key(owner));
+                let owners: Vec<String> = state.records.keys().cloned().collect();
+                state.ancestors.clear();
+                for owner in owners {
+                    state.index_ancestors(&owner);
+                }
             }
         }
     }
@@ -458,11 +482,7 @@ fn authoritative_reply(state: &State, qname: &str, qtype: RecordType) -> Reply {
             continue;
         }
         let found = of_type(state, &name, qtype);
-        let exists = state.records.contains_key(&name)
-            || state
-                .records
-                .keys()
-                .any(|k| k.ends_with(&format!(".{name}")));
+        let exists = state.exists(&name);
         return match (found.is_empty(), exists) {
             (false, _) => {
                 answers.extend(found);

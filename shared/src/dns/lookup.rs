@@ -19,8 +19,8 @@ use hickory_net::NetError;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
-use hickory_net::xfer::{DnsExchange, DnsHandle, FirstAnswer};
-use hickory_proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_net::xfer::{DnsExchange, DnsHandle, DnsRequestSender, FirstAnswer};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::TokioResolver;
 use tokio::sync::OnceCell;
@@ -104,11 +104,12 @@ pub struct Limits {
     pub per_server: Duration,
 }
 
-/// One authoritative server of a zone, with its connections (made once per session).
+/// One authoritative server of a zone, with its TCP connection once one was needed (kept
+/// for the session). UDP questions each go out from a fresh socket on a random port: with
+/// the random message id that is what keeps a forged answer from verifying a domain.
 struct Server {
     name: String,
     address: Option<SocketAddr>,
-    udp: Option<DnsExchange<TokioRuntimeProvider>>,
     tcp: tokio::sync::Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
 }
 
@@ -405,15 +406,6 @@ impl Session {
             Arc::new(Server {
                 name: show(&host),
                 address,
-                udp: address.map(|address| {
-                    // One resend, halfway through the server's time: a lost datagram is
-                    // asked again, a slow server is not asked twice at once.
-                    UdpClientStream::builder(address, self.runtime.clone())
-                        .with_timeout(Some(self.limits.per_server))
-                        .with_max_retries(1)
-                        .with_retry_interval_floor(self.limits.per_server.as_millis() as u64 / 2)
-                        .exchange()
-                }),
                 tcp: tokio::sync::Mutex::new(None),
             })
         }))
@@ -448,7 +440,7 @@ impl Session {
         name: &Name,
         record_type: RecordType,
     ) -> Answer {
-        let (Some(address), Some(udp)) = (server.address, &server.udp) else {
+        let Some(address) = server.address else {
             return Answer::Final(Outcome::Failed("its address could not be resolved".into()));
         };
         let query = Query::query(name.clone(), record_type);
@@ -457,20 +449,29 @@ impl Session {
         options.use_edns = true;
         options.edns_payload_len = EDNS_PAYLOAD;
         let bound = self.limits.per_server;
-        let sent =
-            tokio::time::timeout(bound, udp.lookup(query.clone(), options).first_answer()).await;
+        // Sent straight from this task (no background exchange to hop through). One
+        // resend, halfway through the server's time: a lost datagram is asked again, a
+        // slow server is not asked twice at once.
+        let mut udp = UdpClientStream::builder(address, self.runtime.clone())
+            .with_timeout(Some(bound))
+            .with_max_retries(1)
+            .with_retry_interval_floor(bound.as_millis() as u64 / 2)
+            .build();
+        // The stream bounds the question by `bound` itself.
+        let request = DnsRequest::from_query(query.clone(), options);
+        let sent = udp.send_message(request).first_answer().await;
         let message = match sent {
-            Ok(Ok(response)) if response.metadata.truncation => {
+            Ok(response) if response.metadata.truncation => {
                 match self.ask_tcp(server, address, query, options).await {
                     Ok(message) => message,
                     Err(why) => return Answer::Final(Outcome::Failed(why)),
                 }
             }
-            Ok(Ok(response)) => response.into_message(),
-            Ok(Err(error)) if !matches!(error, NetError::Timeout) => {
+            Ok(response) => response.into_message(),
+            Err(error) if !matches!(error, NetError::Timeout) => {
                 return Answer::Final(Outcome::Failed(describe(&error)));
             }
-            Ok(Err(_)) | Err(_) => {
+            Err(_) => {
                 return Answer::Final(Outcome::Failed(format!(
                     "no answer within {}",
                     seconds(bound)
@@ -655,5 +656,117 @@ pub fn value_of(record: &Record) -> Option<Value> {
         }),
         RData::TXT(txt) => Some(Value::Txt(txt.txt_data.concat())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, MessageType, OpCode};
+    use hickory_proto::rr::rdata::{A, CNAME, MX, NS, TXT};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    const NAMES: [&str; 6] = [
+        "yourcompany.example.",
+        "_amazonses.yourcompany.example.",
+        "mail.yourcompany.example.",
+        "ns1.mail.yourcompany.example.",
+        "example.",
+        "elsewhere.net.",
+    ];
+
+    fn record() -> impl Strategy<Value = Record> {
+        let owner = prop::sample::select(NAMES.to_vec());
+        let target = prop::sample::select(NAMES.to_vec());
+        let data = prop_oneof![
+            target.clone().prop_map(|t| RData::CNAME(CNAME(name(t)))),
+            target.clone().prop_map(|t| RData::NS(NS(name(t)))),
+            (any::<u16>(), target).prop_map(|(p, t)| RData::MX(MX::new(p, name(t)))),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..3)
+                .prop_map(|parts| {
+                    RData::TXT(TXT::from_bytes(parts.iter().map(Vec::as_slice).collect()))
+                }),
+            any::<[u8; 4]>().prop_map(|o| RData::A(A::from(std::net::Ipv4Addr::from(o)))),
+        ];
+        (owner, data).prop_map(|(owner, data)| Record::from_rdata(name(owner), 300, data))
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let records = || proptest::collection::vec(record(), 0..5);
+        let code = prop::sample::select(vec![
+            ResponseCode::NoError,
+            ResponseCode::NXDomain,
+            ResponseCode::ServFail,
+            ResponseCode::Refused,
+        ]);
+        (records(), records(), records(), any::<bool>(), code).prop_map(
+            |(answers, authorities, additionals, authoritative, code)| {
+                let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+                message.answers = answers;
+                message.authorities = authorities;
+                message.additionals = additionals;
+                message.metadata.authoritative = authoritative;
+                message.metadata.response_code = code;
+                message
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever a server sends, its answer is read without a panic, data is believed
+        /// only from an authoritative answer, and a referral only ever points below the
+        /// zone asked (a server cannot send the check to a zone it is not the parent of).
+        #[test]
+        fn any_answer_is_read_safely(message in message(), asked in 0usize..3) {
+            let zone = name("yourcompany.example.");
+            let question = name(NAMES[asked]);
+            for record_type in [RecordType::MX, RecordType::TXT] {
+                match read_answer(&message, &zone, &question, record_type) {
+                    Answer::Final(Outcome::Values(values)) => {
+                        prop_assert!(message.metadata.authoritative);
+                        prop_assert!(!values.is_empty());
+                    }
+                    Answer::Referral { apex, .. } => {
+                        prop_assert!(zone.zone_of(&apex) && apex != zone && apex.zone_of(&question));
+                    }
+                    _ => {}
+                }
+            }
+            // And through the wire format.
+            if let Ok(bytes) = message.to_vec() {
+                crate::dns::fuzzing::dns_answer(&bytes);
+            }
+        }
+
+        #[test]
+        fn any_bytes_from_the_wire_are_read_safely(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            crate::dns::fuzzing::dns_answer(&bytes);
+        }
+
+        #[test]
+        fn any_txt_lines_are_judged(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            crate::dns::fuzzing::txt_rules(&bytes);
+        }
+    }
+
+    #[test]
+    fn an_answer_without_authority_is_a_lame_server() {
+        let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+        message.answers = vec![Record::from_rdata(
+            name("yourcompany.example."),
+            300,
+            RData::MX(MX::new(10, name("mx.example."))),
+        )];
+        let zone = name("yourcompany.example.");
+        let answer = read_answer(&message, &zone, &zone, RecordType::MX);
+        assert!(
+            matches!(&answer, Answer::Final(Outcome::Failed(why)) if why.contains("lame")),
+            "{answer:?}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! DNS: what a domain's owner must publish ([`plan`]) and what is published ([`check`]).
 
 pub mod check;
+pub mod fuzzing;
 pub mod lookup;
 pub mod plan;
 pub mod rules;

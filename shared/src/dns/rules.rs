@@ -562,4 +562,147 @@ mod tests {
         assert!(shown.ends_with('…'));
         assert_eq!(txt("short").display(), "short");
     }
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::KEY;
+
+        /// Pieces that sit where parsers look: version tags, separators, multi-byte
+        /// characters cut anywhere, bytes that are not UTF-8.
+        fn adversarial() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"v=spf1".to_vec()),
+                Just(b"v=DKIM1".to_vec()),
+                Just(b"v=DMARC1".to_vec()),
+                Just(b"V=SPF1".to_vec()),
+                Just(b"include:amazonses.com".to_vec()),
+                Just(b"+include:AMAZONSES.COM.".to_vec()),
+                Just(b"p=".to_vec()),
+                Just(b"k=rsa".to_vec()),
+                Just(KEY.as_bytes().to_vec()),
+                Just(b";".to_vec()),
+                Just(b"=".to_vec()),
+                Just(b" ".to_vec()),
+                Just(b"\t".to_vec()),
+                Just("\u{e9}".as_bytes().to_vec()),
+                Just("\u{1F600}".as_bytes()[..3].to_vec()),
+                Just(vec![0xff]),
+                Just(vec![0]),
+                proptest::collection::vec(any::<u8>(), 0..8),
+            ];
+            proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+        }
+
+        fn txt_values() -> impl Strategy<Value = Vec<Value>> {
+            let bytes = prop_oneof![
+                adversarial(),
+                proptest::collection::vec(any::<u8>(), 0..600),
+            ];
+            proptest::collection::vec(bytes.prop_map(Value::Txt), 0..6)
+        }
+
+        fn mx_values() -> impl Strategy<Value = Vec<Value>> {
+            let host = prop_oneof![
+                Just("inbound-smtp.us-east-1.amazonaws.com".to_owned()),
+                Just("INBOUND-SMTP.US-EAST-1.AMAZONAWS.COM.".to_owned()),
+                "\\PC{0,40}",
+            ];
+            proptest::collection::vec(
+                (0u16..4, host).prop_map(|(preference, host)| Value::Mx { preference, host }),
+                0..6,
+            )
+        }
+
+        fn consistent(verdict: &Verdict) -> bool {
+            verdict.reason.is_none() == verdict.status.is_verified()
+        }
+
+        proptest! {
+            #[test]
+            fn every_rule_answers_every_txt_value(values in txt_values()) {
+                for verdict in [
+                    judge_spf(&values),
+                    judge_dmarc(&values),
+                    judge_dkim(KEY, &values),
+                    judge_ownership("token", &values),
+                    judge_mx("inbound-smtp.us-east-1.amazonaws.com", &values),
+                ] {
+                    prop_assert!(consistent(&verdict), "{verdict:?}");
+                }
+                for value in &values {
+                    prop_assert!(value.display().len() <= FOUND_BYTES);
+                }
+            }
+
+            #[test]
+            fn a_verified_dkim_is_exactly_one_record_holding_our_key(values in txt_values()) {
+                if judge_dkim(KEY, &values).status.is_verified() {
+                    prop_assert_eq!(values.len(), 1);
+                    let Value::Txt(text) = &values[0] else { unreachable!() };
+                    prop_assert_eq!(
+                        dkim_record(text),
+                        DkimRecord::Key { key_type: "rsa".into(), public_key: KEY.into() }
+                    );
+                }
+            }
+
+            #[test]
+            fn a_verified_spf_is_the_only_spf_record(values in txt_values()) {
+                if judge_spf(&values).status.is_verified() {
+                    let spf = values
+                        .iter()
+                        .filter(|v| matches!(v, Value::Txt(t) if starts_with_tag(t, b"v=spf1")))
+                        .count();
+                    prop_assert_eq!(spf, 1);
+                }
+            }
+
+            #[test]
+            fn mx_verdicts_are_total_and_honest(values in mx_values()) {
+                let ours = "inbound-smtp.us-east-1.amazonaws.com";
+                let verdict = judge_mx(ours, &values);
+                prop_assert!(consistent(&verdict));
+                if verdict.status.is_verified() {
+                    let hosts: Vec<(u16, String)> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Value::Mx { preference, host } => {
+                                Some((*preference, normalise_host(host)))
+                            }
+                            Value::Txt(_) => None,
+                        })
+                        .collect();
+                    let best = hosts.iter().map(|(p, _)| *p).min().unwrap();
+                    // Every host at the best preference is ours.
+                    prop_assert!(hosts.iter().filter(|(p, _)| *p == best).all(|(_, h)| h == ours));
+                }
+            }
+
+            #[test]
+            fn tag_lists_round_trip(
+                tags in proptest::collection::btree_map("[a-z][a-z0-9_]{0,6}", "[!-:<-~]{0,20}", 1..6),
+                trailing in any::<bool>(),
+                space in "[ \t]{0,2}",
+            ) {
+                let mut text = tags
+                    .iter()
+                    .map(|(n, v)| format!("{space}{n}{space}={space}{v}{space}"))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                if trailing {
+                    text.push(';');
+                }
+                let parsed = tag_list(text.as_bytes()).expect("a valid tag list");
+                let parsed: Vec<(String, String)> = parsed
+                    .into_iter()
+                    .map(|(n, v)| {
+                        (String::from_utf8_lossy(n).into(), String::from_utf8_lossy(v).into())
+                    })
+                    .collect();
+                let expected: Vec<(String, String)> = tags.into_iter().collect();
+                prop_assert_eq!(parsed, expected);
+            }
+        }
+    }
 }

@@ -63,6 +63,12 @@ pub enum RecordStatus {
     TemporaryFailure,
 }
 
+impl RecordStatus {
+    pub fn is_verified(&self) -> bool {
+        *self == RecordStatus::Verified
+    }
+}
+
 /// What one server said about a record's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
