@@ -10,7 +10,6 @@ use domains::auth::{NewApiKey, hash_key};
 use domains::clock::{Clock, SystemClock};
 use domains::config;
 use domains::dns::DnsChecker;
-use domains::dns::check::{DEFAULT_TIMEOUT, NAMESERVERS_VAR};
 use domains::model::{OrgId, ZoneId};
 use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
 use domains::sweep::{SweepOptions, sweep};
@@ -37,7 +36,8 @@ enum Command {
         /// Without it, a key for `org_local` is made and printed.
         #[arg(long = "api-key", value_name = "KEY=ORG_ID", value_parser = parse_key_spec)]
         api_keys: Vec<(String, OrgId)>,
-        /// DNS server(s) that verification asks, as ip:port (repeatable). Default:
+        /// The resolver(s) verification finds each zone's authoritative servers through
+        /// (and asks directly with DNS_MODE=recursive), as ip:port (repeatable). Default:
         /// DNS_NAMESERVERS, else the system's resolver.
         #[arg(long = "dns", value_name = "IP:PORT")]
         dns: Vec<SocketAddr>,
@@ -51,7 +51,8 @@ enum Command {
     },
     /// Run the sweep once against the DynamoDB table named by DOMAINS_TABLE.
     Sweep {
-        /// DNS server(s) to ask, as ip:port (repeatable). Default: DNS_NAMESERVERS, else
+        /// The resolver(s) to find authoritative servers through, as ip:port (repeatable).
+        /// Default: DNS_NAMESERVERS, else
         /// the system's resolver.
         #[arg(long = "dns", value_name = "IP:PORT")]
         dns: Vec<SocketAddr>,
@@ -173,7 +174,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Sweep { dns, concurrency } => {
             let aws = config::aws().await;
             let store = Arc::new(dynamo_store(&aws)?);
-            let (dns, _) = dns_checker(dns)?;
+            let dns = DnsChecker::configured(&dns)?;
             let app = App::new(store, Arc::new(SystemClock), dns)
                 .with_cloud(config::cloud_if_endpoints(&aws));
             let options = SweepOptions {
@@ -290,22 +291,6 @@ fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// The DNS servers verification asks, and how to name them to the user.
-fn dns_checker(dns: Vec<SocketAddr>) -> Result<(DnsChecker, String), String> {
-    if dns.is_empty() {
-        let name =
-            std::env::var(NAMESERVERS_VAR).unwrap_or_else(|_| "the system's resolver".into());
-        Ok((DnsChecker::from_env()?, name))
-    } else {
-        let name = dns
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok((DnsChecker::with_nameservers(&dns, DEFAULT_TIMEOUT), name))
-    }
-}
-
 async fn serve(
     addr: SocketAddr,
     api_keys: Vec<(String, OrgId)>,
@@ -313,7 +298,7 @@ async fn serve(
     sweep_every: Option<u64>,
     assigned_zones: Vec<(ZoneId, OrgId)>,
 ) -> Result<(), String> {
-    let (dns, dns_name) = dns_checker(dns)?;
+    let dns = DnsChecker::configured(&dns)?;
     // The in-memory store with SES and Route 53 off needs no AWS configuration at all
     // (loading it would go looking for a region and credentials).
     let (ses, zones) = config::endpoints_set();
@@ -379,7 +364,7 @@ async fn serve(
     let base = format!("http://{addr}{}", domains::http::BASE_PATH);
     println!("Domains API on {base}");
     println!("store: {store_name}");
-    println!("DNS checks ask: {dns_name}");
+    println!("DNS checks ask: {}", dns.describe());
     let cloud = aws
         .as_ref()
         .map(config::cloud_if_endpoints)

@@ -11,7 +11,8 @@ async fn verify(app: &TestApp, id: &str) -> Reply {
         .await
 }
 
-fn record<'a>(records: &'a Value, record_type: &str, host: &str) -> &'a Value {
+/// The record of `record_type` whose host starts with `host`, in a list of `dnsRecords`.
+pub fn record<'a>(records: &'a Value, record_type: &str, host: &str) -> &'a Value {
     records
         .as_array()
         .unwrap()

@@ -57,7 +57,14 @@ pub struct DnsChecker {
 impl DnsChecker {
     /// `DNS_NAMESERVERS` (or the system's resolver) and `DNS_MODE`.
     pub fn from_env() -> Result<Self, String> {
+        Self::configured(&[])
+    }
+
+    /// These resolvers (the command line's), else `DNS_NAMESERVERS`, else the system's;
+    /// and `DNS_MODE`.
+    pub fn configured(resolvers: &[SocketAddr]) -> Result<Self, String> {
         let checker = match std::env::var(NAMESERVERS_VAR) {
+            _ if !resolvers.is_empty() => Self::with_nameservers(resolvers, DEFAULT_TIMEOUT),
             Ok(list) if !list.trim().is_empty() => {
                 Self::with_nameservers(&parse_nameservers(&list)?, DEFAULT_TIMEOUT)
             }
