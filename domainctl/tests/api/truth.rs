@@ -252,7 +252,10 @@ async fn hostile_records_are_judged_and_the_server_keeps_serving(backend: Backen
     assert_eq!(spf["status"], "verified", "{spf}");
     let found = spf["found"].as_array().unwrap();
     assert_eq!(found.len(), 2, "{spf}");
-    assert!(found.iter().all(|v| v.as_str().unwrap().len() <= 512), "{spf}");
+    assert!(
+        found.iter().all(|v| v.as_str().unwrap().len() <= 512),
+        "{spf}"
+    );
     // Everyone else is still served.
     let other = app
         .as_b(
