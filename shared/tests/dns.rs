@@ -353,6 +353,27 @@ async fn a_delegated_subdomain_is_asked_at_its_own_servers() {
 }
 
 #[tokio::test]
+async fn a_zone_listing_many_name_servers_is_asked_at_eight() {
+    let zone = Zone::new().await;
+    zone.publish_required();
+    // Twenty more NS records, all pointing at the second server's address.
+    for i in 0..20 {
+        let host = format!("extra{i:02}.{APEX}");
+        for server in &zone.dns.ns {
+            server.add_delegation(APEX, &[(&host, zone.dns.ip(4))]);
+        }
+        zone.dns
+            .tld
+            .add_delegation(APEX, &[(&host, zone.dns.ip(4))]);
+    }
+    let report = zone.check().await;
+    assert!(report.required_passed(), "{report:#?}");
+    for finding in &report.findings {
+        assert_eq!(finding.servers.len(), 8, "{finding:?}");
+    }
+}
+
+#[tokio::test]
 async fn dkim_key_split_across_character_strings_is_joined() {
     let zone = Zone::new().await;
     let key = zone.domain.setup.dkim_public_key.clone();

@@ -33,6 +33,9 @@ pub const MAX_CNAME_LINKS: usize = 8;
 /// Delegations followed below a zone the resolver named (a zone cut the resolver has not
 /// seen yet, or a stale one).
 const MAX_REFERRALS: usize = 4;
+/// At most this many name servers of a zone are asked (the first, by name): a zone that
+/// lists hundreds must not turn one check into hundreds of questions.
+pub const MAX_SERVERS: usize = 8;
 /// An answer larger than this comes over TCP (the EDNS size of DNS Flag Day 2020).
 const EDNS_PAYLOAD: u16 = 1232;
 
@@ -395,8 +398,12 @@ impl Session {
         }
     }
 
-    /// A zone of these servers; addresses not given as glue come from the resolver.
-    async fn zone(&self, apex: Name, servers: NameServers) -> Arc<Zone> {
+    /// A zone of these servers (at most [`MAX_SERVERS`]); addresses not given as glue come
+    /// from the resolver.
+    async fn zone(&self, apex: Name, mut servers: NameServers) -> Arc<Zone> {
+        servers.sort();
+        servers.dedup_by(|a, b| a.0 == b.0);
+        servers.truncate(MAX_SERVERS);
         let servers = join_all(servers.into_iter().map(|(host, glue)| async move {
             let ip = match glue {
                 Some(ip) => Some(ip),
