@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use domains::model::{
     CheckReport, Counter, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Status,
     Timestamp, ZoneId,
@@ -502,6 +503,40 @@ async fn zones_belong_to_one_organization_at_a_time(backend: Backend) {
     assert_eq!(store.zones_of(&a).await, Ok(vec![other]));
     store.assign_zone(&zone, &b, at(6)).await.unwrap();
     assert_eq!(store.zones_of(&b).await, Ok(vec![zone]));
+}
+
+/// A name registered before the public-suffix list covered it stays readable (and
+/// deletable) in DynamoDB, where names are parsed back from the table.
+#[tokio::test]
+async fn stored_names_are_not_judged_by_todays_public_suffix_list() {
+    let store = testkit::fresh_dynamo_store().await;
+    let domain = store
+        .insert_domain(
+            &pending_domain("org_a", "old.example", at(0)),
+            DefaultChoice::IfNone,
+        )
+        .await
+        .unwrap();
+    // As if `co.uk`'s rules had arrived after the registration of this name.
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(format!("ORG#{}", domain.org_id)))
+        .key("SK", AttributeValue::S(format!("DOMAIN#{}", domain.id)))
+        .update_expression("SET #d = :d")
+        .expression_attribute_names("#d", "domain")
+        .expression_attribute_values(":d", AttributeValue::S("co.uk".into()))
+        .send()
+        .await
+        .unwrap();
+    let read = store
+        .get_domain(&org("org_a"), &domain.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.name.as_str(), "co.uk");
+    assert_eq!(store.list_domains(&org("org_a")).await.unwrap().len(), 1);
 }
 
 for_each_backend!(

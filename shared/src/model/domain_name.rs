@@ -56,6 +56,16 @@ impl DomainName {
         Ok(Self(ascii))
     }
 
+    /// A name as the store holds it, validated when it was registered. Only its canonical
+    /// form is checked here, not the public-suffix list: the list grows, and a later
+    /// version must not make an organization's existing domains unreadable.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        let canonical = text
+            .chars()
+            .all(|c| is_host_char(c) && !c.is_ascii_uppercase());
+        (canonical && validate_labels(text).is_ok()).then(|| Self(text.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -120,6 +130,28 @@ mod tests {
         DomainName::parse(input)
             .unwrap_or_else(|e| panic!("{input:?} rejected: {e}"))
             .to_string()
+    }
+
+    #[test]
+    fn stored_names_read_back_whatever_the_public_suffix_list_says_now() {
+        // Registered before the list made it a public suffix: still this domain's name.
+        assert!(DomainName::parse("co.uk").is_err());
+        assert_eq!(DomainName::from_stored("co.uk").unwrap().as_str(), "co.uk");
+        assert_eq!(
+            DomainName::from_stored("xn--bcher-kva.example").unwrap(),
+            DomainName::parse("bücher.example").unwrap()
+        );
+        for corrupt in [
+            "",
+            "Example.com",
+            "a..b",
+            "-a.example",
+            "com",
+            "a b.example",
+            "x.123",
+        ] {
+            assert!(DomainName::from_stored(corrupt).is_none(), "{corrupt:?}");
+        }
     }
 
     #[test]

@@ -886,7 +886,7 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
     Ok(Domain {
         id: parse_with(item, "id", DomainId::parse)?,
         org_id: parse_with(item, "orgId", OrgId::parse)?,
-        name: parse_with(item, "domain", |t| DomainName::parse(t).ok())?,
+        name: parse_with(item, "domain", DomainName::from_stored)?,
         region: parse_with(item, "region", Region::parse)?,
         setup: VerificationSetup {
             ownership_token: text("ownershipToken")?,
