@@ -5,8 +5,10 @@ use tracing_subscriber::filter::LevelFilter;
 
 /// Crates whose verbose output would carry secrets, and the most they may say whatever
 /// `RUST_LOG` asks: DNS messages hold ownership tokens; the AWS SDK's TRACE lines hold
-/// whole response bodies (table items with their tokens).
+/// whole response bodies (table items with their tokens); the Lambda runtime's TRACE line
+/// "raw JSON event received from Lambda" holds the request with its `Authorization` header.
 const CAPPED: &[(&str, LevelFilter)] = &[
+    ("lambda_runtime", LevelFilter::DEBUG),
     ("hickory_net", LevelFilter::WARN),
     ("hickory_proto", LevelFilter::WARN),
     ("hickory_resolver", LevelFilter::WARN),
@@ -63,6 +65,7 @@ mod tests {
         let verbose = filter_from("trace").to_string();
         assert!(verbose.contains("hickory_net=warn"), "{verbose}");
         assert!(verbose.contains("aws_smithy_runtime=debug"), "{verbose}");
+        assert!(verbose.contains("lambda_runtime=debug"), "{verbose}");
         let quiet = filter_from("warn").to_string();
         assert!(!quiet.contains("aws_smithy_runtime"), "{quiet}");
     }
