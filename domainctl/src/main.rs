@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: ZonesCommand,
     },
+    /// Organizations' limits, in the DynamoDB table named by DOMAINS_TABLE.
+    Orgs {
+        #[command(subcommand)]
+        command: OrgsCommand,
+    },
     /// The DynamoDB table named by DOMAINS_TABLE.
     Table {
         #[command(subcommand)]
@@ -105,6 +110,21 @@ enum ZonesCommand {
     },
     /// The hosted zones assigned to an organization.
     List {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Set how many domains an organization may hold (default 1,000).
+    SetQuota {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+        max_domains: u64,
+    },
+    /// How many domains an organization holds, and its limit.
+    Show {
         #[arg(long, value_parser = parse_org)]
         org: OrgId,
     },
@@ -218,6 +238,22 @@ async fn run(command: Command) -> Result<(), String> {
                     }
                 }
             }
+        }
+        Command::Orgs { command } => {
+            let store = dynamo_store(&config::aws().await)?;
+            let org = match &command {
+                OrgsCommand::SetQuota { org, max_domains } => {
+                    store
+                        .set_quota(org, *max_domains)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    org
+                }
+                OrgsCommand::Show { org } => org,
+            };
+            let quota = store.quota(org).await.map_err(|e| e.to_string())?;
+            println!("{org}: {} of {} domains", quota.used, quota.max);
+            Ok(())
         }
         Command::Zones { command } => {
             let store = dynamo_store(&config::aws().await)?;

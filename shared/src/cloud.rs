@@ -62,7 +62,28 @@ where
         "InternalFailure",
         "InternalError",
     ];
+    // Limits of the AWS account (SES identities per region, hosted zones): nothing the
+    // caller did, and nothing a retry fixes; the operator must raise them.
+    const ACCOUNT_LIMITS: &[&str] = &[
+        "LimitExceededException",
+        "LimitExceeded",
+        "TooManyHostedZones",
+    ];
     let detail = format!("{service}: {}", DisplayErrorContext(&err));
+    if let SdkError::ServiceError(service_error) = &err
+        && service_error
+            .err()
+            .code()
+            .is_some_and(|c| ACCOUNT_LIMITS.contains(&c))
+    {
+        tracing::error!(
+            error = %detail,
+            "an AWS account limit is reached: request an increase in Service Quotas (SES: \
+             identities per region) or delete unused identities; registrations answer 503 \
+             until then"
+        );
+        return CloudError::Unavailable(format!("AWS account limit reached: {detail}"));
+    }
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             CloudError::Unavailable(detail)
@@ -82,4 +103,58 @@ where
 pub struct Cloud {
     pub ses: Option<Arc<dyn EmailIdentities>>,
     pub zones: Option<Arc<dyn DnsZones>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sesv2::error::ErrorMetadata;
+    use aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError;
+    use aws_sdk_sesv2::types::error::{AlreadyExistsException, LimitExceededException};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn failure(
+        error: CreateEmailIdentityError,
+    ) -> SdkError<CreateEmailIdentityError, HttpResponse> {
+        let raw = HttpResponse::new(400.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(error, raw)
+    }
+
+    #[test]
+    fn an_account_limit_is_unavailable_not_internal() {
+        // As the SDK reads it off a real response: with its error code.
+        let limit = LimitExceededException::builder()
+            .message("Maximum number of identities reached")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("LimitExceededException")
+                    .message("Maximum number of identities reached")
+                    .build(),
+            )
+            .build();
+        let error = classify(
+            "SES CreateEmailIdentity",
+            failure(CreateEmailIdentityError::LimitExceededException(limit)),
+        );
+        assert!(
+            matches!(&error, CloudError::Unavailable(why) if why.contains("account limit")),
+            "{error:?}"
+        );
+        assert_eq!(ApiError::from(error).code(), "SERVICE_UNAVAILABLE");
+
+        let other = AlreadyExistsException::builder()
+            .message("exists")
+            .meta(
+                ErrorMetadata::builder()
+                    .code("AlreadyExistsException")
+                    .build(),
+            )
+            .build();
+        let error = classify(
+            "SES CreateEmailIdentity",
+            failure(CreateEmailIdentityError::AlreadyExistsException(other)),
+        );
+        assert!(matches!(error, CloudError::Internal(_)), "{error:?}");
+    }
 }

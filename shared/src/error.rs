@@ -19,6 +19,11 @@ pub enum ApiError {
     DomainExists(String),
     #[error("domain has {0} inbox(es); delete them first")]
     DomainInUse(i64),
+    #[error(
+        "this organization holds {0} domains, its limit; delete one it no longer uses, or ask \
+         for a higher limit"
+    )]
+    QuotaExceeded(u64),
     /// The name is free here, but SES already has an identity for it that is not ours.
     #[error("{0}")]
     IdentityTaken(String),
@@ -44,6 +49,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::DomainInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::DomainNotFound => StatusCode::NOT_FOUND,
             ApiError::DomainExists(_)
             | ApiError::IdentityTaken(_)
@@ -68,6 +74,7 @@ impl ApiError {
             ApiError::DnsZoneNotFound(_) => "DNS_ZONE_NOT_FOUND",
             ApiError::DnsRecordConflict(_) => "DNS_RECORD_CONFLICT",
             ApiError::DomainInUse(_) => "DOMAIN_IN_USE",
+            ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
@@ -107,6 +114,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::DomainNotFound,
             StoreError::NameTaken(name) => ApiError::DomainExists(name),
             StoreError::InUse(inboxes) => ApiError::DomainInUse(inboxes),
+            StoreError::QuotaExceeded(max) => ApiError::QuotaExceeded(max),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             // Still losing to concurrent writers after the stores' own retries: try later.
             StoreError::Conflict => {
@@ -130,6 +138,7 @@ mod tests {
             "DOMAIN_EXISTS"
         );
         assert_eq!(code(StoreError::InUse(1)), "DOMAIN_IN_USE");
+        assert_eq!(code(StoreError::QuotaExceeded(5)), "QUOTA_EXCEEDED");
         assert_eq!(code(StoreError::Conflict), "SERVICE_UNAVAILABLE");
         assert_eq!(
             code(StoreError::Unavailable("x".into())),

@@ -7,7 +7,9 @@ use domains::model::{
     CheckReport, Counter, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Status,
     Timestamp, ZoneId,
 };
-use domains::store::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use domains::store::{
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
+};
 use testkit::{Backend, for_each_backend, org, pending_domain};
 
 fn at(seconds: i64) -> Timestamp {
@@ -539,7 +541,68 @@ async fn stored_names_are_not_judged_by_todays_public_suffix_list() {
     assert_eq!(store.list_domains(&org("org_a")).await.unwrap().len(), 1);
 }
 
+async fn quotas_hold_at_the_edge_under_concurrency(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let (a, b) = (org("org_a"), org("org_b"));
+    assert_eq!(
+        store.quota(&a).await.unwrap(),
+        Quota {
+            used: 0,
+            max: DEFAULT_MAX_DOMAINS
+        }
+    );
+    store.set_quota(&a, 5).await.unwrap();
+    // 20 registrations at once, of 20 names: exactly the limit lands.
+    let attempts = (0..20).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_domain(
+                    &pending_domain("org_a", &format!("q{i}.example"), at(i)),
+                    DefaultChoice::IfNone,
+                )
+                .await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let landed = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(landed, 5, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| *e == StoreError::QuotaExceeded(5)),
+        "{results:?}"
+    );
+    let listed = store.list_domains(&a).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed.iter().filter(|d| d.is_default).count(), 1);
+    assert_eq!(store.quota(&a).await.unwrap(), Quota { used: 5, max: 5 });
+    // Another organization is not touched by it.
+    insert(&store, "org_b", "b.example", DefaultChoice::IfNone).await;
+    assert_eq!(store.quota(&b).await.unwrap().used, 1);
+
+    // A delete gives the slot back; a default or not, the count follows.
+    store.delete_domain(&a, &listed[0].id).await.unwrap();
+    assert_eq!(store.quota(&a).await.unwrap().used, 4);
+    insert(&store, "org_a", "again.example", DefaultChoice::IfNone).await;
+    assert_eq!(
+        store
+            .insert_domain(
+                &pending_domain("org_a", "over.example", at(30)),
+                DefaultChoice::Never
+            )
+            .await,
+        Err(StoreError::QuotaExceeded(5))
+    );
+    // A raised limit lets the next one in.
+    store.set_quota(&a, 6).await.unwrap();
+    insert(&store, "org_a", "over.example", DefaultChoice::Never).await;
+    assert_eq!(store.quota(&a).await.unwrap(), Quota { used: 6, max: 6 });
+}
+
 for_each_backend!(
+    quotas_hold_at_the_edge_under_concurrency,
     zones_belong_to_one_organization_at_a_time,
     insert_then_get_round_trips,
     names_are_unique_across_organizations,

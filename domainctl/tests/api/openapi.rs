@@ -170,6 +170,28 @@ async fn responses_match_the_openapi_document() {
         .await;
     spec.check(&Method::POST, BASE, &too_large);
 
+    // An organization at its limit.
+    app.store
+        .set_quota(&crate::harness::org_a(), 0)
+        .await
+        .unwrap();
+    let over = app
+        .as_a(
+            Method::POST,
+            BASE,
+            body(json!({ "domain": "over.example" })),
+        )
+        .await;
+    over.assert_error(StatusCode::FORBIDDEN, "QUOTA_EXCEEDED");
+    spec.check(&Method::POST, BASE, &over);
+    app.store
+        .set_quota(
+            &crate::harness::org_a(),
+            domains::store::DEFAULT_MAX_DOMAINS,
+        )
+        .await
+        .unwrap();
+
     // With SES and Route 53: the managed-DNS fields, SES's view, the Route 53 errors.
     let managed =
         TestApp::spawn_on(Backend::Memory.fresh_store().await, crate::cloud::cloud()).await;

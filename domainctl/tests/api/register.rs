@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use testkit::{Backend, for_each_backend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{BASE, TestApp};
+use crate::harness::{BASE, TestApp, id_of, org_a};
 
 async fn registers_with_records_to_publish(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -311,7 +311,40 @@ async fn oversized_bodies_are_refused(backend: Backend) {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 }
 
+async fn an_organization_at_its_limit_registers_nothing_more(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.store.set_quota(&org_a(), 2).await.unwrap();
+    let first = app.register("one.example").await;
+    app.register("two.example").await;
+    let reply = app
+        .as_a(
+            Method::POST,
+            BASE,
+            Some(json!({ "domain": "three.example" })),
+        )
+        .await;
+    reply.assert_error(StatusCode::FORBIDDEN, "QUOTA_EXCEEDED");
+    reply.assert_message_contains("2 domains");
+    assert_eq!(app.as_a(Method::GET, BASE, None).await.body["total"], 2);
+    // Another organization's limit is its own.
+    let other = app
+        .as_b(
+            Method::POST,
+            BASE,
+            Some(json!({ "domain": "three.example" })),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    // A delete gives the slot back.
+    let deleted = app
+        .as_a(Method::DELETE, &format!("{BASE}/{}", id_of(&first)), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    app.register("four.example").await;
+}
+
 for_each_backend!(
+    an_organization_at_its_limit_registers_nothing_more,
     registers_with_records_to_publish,
     explicit_default_choice_is_respected,
     internationalised_names_are_stored_as_punycode,

@@ -47,6 +47,13 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         None
     };
 
+    // The cheap refusal first: no RSA key is made for an organization at its limit (the
+    // register transaction enforces the limit atomically in any case).
+    let quota = app.store().quota(org).await?;
+    if quota.full() {
+        return Err(ApiError::QuotaExceeded(quota.max));
+    }
+
     let now = app.now();
     // RSA key generation is CPU work; keep it off the async workers.
     let (setup, dkim) = tokio::task::spawn_blocking(move || new_setup(now))

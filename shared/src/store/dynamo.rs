@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::schema::{
@@ -13,7 +13,10 @@ use super::schema::{
     ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, domain_sk, key_pk, name_pk, org_pk,
     org_zone_sk, shard_key, zone_pk,
 };
-use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError, backoff};
+use super::{
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
+    backoff,
+};
 use crate::cloud::{self, CloudError};
 use crate::model::{
     Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
@@ -21,6 +24,15 @@ use crate::model::{
 };
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The organization item's count of domains held, and its limit where an operator set one.
+const DOMAIN_COUNT: &str = "domainCount";
+const MAX_DOMAINS: &str = "maxDomains";
+
+/// Room for one more domain: under the organization's own limit, or the default one.
+const QUOTA_FREE: &str = "((attribute_not_exists(#max) AND (attribute_not_exists(#count) \
+     OR #count < :limit)) OR (attribute_exists(#max) AND (attribute_not_exists(#count) \
+     OR #count < #max)))";
 
 /// Transactions lost to a concurrent writer are re-read and retried this many times
 /// before the caller is told to retry later.
@@ -189,18 +201,62 @@ impl DynamoStore {
         TransactWriteItem::builder().update(update).build()
     }
 
-    /// Guards a delete of a non-default domain against a concurrent switch to it.
-    fn not_default(&self, org: &OrgId, id: &DomainId) -> TransactWriteItem {
-        let check = ConditionCheck::builder()
+    /// Counts a new domain on its organization's item, within the quota, and makes it the
+    /// default when asked: one update, since a transaction touches an item once.
+    fn count_in(&self, org: &OrgId, id: &DomainId, default: Option<bool>) -> TransactWriteItem {
+        let mut update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(org_pk(org)))
             .key(SK, s(ORG_SK))
-            .condition_expression("attribute_not_exists(#default) OR #default <> :id")
-            .expression_attribute_names("#default", "defaultDomainId")
-            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_names("#count", DOMAIN_COUNT)
+            .expression_attribute_names("#max", MAX_DOMAINS)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(DEFAULT_MAX_DOMAINS));
+        let mut condition = QUOTA_FREE.to_owned();
+        let expression = match default {
+            None => "ADD #count :one",
+            Some(only_if_none) => {
+                update = update
+                    .expression_attribute_names("#default", "defaultDomainId")
+                    .expression_attribute_values(":id", s(id.as_str()));
+                if only_if_none {
+                    condition.push_str(" AND attribute_not_exists(#default)");
+                }
+                "SET #default = :id ADD #count :one"
+            }
+        };
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition)
             .build()
-            .expect("table, key and condition set");
-        TransactWriteItem::builder().condition_check(check).build()
+            .expect("table, key and expression set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Gives a deleted domain's quota slot back, and clears the default if it was this
+    /// domain (else guards against a concurrent switch to it).
+    fn count_out(&self, org: &OrgId, id: &DomainId, was_default: bool) -> TransactWriteItem {
+        let (expression, condition) = if was_default {
+            ("REMOVE #default ADD #count :minus", "#default = :id")
+        } else {
+            (
+                "ADD #count :minus",
+                "attribute_not_exists(#default) OR #default <> :id",
+            )
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(ORG_SK))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_names("#default", "defaultDomainId")
+            .expression_attribute_names("#count", DOMAIN_COUNT)
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":minus", n(-1))
+            .build()
+            .expect("table, key and expression set");
+        TransactWriteItem::builder().update(update).build()
     }
 }
 
@@ -218,14 +274,16 @@ impl Store for DynamoStore {
                 DefaultChoice::Never => false,
                 DefaultChoice::IfNone => self.default_of(&domain.org_id).await?.is_none(),
             };
-            let mut items = vec![
+            let only_if_none = default == DefaultChoice::IfNone;
+            let items = vec![
                 self.put_claim(claim.clone(), &domain.id, domain.created_at),
                 self.put(domain_item(domain), "attribute_not_exists(#pk)"),
+                self.count_in(
+                    &domain.org_id,
+                    &domain.id,
+                    make_default.then_some(only_if_none),
+                ),
             ];
-            if make_default {
-                let only_if_none = default == DefaultChoice::IfNone;
-                items.push(self.set_default(&domain.org_id, &domain.id, only_if_none));
-            }
             let mut stored = domain.clone();
             stored.is_default = make_default;
             match self.transact(items).await {
@@ -242,6 +300,11 @@ impl Store for DynamoStore {
                     // Our own write landed and only its answer was lost...
                     if let Some(stored) = self.get_domain(&domain.org_id, &domain.id).await? {
                         return Ok(stored);
+                    }
+                    // ...or the organization is at its limit...
+                    let quota = self.quota(&domain.org_id).await?;
+                    if quota.full() {
+                        return Err(StoreError::QuotaExceeded(quota.max));
                     }
                     // ...or the organization's default changed under us: decide again.
                     backoff(attempt).await;
@@ -489,11 +552,7 @@ impl Store for DynamoStore {
             let items = vec![
                 TransactWriteItem::builder().delete(delete_domain).build(),
                 TransactWriteItem::builder().delete(delete_claim).build(),
-                if current.is_default {
-                    self.clear_default(org, id)
-                } else {
-                    self.not_default(org, id)
-                },
+                self.count_out(org, id, current.is_default),
             ];
             match self.transact(items).await {
                 Ok(()) => return Ok(current),
@@ -672,6 +731,31 @@ impl Store for DynamoStore {
                 return Ok(zones);
             }
         }
+    }
+
+    async fn quota(&self, org: &OrgId) -> Result<Quota, StoreError> {
+        let item = self.get_item(org_pk(org), ORG_SK).await?;
+        let number = |name: &str| item.as_ref().and_then(|i| opt_num(i, name));
+        Ok(Quota {
+            // A count below zero (domains deleted that were never counted) is none.
+            used: number(DOMAIN_COUNT).map_or(0, |n| n.max(0) as u64),
+            max: number(MAX_DOMAINS).map_or(DEFAULT_MAX_DOMAINS, |n| n.max(0) as u64),
+        })
+    }
+
+    async fn set_quota(&self, org: &OrgId, max: u64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(org)))
+            .key(SK, s(ORG_SK))
+            .update_expression("SET #max = :max")
+            .expression_attribute_names("#max", MAX_DOMAINS)
+            .expression_attribute_values(":max", n(max))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

@@ -3,7 +3,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyRecord, DefaultChoice, DomainUpdate, Store, StoreError};
+use super::{
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
+};
 use crate::model::{Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId};
 
 /// The embedded store of the local server. One lock over everything makes every
@@ -21,6 +23,9 @@ struct Tables {
     defaults: HashMap<OrgId, DomainId>,
     keys: HashMap<String, ApiKeyRecord>,
     zones: BTreeMap<ZoneId, OrgId>,
+    /// Domains held, by organization (kept with every insert and delete).
+    counts: HashMap<OrgId, u64>,
+    limits: HashMap<OrgId, u64>,
 }
 
 /// Who holds a name; `until` is set while it is only a reservation.
@@ -52,6 +57,13 @@ impl MemoryStore {
 }
 
 impl Tables {
+    fn quota(&self, org: &OrgId) -> Quota {
+        Quota {
+            used: self.counts.get(org).copied().unwrap_or(0),
+            max: self.limits.get(org).copied().unwrap_or(DEFAULT_MAX_DOMAINS),
+        }
+    }
+
     fn resolved(&self, domain: &Domain) -> Domain {
         let mut domain = domain.clone();
         domain.is_default = self.defaults.get(&domain.org_id) == Some(&domain.id);
@@ -112,6 +124,14 @@ impl Store for MemoryStore {
             return Err(StoreError::NameTaken(name.to_owned()));
         }
         let key = (domain.org_id.clone(), domain.id.clone());
+        if let Some(stored) = t.domains.get(&key) {
+            return Ok(t.resolved(stored));
+        }
+        let quota = t.quota(&domain.org_id);
+        if quota.full() {
+            return Err(StoreError::QuotaExceeded(quota.max));
+        }
+        *t.counts.entry(domain.org_id.clone()).or_default() += 1;
         t.names.insert(
             name.to_owned(),
             Claim {
@@ -208,6 +228,9 @@ impl Store for MemoryStore {
         }
         let resolved = t.resolved(current);
         t.domains.remove(&key);
+        if let Some(count) = t.counts.get_mut(org) {
+            *count = count.saturating_sub(1);
+        }
         if t.names
             .get(resolved.name.as_str())
             .is_some_and(|c| &c.id == id)
@@ -300,6 +323,15 @@ impl Store for MemoryStore {
             .filter(|(_, owner)| *owner == org)
             .map(|(zone, _)| zone.clone())
             .collect())
+    }
+
+    async fn quota(&self, org: &OrgId) -> Result<Quota, StoreError> {
+        Ok(self.tables().quota(org))
+    }
+
+    async fn set_quota(&self, org: &OrgId, max: u64) -> Result<(), StoreError> {
+        self.tables().limits.insert(org.clone(), max);
+        Ok(())
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

@@ -28,6 +28,9 @@ pub enum StoreError {
     NameTaken(String),
     #[error("domain has {0} inboxes")]
     InUse(i64),
+    /// The organization holds its limit of domains already.
+    #[error("the organization holds {0} domains, its limit")]
+    QuotaExceeded(u64),
     /// The item changed since it was read; read again and decide again.
     #[error("concurrent modification")]
     Conflict,
@@ -35,6 +38,23 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store error: {0}")]
     Internal(String),
+}
+
+/// How many domains an organization may hold unless an operator sets otherwise: SES allows
+/// 10,000 identities per region and account, shared by every organization.
+pub const DEFAULT_MAX_DOMAINS: u64 = 1_000;
+
+/// An organization's domains and its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub used: u64,
+    pub max: u64,
+}
+
+impl Quota {
+    pub fn full(&self) -> bool {
+        self.used >= self.max
+    }
 }
 
 /// Whether a new domain becomes its organization's default.
@@ -84,8 +104,9 @@ pub trait Store: Send + Sync + 'static {
     /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
 
-    /// Claims the name for good (or confirms this domain's reservation) and writes the
-    /// domain in one step; a lost race is `NameTaken`. Returns the domain as stored (with
+    /// Claims the name for good (or confirms this domain's reservation), counts the domain
+    /// against its organization's quota and writes it, in one step; a lost race is
+    /// `NameTaken`, a full quota `QuotaExceeded`. Returns the domain as stored (with
     /// `is_default` resolved).
     async fn insert_domain(
         &self,
@@ -115,8 +136,8 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<Domain, StoreError>;
 
-    /// Removes the domain and its name claim, and clears the default if it was this one.
-    /// `InUse` while it has inboxes.
+    /// Removes the domain and its name claim, gives its quota slot back, and clears the
+    /// default if it was this one. `InUse` while it has inboxes.
     async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError>;
 
     /// Atomically adds `delta` (which may be negative) to a counter and returns the new
@@ -159,6 +180,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The zones assigned to `org`, sorted.
     async fn zones_of(&self, org: &OrgId) -> Result<Vec<ZoneId>, StoreError>;
+
+    /// The organization's domain count and limit ([`DEFAULT_MAX_DOMAINS`] unless set).
+    async fn quota(&self, org: &OrgId) -> Result<Quota, StoreError>;
+
+    /// Sets the organization's limit. Domains it holds beyond a lowered limit stay; new
+    /// ones wait until it is under the limit again.
+    async fn set_quota(&self, org: &OrgId, max: u64) -> Result<(), StoreError>;
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 
