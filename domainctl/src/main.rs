@@ -90,8 +90,18 @@ enum KeysCommand {
         #[arg(long, value_parser = parse_org)]
         org: OrgId,
     },
-    /// Revoke a key; it stops working within a minute everywhere.
-    Revoke { key: String },
+    /// The organization's keys: id, creation and revocation times (never the keys).
+    List {
+        #[arg(long, value_parser = parse_org)]
+        org: OrgId,
+    },
+    /// Revoke a key by its id, or the key read from standard input (never from the command
+    /// line, where shell history and process lists would keep it); it stops working
+    /// within a minute everywhere.
+    Revoke {
+        #[arg(long, value_name = "KEY_ID")]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,14 +231,41 @@ async fn run(command: Command) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?;
                     println!("{}", new.key);
-                    eprintln!("API key for {org} created; it is not shown again.");
+                    eprintln!(
+                        "API key {} for {org} created; the key is not shown again.",
+                        new.record.id
+                    );
                     Ok(())
                 }
-                KeysCommand::Revoke { key } => {
-                    match store
-                        .revoke_api_key(&hash_key(&key), SystemClock.now())
-                        .await
-                    {
+                KeysCommand::List { org } => {
+                    for key in store.api_keys_of(&org).await.map_err(|e| e.to_string())? {
+                        let revoked = key
+                            .revoked_at
+                            .map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+                        println!("{}  created {}  {revoked}", key.id, key.created_at);
+                    }
+                    Ok(())
+                }
+                KeysCommand::Revoke { id } => {
+                    let hash = match id {
+                        Some(id) => store
+                            .api_key_hash(&id)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| format!("no API key with id {id}"))?,
+                        None => {
+                            let mut key = String::new();
+                            std::io::stdin().read_line(&mut key).map_err(|e| {
+                                format!("cannot read the key from standard input: {e}")
+                            })?;
+                            let key = key.trim();
+                            if key.is_empty() {
+                                return Err("give --id KEY_ID, or the key on standard input".into());
+                            }
+                            hash_key(key)
+                        }
+                    };
+                    match store.revoke_api_key(&hash, SystemClock.now()).await {
                         Ok(()) => {
                             eprintln!("revoked");
                             Ok(())

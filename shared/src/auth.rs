@@ -29,6 +29,7 @@ impl NewApiKey {
     /// Wraps a key chosen by an operator (the local server's `--api-key KEY=ORG`).
     pub fn from_key(key: String, org: OrgId, now: Timestamp) -> Self {
         let record = ApiKeyRecord {
+            id: format!("key_{}", ulid::Ulid::new()),
             key_hash: hash_key(&key),
             org_id: org,
             created_at: now,

@@ -362,6 +362,7 @@ async fn counters_are_atomic_and_never_negative(backend: Backend) {
 async fn api_keys_store_only_hashes_and_revoke(backend: Backend) {
     let store = backend.fresh_store().await;
     let record = ApiKeyRecord {
+        id: "key_01JDX3M5Q8Z9YV2K7W4T6R0N1B".into(),
         key_hash: "ab".repeat(32),
         org_id: org("org_a"),
         created_at: at(0),
@@ -374,11 +375,30 @@ async fn api_keys_store_only_hashes_and_revoke(backend: Backend) {
         Some(record.clone())
     );
     assert_eq!(store.get_api_key(&"cd".repeat(32)).await.unwrap(), None);
+    // Operators find keys by id and organization, never by the key.
+    assert_eq!(
+        store.api_key_hash(&record.id).await.unwrap(),
+        Some(record.key_hash.clone())
+    );
+    assert_eq!(store.api_key_hash("key_unknown").await.unwrap(), None);
+    let listed = store.api_keys_of(&org("org_a")).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![ApiKeyRecord {
+            key_hash: String::new(),
+            ..record.clone()
+        }]
+    );
+    assert_eq!(store.api_keys_of(&org("org_b")).await.unwrap(), vec![]);
+    // A key item in the organization's partition is no domain.
+    assert!(store.list_domains(&org("org_a")).await.unwrap().is_empty());
     store.revoke_api_key(&record.key_hash, at(5)).await.unwrap();
     // Revoking twice keeps the first time.
     store.revoke_api_key(&record.key_hash, at(9)).await.unwrap();
     let revoked = store.get_api_key(&record.key_hash).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(at(5)));
+    let listed = store.api_keys_of(&org("org_a")).await.unwrap();
+    assert_eq!(listed[0].revoked_at, Some(at(5)));
     assert_eq!(
         store.revoke_api_key(&"cd".repeat(32), at(5)).await,
         Err(StoreError::NotFound)

@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::schema::{
-    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_SK, NAME_SK, ORG_SK,
-    ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, domain_sk, key_pk, name_pk, org_pk,
-    org_zone_sk, shard_key, zone_pk,
+    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_ID_SK, KEY_SK, NAME_SK,
+    ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, domain_sk,
+    key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk, shard_key, zone_pk,
 };
 use super::{
     ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
@@ -762,26 +762,39 @@ impl Store for DynamoStore {
         let mut item: Item = HashMap::from([
             (PK.into(), s(key_pk(&key.key_hash))),
             (SK.into(), s(KEY_SK)),
+            ("keyId".into(), s(&key.id)),
             ("orgId".into(), s(key.org_id.as_str())),
+            ("createdAt".into(), s(key.created_at.to_string())),
+        ]);
+        let mut listed: Item = HashMap::from([
+            (PK.into(), s(org_pk(&key.org_id))),
+            (SK.into(), s(org_key_sk(&key.id))),
             ("createdAt".into(), s(key.created_at.to_string())),
         ]);
         if let Some(at) = key.revoked_at {
             item.insert("revokedAt".into(), s(at.to_string()));
+            listed.insert("revokedAt".into(), s(at.to_string()));
         }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(classify(err)),
-        }
+        let by_id: Item = HashMap::from([
+            (PK.into(), s(key_id_pk(&key.id))),
+            (SK.into(), s(KEY_ID_SK)),
+            ("keyHash".into(), s(&key.key_hash)),
+        ]);
+        let unconditional = |item: Item| {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .expect("table and item set");
+            TransactWriteItem::builder().put(put).build()
+        };
+        // The key itself only if new: a key is never taken over by another organization.
+        self.transact(vec![
+            self.put(item, "attribute_not_exists(#pk)"),
+            unconditional(by_id),
+            unconditional(listed),
+        ])
+        .await
     }
 
     async fn get_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -789,6 +802,7 @@ impl Store for DynamoStore {
             return Ok(None);
         };
         Ok(Some(ApiKeyRecord {
+            id: opt_str(&item, "keyId").unwrap_or_default(),
             key_hash: key_hash.to_owned(),
             org_id: parse_with(&item, "orgId", OrgId::parse)?,
             created_at: parse_with(&item, "createdAt", |t| Timestamp::parse(t).ok())?,
@@ -797,23 +811,73 @@ impl Store for DynamoStore {
     }
 
     async fn revoke_api_key(&self, key_hash: &str, at: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(key_pk(key_hash)))
-            .key(SK, s(KEY_SK))
-            .update_expression("SET #revokedAt = if_not_exists(#revokedAt, :at)")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#revokedAt", "revokedAt")
-            .expression_attribute_values(":at", s(at.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound),
-            Err(err) => Err(classify(err)),
+        let key = self
+            .get_api_key(key_hash)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let revoke = |pk: String, sk: String| {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(PK, s(pk))
+                .key(SK, s(sk))
+                .update_expression("SET #revokedAt = if_not_exists(#revokedAt, :at)")
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#revokedAt", "revokedAt")
+                .expression_attribute_values(":at", s(at.to_string()))
+                .build()
+                .expect("table, key and expression set");
+            TransactWriteItem::builder().update(update).build()
+        };
+        let mut items = vec![revoke(key_pk(key_hash), KEY_SK.to_owned())];
+        // Keys made before ids existed have no listing to mark.
+        if !key.id.is_empty() {
+            items.push(revoke(org_pk(&key.org_id), org_key_sk(&key.id)));
+        }
+        self.transact(items).await
+    }
+
+    async fn api_key_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let item = self.get_item(key_id_pk(id), KEY_ID_SK).await?;
+        Ok(item.and_then(|i| opt_str(&i, "keyHash")))
+    }
+
+    async fn api_keys_of(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :key)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(org_pk(org)))
+                .expression_attribute_values(":key", s(ORG_KEY_SK_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                let Some(id) = opt_str(item, SK)
+                    .and_then(|sk| sk.strip_prefix(ORG_KEY_SK_PREFIX).map(str::to_owned))
+                else {
+                    continue;
+                };
+                keys.push(ApiKeyRecord {
+                    id,
+                    key_hash: String::new(),
+                    org_id: org.clone(),
+                    created_at: parse_with(item, "createdAt", |t| Timestamp::parse(t).ok())?,
+                    revoked_at: opt_time(item, "revokedAt")?,
+                });
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
         }
     }
 }

@@ -353,4 +353,28 @@ impl Store for MemoryStore {
         key.revoked_at.get_or_insert(at);
         Ok(())
     }
+
+    async fn api_key_hash(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tables()
+            .keys
+            .values()
+            .find(|k| k.id == id)
+            .map(|k| k.key_hash.clone()))
+    }
+
+    async fn api_keys_of(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys: Vec<ApiKeyRecord> = self
+            .tables()
+            .keys
+            .values()
+            .filter(|k| &k.org_id == org)
+            .map(|k| ApiKeyRecord {
+                key_hash: String::new(),
+                ..k.clone()
+            })
+            .collect();
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(keys)
+    }
 }

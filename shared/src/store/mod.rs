@@ -78,9 +78,11 @@ pub struct DomainUpdate {
     pub at: Timestamp,
 }
 
-/// An API key as stored: only the SHA-256 of the key, never the key.
+/// An API key as stored: only the SHA-256 of the key, never the key, and an id (`key_` +
+/// a ULID) by which operators list and revoke it without handling the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
+    pub id: String,
     pub key_hash: String,
     pub org_id: OrgId,
     pub created_at: Timestamp,
@@ -194,4 +196,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks the key revoked; `NotFound` if no such key.
     async fn revoke_api_key(&self, key_hash: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// The hash of the key with this id, if there is one.
+    async fn api_key_hash(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// The organization's keys, oldest first, with an empty `key_hash`: listings never
+    /// carry what authenticates.
+    async fn api_keys_of(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError>;
 }

@@ -43,6 +43,20 @@ pub fn key_pk(key_hash: &str) -> String {
 
 pub const KEY_SK: &str = "KEY";
 
+/// An API key's id, pointing at its hash, so operators revoke by id.
+pub fn key_id_pk(id: &str) -> String {
+    format!("KEYID#{id}")
+}
+
+pub const KEY_ID_SK: &str = "KEYID";
+
+/// The key listed under its organization (id and dates; never the hash).
+pub fn org_key_sk(id: &str) -> String {
+    format!("{ORG_KEY_SK_PREFIX}{id}")
+}
+
+pub const ORG_KEY_SK_PREFIX: &str = "KEY#";
+
 /// A hosted zone's assignment: who may have records written into it.
 pub fn zone_pk(zone: &ZoneId) -> String {
     format!("ZONE#{zone}")
