@@ -3,7 +3,6 @@
 //! HTTP as Lambda's), every crate logs at TRACE through the production filter, and the
 //! event's API key never reaches a log line.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,25 +14,12 @@ use domains::http::Endpoint;
 use domains::model::Timestamp;
 use domains::store::{MemoryStore, Store};
 use lambda_http::service_fn;
-use testkit::org;
+use testkit::{CapturedLogs, org};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const KEY: &str = "emk_sample_events_key_0000000000000000000000000";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The Runtime API's two calls a function makes: the next invocation (the event once,
 /// then nothing more), and the response, handed to the test.
@@ -111,7 +97,7 @@ fn the_lambda_runtime_path_logs_no_api_key() {
         std::env::set_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256");
         std::env::set_var("AWS_LAMBDA_FUNCTION_VERSION", "1");
     }
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .json()
@@ -157,7 +143,7 @@ fn the_lambda_runtime_path_logs_no_api_key() {
     // The event went through the runtime to the handler: an unknown domain of that org.
     assert!(response.contains("DOMAIN_NOT_FOUND"), "{response}");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("invocation-1") || logs.contains("Kx2R1i7WIAMEcXh="),
         "the runtime's lines were captured: {logs}"

@@ -1,8 +1,7 @@
 //! Log lines, captured at TRACE from every crate: each request's lines carry its request
 //! id and function name, and no API key, ownership token or DKIM private key ever appears.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use domains::App;
@@ -15,20 +14,7 @@ use domains::model::Timestamp;
 use domains::ses::SesV2;
 use domains::store::Store;
 use lambda_http::{Body, RequestExt};
-use testkit::{TestDns, org};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use testkit::{CapturedLogs, TestDns, org};
 
 fn request(
     method: &str,
@@ -58,7 +44,7 @@ fn request(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_the_request_and_never_a_secret() {
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let writer = captured.clone();
     // The production filter, opened up to TRACE for every crate.
     tracing_subscriber::fmt()
@@ -131,7 +117,7 @@ async fn logs_carry_the_request_and_never_a_secret() {
         .await;
     assert_eq!(refused.status().as_u16(), 401);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.lines()
             .any(|l| l.contains(r#""level":"DEBUG""#) && l.contains("aws_smithy")),

@@ -84,3 +84,24 @@ pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
     let name = DomainName::parse(name).expect("valid domain name");
     Domain::new_pending(org(org_id), name, Region::DEFAULT, setup, now)
 }
+
+/// A `tracing` writer that keeps every byte logged, for tests that read the log lines.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -105,6 +105,33 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of partition `pk` whose sort key starts with `prefix`, consistently read.
+    async fn items_under(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Up to `limit` due entries of one index partition, as (due time, org, id).
     async fn due_in_shard(
         &self,
@@ -704,33 +731,15 @@ impl Store for DynamoStore {
     }
 
     async fn zones_of(&self, org: &OrgId) -> Result<Vec<ZoneId>, StoreError> {
-        let mut zones = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :zone)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(org_pk(org)))
-                .expression_attribute_values(":zone", s(ORG_ZONE_SK_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            zones.extend(page.items().iter().filter_map(|item| {
+        let items = self.items_under(org_pk(org), ORG_ZONE_SK_PREFIX).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
                 opt_str(item, SK)?
                     .strip_prefix(ORG_ZONE_SK_PREFIX)
                     .and_then(ZoneId::parse)
-            }));
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(zones);
-            }
-        }
+            })
+            .collect())
     }
 
     async fn quota(&self, org: &OrgId) -> Result<Quota, StoreError> {
@@ -844,41 +853,21 @@ impl Store for DynamoStore {
 
     async fn api_keys_of(&self, org: &OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :key)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(org_pk(org)))
-                .expression_attribute_values(":key", s(ORG_KEY_SK_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                let Some(id) = opt_str(item, SK)
-                    .and_then(|sk| sk.strip_prefix(ORG_KEY_SK_PREFIX).map(str::to_owned))
-                else {
-                    continue;
-                };
-                keys.push(ApiKeyRecord {
-                    id,
-                    key_hash: String::new(),
-                    org_id: org.clone(),
-                    created_at: parse_with(item, "createdAt", |t| Timestamp::parse(t).ok())?,
-                    revoked_at: opt_time(item, "revokedAt")?,
-                });
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
+        for item in self.items_under(org_pk(org), ORG_KEY_SK_PREFIX).await? {
+            let Some(id) = opt_str(&item, SK)
+                .and_then(|sk| sk.strip_prefix(ORG_KEY_SK_PREFIX).map(str::to_owned))
+            else {
+                continue;
+            };
+            keys.push(ApiKeyRecord {
+                id,
+                key_hash: String::new(),
+                org_id: org.clone(),
+                created_at: parse_with(&item, "createdAt", |t| Timestamp::parse(t).ok())?,
+                revoked_at: opt_time(&item, "revokedAt")?,
+            });
         }
+        Ok(keys)
     }
 }
 
