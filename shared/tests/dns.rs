@@ -564,3 +564,19 @@ async fn recursive_mode_asks_the_resolver_only() {
     assert_eq!(mx.servers[0].name, "resolver");
     assert_eq!(mx.servers[0].address, zone.dns.resolver().to_string());
 }
+
+/// A resolver that knows no zone for the name (an unregistered domain, or a resolver that
+/// answers nothing useful): the reason says what to look at, and nothing is a 5xx.
+#[tokio::test]
+async fn a_name_in_no_zone_says_what_to_check() {
+    let zone = Zone::new().await;
+    let nothing = testkit::TestDns::start().await;
+    let checker = DnsChecker::with_nameservers(&[nothing.addr()], PER_SERVER);
+    let report = zone.check_with(&checker).await;
+    assert_status(
+        &report,
+        RecordKind::Mx,
+        RecordStatus::TemporaryFailure,
+        &format!("the resolver knows no zone that holds {APEX}: is the domain registered"),
+    );
+}

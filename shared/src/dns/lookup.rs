@@ -315,41 +315,49 @@ impl Session {
     }
 
     /// The apex of the zone holding `name`, from the resolver: the SOA at the name itself,
-    /// or the one an answer of "no such record" carries.
-    fn find_apex<'a>(&'a self, name: &'a Name) -> BoxFuture<'a, Result<Name, String>> {
-        async move {
-            let lookup = self.resolver.lookup(name.clone(), RecordType::SOA).await;
-            let parent = || {
-                if name.is_root() {
-                    Err("no zone found".to_owned())
-                } else {
-                    Ok(name.base_name())
-                }
-            };
-            match lookup {
+    /// or the one an answer of "no such record" carries; failing both, the parent's.
+    async fn find_apex(&self, name: &Name) -> Result<Name, String> {
+        let mut candidate = name.clone();
+        loop {
+            match self
+                .resolver
+                .lookup(candidate.clone(), RecordType::SOA)
+                .await
+            {
                 Ok(lookup) => {
-                    let at_name = lookup
+                    let at_candidate = lookup
                         .answers()
                         .iter()
-                        .any(|r| r.record_type() == RecordType::SOA && lower(&r.name) == *name);
-                    if at_name {
-                        return Ok(name.clone());
+                        .any(|r| r.record_type() == RecordType::SOA && lower(&r.name) == candidate);
+                    if at_candidate {
+                        return Ok(candidate);
                     }
                     // An alias: a CNAME cannot stand at a zone's apex, so the zone is above.
-                    self.find_apex(&parent()?).await
                 }
-                Err(error) if error.is_no_records_found() => match error.into_soa() {
-                    Some(soa) if soa.name.zone_of(name) => Ok(lower(&soa.name)),
-                    _ => self.find_apex(&parent()?).await,
-                },
-                Err(error) => Err(format!(
-                    "the resolver could not say which zone holds {}: {}",
-                    show(name),
-                    describe(&error)
-                )),
+                Err(error) if error.is_no_records_found() => {
+                    if let Some(soa) = error.into_soa()
+                        && soa.name.zone_of(&candidate)
+                    {
+                        return Ok(lower(&soa.name));
+                    }
+                }
+                Err(error) => {
+                    return Err(format!(
+                        "the resolver could not say which zone holds {}: {}",
+                        show(name),
+                        describe(&error)
+                    ));
+                }
             }
+            if candidate.is_root() {
+                return Err(format!(
+                    "the resolver knows no zone that holds {}: is the domain registered, and \
+                     its zone delegated to name servers?",
+                    show(name)
+                ));
+            }
+            candidate = candidate.base_name();
         }
-        .boxed()
     }
 
     /// The zone's name servers and their addresses, from the resolver.
