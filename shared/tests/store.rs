@@ -409,11 +409,18 @@ async fn reservations_hold_a_name_until_released_or_expired(backend: Backend) {
     let store = backend.fresh_store().await;
     let a = pending_domain("org_a", "example.com", at(0));
     let b = pending_domain("org_b", "example.com", at(0));
+    assert_eq!(store.name_is_held(&a.name, at(0)).await, Ok(false));
     store
         .claim_name(&a.name, &a.org_id, &a.id, at(0), at(60))
         .await
         .unwrap();
     // Held: neither another reservation nor a registration gets it.
+    assert_eq!(store.name_is_held(&a.name, at(30)).await, Ok(true));
+    assert_eq!(
+        store.name_is_held(&a.name, at(61)).await,
+        Ok(false),
+        "ran out"
+    );
     assert_eq!(
         store
             .claim_name(&b.name, &b.org_id, &b.id, at(30), at(90))
@@ -445,6 +452,7 @@ async fn reservations_hold_a_name_until_released_or_expired(backend: Backend) {
     );
     // Releasing never frees the name of a registered domain.
     store.release_name(&a.name, &a.id).await.unwrap();
+    assert_eq!(store.name_is_held(&a.name, at(10_000)).await, Ok(true));
     assert_eq!(
         store
             .claim_name(&b.name, &b.org_id, &b.id, at(500), at(560))

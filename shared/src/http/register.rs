@@ -47,11 +47,14 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         None
     };
 
-    // The cheap refusal first: no RSA key is made for an organization at its limit (the
-    // register transaction enforces the limit atomically in any case).
+    // The cheap refusals first: no RSA key is made for an organization at its limit or for
+    // a name someone holds (the register transaction decides both atomically in any case).
     let quota = app.store().quota(org).await?;
     if quota.full() {
         return Err(ApiError::QuotaExceeded(quota.max));
+    }
+    if app.store().name_is_held(&name, app.now()).await? {
+        return Err(ApiError::DomainExists(name.to_string()));
     }
 
     let now = app.now();

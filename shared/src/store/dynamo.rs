@@ -367,6 +367,16 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError> {
+        let Some(claim) = self.get_item(name_pk(name), NAME_SK).await? else {
+            return Ok(false);
+        };
+        Ok(match opt_time(&claim, "provisionalUntil")? {
+            Some(until) => until >= now,
+            None => true,
+        })
+    }
+
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
         let result = self
             .client

@@ -110,6 +110,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self
+            .tables()
+            .names
+            .get(name.as_str())
+            .is_some_and(|claim| claim.until.is_none_or(|until| until >= now)))
+    }
+
     async fn insert_domain(
         &self,
         domain: &Domain,

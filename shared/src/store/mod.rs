@@ -103,6 +103,10 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Whether another registration holds `name` at `now`: a domain, or a reservation that
+    /// has not run out. The cheap early refusal; the claim itself decides.
+    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError>;
+
     /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
 
