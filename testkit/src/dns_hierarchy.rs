@@ -232,11 +232,6 @@ impl DnsHierarchy {
         self.ns.iter().map(TestDns::queries).sum()
     }
 
-    /// Queries for `name` the zone servers received.
-    pub fn queries_for(&self, name: &str) -> usize {
-        self.ns.iter().map(|s| s.queries_for(name)).sum()
-    }
-
     /// Queries for `name` and `record_type` the first zone server received: one per check
     /// of that record (the resolver never asks it for the records themselves).
     pub fn checks_of(&self, name: &str, record_type: RecordType) -> usize {

@@ -57,7 +57,7 @@ impl State {
 
 /// The negative TTL of test zones: Route 53's, so a resolver in front caches "no such
 /// record" for 15 minutes, as in the field.
-pub const NEGATIVE_TTL: u32 = 900;
+const NEGATIVE_TTL: u32 = 900;
 
 #[derive(Clone)]
 pub struct TestDns {
@@ -195,18 +195,6 @@ impl TestDns {
     /// How many queries the server has received.
     pub fn queries(&self) -> usize {
         self.state.read().unwrap().queries.values().sum()
-    }
-
-    /// How many queries for `name` (any type) the server has received.
-    pub fn queries_for(&self, name: &str) -> usize {
-        let name = key(name);
-        let state = self.state.read().unwrap();
-        state
-            .queries
-            .iter()
-            .filter(|((n, _), _)| *n == name)
-            .map(|(_, count)| count)
-            .sum()
     }
 
     /// How many queries for `name` and `record_type` the server has received.

@@ -20,7 +20,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 pub use dns_hierarchy::DnsHierarchy;
-pub use dns_server::{Behaviour, NEGATIVE_TTL, TestDns};
+pub use dns_server::{Behaviour, TestDns};
 pub use dynamodb_local::{DynamoLocal, dynamodb_local, fresh_dynamo_store};
 
 use std::sync::Arc;

@@ -49,7 +49,6 @@ pub struct DnsChecker {
     resolver_name: String,
     mode: DnsMode,
     per_server: Duration,
-    per_check: Duration,
     /// The port authoritative servers are asked on: 53, but in tests that cannot bind it.
     port: u16,
 }
@@ -63,12 +62,13 @@ impl DnsChecker {
     /// These resolvers (the command line's), else `DNS_NAMESERVERS`, else the system's;
     /// and `DNS_MODE`.
     pub fn configured(resolvers: &[SocketAddr]) -> Result<Self, String> {
-        let checker = match std::env::var(NAMESERVERS_VAR) {
-            _ if !resolvers.is_empty() => Self::with_nameservers(resolvers, DEFAULT_TIMEOUT),
-            Ok(list) if !list.trim().is_empty() => {
-                Self::with_nameservers(&parse_nameservers(&list)?, DEFAULT_TIMEOUT)
-            }
-            _ => Self::system()?,
+        let from_env = std::env::var(NAMESERVERS_VAR).unwrap_or_default();
+        let checker = if !resolvers.is_empty() {
+            Self::with_nameservers(resolvers, DEFAULT_TIMEOUT)
+        } else if !from_env.trim().is_empty() {
+            Self::with_nameservers(&parse_nameservers(&from_env)?, DEFAULT_TIMEOUT)
+        } else {
+            Self::system()?
         };
         Ok(match std::env::var(MODE_VAR) {
             Ok(mode) if mode.trim().eq_ignore_ascii_case("recursive") => checker.recursive(),
@@ -140,7 +140,6 @@ impl DnsChecker {
             resolver_name,
             mode: DnsMode::Authoritative,
             per_server,
-            per_check: CHECK_BOUND,
             port: 53,
         }
     }
@@ -149,16 +148,6 @@ impl DnsChecker {
     pub fn recursive(mut self) -> Self {
         self.mode = DnsMode::Recursive;
         self
-    }
-
-    /// Bounds each record's check (default [`CHECK_BOUND`]).
-    pub fn with_check_bound(mut self, bound: Duration) -> Self {
-        self.per_check = bound;
-        self
-    }
-
-    pub fn mode(&self) -> DnsMode {
-        self.mode
     }
 
     /// Where the checker looks, for a start-up line.
@@ -198,12 +187,12 @@ impl DnsChecker {
         let records = records_for(domain);
         let findings = join_all(records.iter().map(|record| async move {
             let lookup = self.resolve(session, record);
-            let resolution = tokio::time::timeout(self.per_check, lookup)
+            let resolution = tokio::time::timeout(CHECK_BOUND, lookup)
                 .await
                 .unwrap_or_else(|_| Resolution {
                     failure: Some(format!(
                         "the check took longer than {} s",
-                        self.per_check.as_secs_f32()
+                        CHECK_BOUND.as_secs_f32()
                     )),
                     ..Resolution::default()
                 });

@@ -398,7 +398,9 @@ impl Session {
             .await;
         match zone {
             Ok(zone) => zone.clone(),
-            // Only `discover` fails, and a referral's zone is never discovered.
+            // The same apex was looked up through the resolver earlier in this session and
+            // that failed: the referral's servers are not asked either, and the record
+            // reports that no server could be asked.
             Err(_) => Arc::new(Zone {
                 apex,
                 servers: Vec::new(),

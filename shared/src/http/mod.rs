@@ -149,7 +149,7 @@ impl App {
 }
 
 /// What a caught panic said, for the log line.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .copied()

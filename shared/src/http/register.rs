@@ -49,11 +49,14 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
 
     // The cheap refusals first: no RSA key is made for an organization at its limit or for
     // a name someone holds (the register transaction decides both atomically in any case).
-    let quota = app.store().quota(org).await?;
+    let (quota, held) = tokio::try_join!(
+        app.store().quota(org),
+        app.store().name_is_held(&name, app.now())
+    )?;
     if quota.full() {
         return Err(ApiError::QuotaExceeded(quota.max));
     }
-    if app.store().name_is_held(&name, app.now()).await? {
+    if held {
         return Err(ApiError::DomainExists(name.to_string()));
     }
 
