@@ -1,8 +1,15 @@
-"""moto in server mode, for the tests, with one fix and one fault switch.
+"""moto in server mode, for the tests, with two fixes and one fault switch.
 
-The fix: moto writes DkimAttributes.LastKeyGenerationTimestamp as an ISO 8601 string; the
+The first fix: moto writes DkimAttributes.LastKeyGenerationTimestamp as an ISO 8601 string; the
 SES v2 wire protocol (REST-JSON) carries timestamps as epoch seconds, and the AWS SDKs
 refuse the string. This launcher converts it before moto's server starts.
+
+The second fix: Route 53 refuses a CREATE only while a record set of that name and type
+exists. moto also refuses one identical to a CREATE it accepted earlier in the zone, even
+after that record set was deleted (its change journal decides, and the listing it then
+consults starts at the name and includes the apex's SOA and NS), so a registration retried
+after a crash could never write its MX again. The launcher drops such stale journal entries
+when no record set of the name and type exists.
 
 The fault switch: Route 53 refuses every change to a hosted zone whose comment is
 "refuse-changes", so tests can make Route 53 fail in the middle of a registration.
@@ -35,8 +42,19 @@ _original_change = route53_models.Route53Backend.change_resource_record_sets
 
 
 def _change_unless_refused(self, zoneid, change_list):
-    if self.get_hosted_zone(zoneid).comment == "refuse-changes":
+    zone = self.get_hosted_zone(zoneid)
+    if zone.comment == "refuse-changes":
         raise InvalidInput("Invalid request: this hosted zone refuses changes (test fault)")
+    for change in change_list:
+        if change["Action"] != "CREATE":
+            continue
+        wanted = change["ResourceRecordSet"]
+        exists = any(
+            rrset.name.strip(".") == wanted["Name"].strip(".") and rrset.type == wanted["Type"]
+            for rrset in zone.rrsets
+        )
+        while not exists and change in zone.rr_changes:
+            zone.rr_changes.remove(change)
     return _original_change(self, zoneid, change_list)
 
 

@@ -20,6 +20,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     dns: DnsChecker,
     cloud: Cloud,
+    #[cfg(feature = "fault-injection")]
+    faults: Option<Arc<crate::faults::Faults>>,
 }
 
 impl App {
@@ -32,18 +34,38 @@ impl App {
                 clock,
                 dns,
                 cloud: Cloud::default(),
+                #[cfg(feature = "fault-injection")]
+                faults: None,
             }),
         }
     }
 
-    /// Turns on the SES and Route 53 adapters. Called while building, before the app is
-    /// shared.
-    pub fn with_cloud(self, cloud: Cloud) -> Self {
+    /// Changes the app while it is being built, before it is shared.
+    fn rebuilt(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("with_cloud is called before the app is shared"));
-        inner.cloud = cloud;
+            .unwrap_or_else(|_| panic!("an app is configured before it is shared"));
+        change(&mut inner);
         Self {
             inner: Arc::new(inner),
+        }
+    }
+
+    /// Turns on the SES and Route 53 adapters.
+    pub fn with_cloud(self, cloud: Cloud) -> Self {
+        self.rebuilt(|inner| inner.cloud = cloud)
+    }
+
+    /// Arms a fault: provisioning stops for good after the step it names.
+    #[cfg(feature = "fault-injection")]
+    pub fn with_faults(self, faults: Arc<crate::faults::Faults>) -> Self {
+        self.rebuilt(|inner| inner.faults = Some(faults))
+    }
+
+    /// Marks a step of provisioning done; where a test armed a fault, the work stops here.
+    pub(crate) async fn step_done(&self, _step: crate::faults::Step) {
+        #[cfg(feature = "fault-injection")]
+        if let Some(faults) = &self.inner.faults {
+            faults.at(_step).await;
         }
     }
 

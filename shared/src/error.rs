@@ -17,6 +17,13 @@ pub enum ApiError {
     DomainNotFound,
     #[error("domain '{0}' is already registered")]
     DomainExists(String),
+    /// The name is reserved by a registration still under way.
+    #[error("{0}")]
+    NameReserved(String),
+    #[error("claim not found")]
+    ClaimNotFound,
+    #[error("{0}")]
+    ClaimNotAllowed(String),
     #[error("domain has {0} inbox(es); delete them first")]
     DomainInUse(i64),
     #[error(
@@ -50,8 +57,10 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::DomainInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
-            ApiError::DomainNotFound => StatusCode::NOT_FOUND,
+            ApiError::DomainNotFound | ApiError::ClaimNotFound => StatusCode::NOT_FOUND,
             ApiError::DomainExists(_)
+            | ApiError::NameReserved(_)
+            | ApiError::ClaimNotAllowed(_)
             | ApiError::IdentityTaken(_)
             | ApiError::DnsZoneNotFound(_)
             | ApiError::DnsRecordConflict(_)
@@ -70,7 +79,11 @@ impl ApiError {
             ApiError::DomainInvalid(_) => "DOMAIN_INVALID",
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::DomainNotFound => "DOMAIN_NOT_FOUND",
-            ApiError::DomainExists(_) | ApiError::IdentityTaken(_) => "DOMAIN_EXISTS",
+            ApiError::DomainExists(_) | ApiError::IdentityTaken(_) | ApiError::NameReserved(_) => {
+                "DOMAIN_EXISTS"
+            }
+            ApiError::ClaimNotFound => "CLAIM_NOT_FOUND",
+            ApiError::ClaimNotAllowed(_) => "CLAIM_NOT_ALLOWED",
             ApiError::DnsZoneNotFound(_) => "DNS_ZONE_NOT_FOUND",
             ApiError::DnsRecordConflict(_) => "DNS_RECORD_CONFLICT",
             ApiError::DomainInUse(_) => "DOMAIN_IN_USE",

@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod claims;
 pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod crypto;
 pub mod dns;
 pub mod error;
+pub mod faults;
 pub mod http;
 pub mod lambda;
 pub mod model;

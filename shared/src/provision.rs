@@ -1,66 +1,207 @@
 //! What a registration and a deletion do outside the table (the SES identity, the Route 53
-//! records), in an order that leaves nothing half-done: no identity or records without a
-//! row, no row without its identity.
+//! records), in an order that leaves nothing behind: no identity or records without a row,
+//! no row without its identity, even when the process dies between two steps.
+//!
+//! A registration first reserves the name with everything it is about to create (its
+//! effects). If it fails, it undoes them; if it dies, whoever next finds the reservation
+//! run out (the sweep, or a registration or claim of the same name) undoes them before the
+//! name is used again.
 
 use time::Duration;
 
 use crate::App;
-use crate::dns::{DkimKeyPair, records_for};
+use crate::dns::DkimKeyPair;
+use crate::dns::plan::{new_setup, records_for, records_of};
 use crate::error::ApiError;
-use crate::model::{Domain, DomainId, DomainName, OrgId, ZoneId};
+use crate::faults::Step;
+use crate::model::{Domain, DomainId, DomainName, OrgId, Timestamp, VerificationSetup, ZoneId};
 use crate::ses::IdentitySpec;
-use crate::store::DefaultChoice;
+use crate::store::{DefaultChoice, Effect, NameHolder, Reservation, StoreError};
 
-/// How long a registration may hold a name before finishing; longer than any function's
-/// timeout, so a registration that died frees its name soon after.
-const RESERVATION: Duration = Duration::seconds(60);
+/// How long a registration may hold a name before anyone may undo it; longer than any
+/// function's timeout, so only a registration that died is undone.
+pub const RESERVATION: Duration = Duration::seconds(60);
+
+/// Rounds of "reserve, find a dead reservation in the way, undo it" before giving up.
+const ATTEMPTS: usize = 3;
 
 /// Registers `domain`: reserve the name, create the SES identity, write the Route 53
-/// records, write the row. A failing step undoes the earlier ones, so a retry starts
-/// clean; the name's reservation keeps concurrent registrations of it apart.
+/// records, write the row.
 pub async fn register(
     app: &App,
     domain: &Domain,
     dkim: &DkimKeyPair,
     default: DefaultChoice,
 ) -> Result<Domain, ApiError> {
-    let cloud = app.cloud();
-    let zone = domain.hosted_zone_id.as_deref();
-    if cloud.ses.is_none() && zone.is_none() {
-        return Ok(app.store().insert_domain(domain, default).await?);
+    let reservation = reservation_for(app, domain, Vec::new());
+    reserve(app, &reservation).await?;
+    carry_out(app, &reservation, domain, dkim, default).await
+}
+
+/// A new domain's ownership token and DKIM key. RSA key generation is CPU work, kept off
+/// the async workers.
+pub async fn new_keys(now: Timestamp) -> Result<(VerificationSetup, DkimKeyPair), ApiError> {
+    tokio::task::spawn_blocking(move || new_setup(now))
+        .await
+        .map_err(|e| ApiError::Internal(format!("key generation task failed: {e}")))
+}
+
+/// The reservation of `domain`'s name, with what registering it creates here; `leftovers`
+/// are what a claimed name's previous holder created, removed first.
+pub fn reservation_for(app: &App, domain: &Domain, leftovers: Vec<Effect>) -> Reservation {
+    Reservation {
+        name: domain.name.clone(),
+        org: domain.org_id.clone(),
+        domain_id: domain.id.clone(),
+        until: app.now().plus(RESERVATION),
+        leftovers,
+        effects: effects_of(app, domain),
     }
-    let now = domain.created_at;
+}
+
+/// What `domain` creates (or created) outside the table here.
+pub fn effects_of(app: &App, domain: &Domain) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if app.cloud().ses.is_some() {
+        effects.push(Effect::Identity {
+            region: domain.region,
+            org: domain.org_id.clone(),
+        });
+    }
+    if let Some(zone) = domain.hosted_zone_id.as_deref().and_then(ZoneId::parse) {
+        effects.push(Effect::Records {
+            zone,
+            region: domain.region,
+            setup: domain.setup.clone(),
+        });
+    }
+    effects
+}
+
+/// The cheap early refusal of a name someone holds (before any RSA key is made); the
+/// reservation itself decides.
+pub async fn refuse_if_held(app: &App, org: &OrgId, name: &DomainName) -> Result<(), ApiError> {
+    match app.store().name_holder(name).await? {
+        None => Ok(()),
+        Some(NameHolder::Reservation(held)) if held.until < app.now() => Ok(()),
+        Some(NameHolder::Reservation(held)) if &held.org == org => Err(in_progress(name, &held)),
+        Some(_) => Err(ApiError::DomainExists(name.to_string())),
+    }
+}
+
+fn in_progress(name: &DomainName, held: &Reservation) -> ApiError {
+    ApiError::NameReserved(format!(
+        "a registration of '{name}' by this organization is still in progress; if it \
+         failed, retry after {}",
+        held.until
+    ))
+}
+
+/// Holds the name for `reservation`, first undoing a dead registration found in the way.
+pub async fn reserve(app: &App, reservation: &Reservation) -> Result<(), ApiError> {
+    let name = &reservation.name;
+    for _ in 0..ATTEMPTS {
+        match app.store().reserve_name(reservation).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::NameTaken(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        match app.store().name_holder(name).await? {
+            // Released meanwhile: try again.
+            None => {}
+            Some(NameHolder::Reservation(held)) if held.until < app.now() => {
+                reclaim(app, &held).await?;
+            }
+            Some(NameHolder::Reservation(held)) if held.org == reservation.org => {
+                return Err(ApiError::NameReserved(format!(
+                    "a registration of '{name}' by this organization is still in progress;                      if it failed, retry after {}",
+                    held.until
+                )));
+            }
+            Some(_) => return Err(ApiError::DomainExists(name.to_string())),
+        }
+    }
+    Err(ApiError::Unavailable(format!(
+        "the name '{name}' is being registered concurrently"
+    )))
+}
+
+/// Undoes a registration that died: takes its reservation over (so one party at a time
+/// does this), removes everything it may have created, and frees the name. Idempotent: a
+/// reclaim that dies itself is redone once its own time runs out.
+pub async fn reclaim(app: &App, held: &Reservation) -> Result<(), ApiError> {
+    match app
+        .store()
+        .retime_reservation(held, app.now().plus(RESERVATION))
+        .await
+    {
+        Ok(()) => {}
+        // Someone else took it over (or it finished): nothing left for us to do.
+        Err(StoreError::Conflict) => return Ok(()),
+        Err(other) => return Err(other.into()),
+    }
+    tracing::warn!(
+        domain = %held.name,
+        domain_id = %held.domain_id,
+        org = %held.org,
+        "undoing a registration that did not finish"
+    );
+    undo_all(app, held).await?;
     app.store()
-        .claim_name(
-            &domain.name,
-            &domain.org_id,
-            &domain.id,
-            now,
-            now.plus(RESERVATION),
-        )
+        .release_name(&held.name, &held.domain_id)
         .await?;
-    let mut done = Done::default();
-    let result = provision(app, domain, dkim, default, &mut done).await;
+    Ok(())
+}
+
+/// The steps after the reservation. A failing step undoes everything the reservation
+/// names, then frees the name; what cannot be undone now stays reserved, for the sweep.
+pub async fn carry_out(
+    app: &App,
+    reservation: &Reservation,
+    domain: &Domain,
+    dkim: &DkimKeyPair,
+    default: DefaultChoice,
+) -> Result<Domain, ApiError> {
+    app.step_done(Step::Reserved).await;
+    let result = steps(app, reservation, domain, dkim, default).await;
     if let Err(error) = &result {
         tracing::warn!(domain = %domain.name, error = %error, "registration failed; undoing");
-        undo(app, domain, done).await;
+        match undo_all(app, reservation).await {
+            Ok(()) => {
+                if let Err(error) = app.store().release_name(&domain.name, &domain.id).await {
+                    tracing::error!(domain = %domain.name, error = %error, "could not release name");
+                }
+            }
+            Err(error) => {
+                tracing::error!(
+                    domain = %domain.name,
+                    error = %error,
+                    "could not undo a failed registration; the next registration of the \
+                     name, or the sweep, undoes it"
+                );
+                // Not dead, failed: let whoever comes next undo it now rather than in a
+                // minute (a retry once SES is back, say).
+                let ran_out = app.now().plus(Duration::seconds(-1));
+                if let Err(error) = app.store().retime_reservation(reservation, ran_out).await {
+                    tracing::error!(domain = %domain.name, error = %error, "could not hand the reservation on");
+                }
+            }
+        }
     }
     result
 }
 
-#[derive(Default)]
-struct Done {
-    identity: bool,
-    records: bool,
-}
-
-async fn provision(
+async fn steps(
     app: &App,
+    reservation: &Reservation,
     domain: &Domain,
     dkim: &DkimKeyPair,
     default: DefaultChoice,
-    done: &mut Done,
 ) -> Result<Domain, ApiError> {
+    if !reservation.leftovers.is_empty() {
+        undo(app, &domain.name, &reservation.leftovers).await?;
+        app.step_done(Step::LeftoversRemoved).await;
+    }
     let cloud = app.cloud();
     if let Some(ses) = &cloud.ses {
         let spec = IdentitySpec {
@@ -71,37 +212,50 @@ async fn provision(
             domain_id: &domain.id,
         };
         ses.create(&spec).await?;
-        done.identity = true;
+        app.step_done(Step::IdentityCreated).await;
     }
     if let Some(zone) = &domain.hosted_zone_id {
         let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;
         zones.create_records(zone, &records_for(domain)).await?;
-        done.records = true;
+        app.step_done(Step::RecordsWritten).await;
     }
     Ok(app.store().insert_domain(domain, default).await?)
 }
 
-/// Best effort: what cannot be undone now is logged, and is found again by a retry (an
-/// identity of this organization is replaced; the reservation runs out).
-async fn undo(app: &App, domain: &Domain, done: Done) {
+/// Removes everything `reservation` names.
+async fn undo_all(app: &App, reservation: &Reservation) -> Result<(), ApiError> {
+    undo(app, &reservation.name, &reservation.leftovers).await?;
+    undo(app, &reservation.name, &reservation.effects).await
+}
+
+/// Removes `effects` for `name`; what is already gone is fine.
+async fn undo(app: &App, name: &DomainName, effects: &[Effect]) -> Result<(), ApiError> {
     let cloud = app.cloud();
-    if done.records
-        && let (Some(zones), Some(zone)) = (&cloud.zones, &domain.hosted_zone_id)
-        && let Err(error) = zones.delete_records(zone, &records_for(domain)).await
-    {
-        tracing::error!(domain = %domain.name, error = %error, "could not remove Route 53 records");
+    for effect in effects {
+        match (effect, &cloud.ses, &cloud.zones) {
+            (Effect::Identity { region, org }, Some(ses), _) => {
+                ses.delete(*region, name, org).await?;
+            }
+            (
+                Effect::Records {
+                    zone,
+                    region,
+                    setup,
+                },
+                _,
+                Some(zones),
+            ) => {
+                let records = records_of(name, *region, setup);
+                zones.delete_records(zone.as_str(), &records).await?;
+            }
+            (effect, _, _) => tracing::error!(
+                domain = %name,
+                effect = ?effect,
+                "cannot undo: the service it is in is not enabled for this deployment"
+            ),
+        }
     }
-    if done.identity
-        && let Some(ses) = &cloud.ses
-        && let Err(error) = ses
-            .delete(domain.region, &domain.name, &domain.org_id)
-            .await
-    {
-        tracing::error!(domain = %domain.name, error = %error, "could not remove SES identity");
-    }
-    if let Err(error) = app.store().release_name(&domain.name, &domain.id).await {
-        tracing::error!(domain = %domain.name, error = %error, "could not release name");
-    }
+    Ok(())
 }
 
 /// Deletes the domain: marks it (no inbox can be added from then on), removes its SES

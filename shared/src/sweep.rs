@@ -10,7 +10,8 @@ use tokio::time::Instant;
 use crate::App;
 use crate::dns::Session;
 use crate::model::{DomainId, DomainState, OrgId, Status};
-use crate::store::{DomainUpdate, StoreError};
+use crate::provision::reclaim;
+use crate::store::{DomainUpdate, NameHolder, StoreError};
 use crate::verify::check_and_apply;
 
 #[derive(Debug, Clone)]
@@ -65,6 +66,9 @@ pub struct SweepSummary {
     pub failed: usize,
     /// Changed, taken by another run, or deleted since they were found due.
     pub skipped: usize,
+    /// Registrations that died part-way, undone (their identity and records removed, their
+    /// name freed).
+    pub reclaimed: usize,
     /// Left for the next run because the deadline was near.
     pub deferred: usize,
     pub errors: usize,
@@ -85,6 +89,9 @@ enum Outcome {
 pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions) -> SweepSummary {
     let started = Instant::now();
     let mut summary = SweepSummary::default();
+    let (reclaimed, failed) = reclaim_expired(app, options.max_domains).await;
+    summary.reclaimed = reclaimed;
+    summary.errors += failed;
     let due = match app
         .store()
         .due_domains(app.now(), options.max_domains)
@@ -93,7 +100,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         Ok(due) => due,
         Err(error) => {
             tracing::error!(error = %error, "sweep could not list due domains");
-            summary.errors = 1;
+            summary.errors += 1;
             summary.elapsed_ms = started.elapsed().as_millis() as u64;
             return summary;
         }
@@ -148,12 +155,46 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         activated = summary.activated,
         failed = summary.failed,
         skipped = summary.skipped,
+        reclaimed = summary.reclaimed,
         deferred = summary.deferred,
         errors = summary.errors,
         elapsed_ms = summary.elapsed_ms,
         "sweep finished"
     );
     summary
+}
+
+/// Undoes the registrations whose reservation ran out (they died part-way); returns how
+/// many were undone and how many could not be (left for the next run).
+async fn reclaim_expired(app: &App, limit: usize) -> (usize, usize) {
+    let names = match app.store().expired_reservations(app.now(), limit).await {
+        Ok(names) => names,
+        Err(error) => {
+            tracing::error!(error = %error, "sweep could not list expired reservations");
+            return (0, 1);
+        }
+    };
+    let (mut reclaimed, mut failed) = (0, 0);
+    for name in names {
+        // The index may lag: decide on the name's item as it is now.
+        let held = match app.store().name_holder(&name).await {
+            Ok(Some(NameHolder::Reservation(held))) if held.until < app.now() => held,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::error!(domain = %name, error = %error, "sweep could not read a reservation");
+                failed += 1;
+                continue;
+            }
+        };
+        match reclaim(app, &held).await {
+            Ok(()) => reclaimed += 1,
+            Err(error) => {
+                tracing::error!(domain = %name, error = %error, "sweep could not undo a registration");
+                failed += 1;
+            }
+        }
+    }
+    (reclaimed, failed)
 }
 
 async fn sweep_one(

@@ -11,7 +11,7 @@ use domains::clock::SystemClock;
 use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::lambda::{ScheduledEvent, handle_scheduled};
-use domains::model::{DomainId, Timestamp};
+use domains::model::{Claim, ClaimId, DomainId, DomainName, Region, Timestamp};
 use domains::store::{DefaultChoice, MemoryStore, Store};
 use domains::sweep::SweepOptions;
 use lambda_http::{Body, Context, LambdaEvent};
@@ -19,6 +19,9 @@ use testkit::{TestDns, org, pending_domain};
 
 const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
 const EVENT_DOMAIN_ID: &str = "dom_01JDX3M5Q8Z9YV2K7W4T6R0N1B";
+const EVENT_CLAIM_ID: &str = "clm_01JDX3M5Q8Z9YV2K7W4T6R0N1C";
+/// Held by another organization, never verified: what the claim events claim.
+const SQUATTED: &str = "squatted.example";
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -37,8 +40,24 @@ async fn seeded_app() -> App {
         .insert_domain(&domain, DefaultChoice::IfNone)
         .await
         .unwrap();
+    store
+        .insert_domain(
+            &pending_domain("org_squatter", SQUATTED, now),
+            DefaultChoice::IfNone,
+        )
+        .await
+        .unwrap();
+    let mut claim = Claim::new(
+        org("org_events"),
+        DomainName::parse(SQUATTED).unwrap(),
+        Region::DEFAULT,
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+    );
+    claim.id = ClaimId::parse(EVENT_CLAIM_ID).unwrap();
+    store.put_claim(&claim).await.unwrap();
     // The sample events are parsing checks: one DNS server stands in for the resolver.
     let dns = TestDns::start().await;
+    dns.add_txt(&format!("_amazonses-claim.{SQUATTED}"), &[&claim.token]);
     dns.add_mx("sample.example", 10, "inbound-smtp.us-east-1.amazonaws.com");
     dns.add_txt(
         "_amazonses.sample.example",
@@ -70,9 +89,16 @@ async fn the_scheduled_event_runs_a_sweep() {
         LambdaEvent::new(payload, context),
     )
     .await;
+    // The sample domain is published and activates; the squatted one (registered long
+    // ago, never published) fails.
     assert_eq!(
-        (summary.due, summary.activated, summary.errors),
-        (1, 1, 0),
+        (
+            summary.due,
+            summary.activated,
+            summary.failed,
+            summary.errors
+        ),
+        (2, 1, 1, 0),
         "{summary:?}"
     );
 }
@@ -98,10 +124,9 @@ async fn every_sample_event_is_served_by_its_function() {
             Body::Text(text) => text.clone(),
             other => panic!("{name}: unexpected body {other:?}"),
         };
-        let expected = if endpoint == Endpoint::Register {
-            201
-        } else {
-            200
+        let expected = match endpoint {
+            Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim => 201,
+            _ => 200,
         };
         assert_eq!(response.status().as_u16(), expected, "{name}: {body}");
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -112,6 +137,8 @@ async fn every_sample_event_is_served_by_its_function() {
             Endpoint::Update => assert_eq!(json["status"], "suspended"),
             Endpoint::Verify => assert_eq!(json["status"], "active", "{body}"),
             Endpoint::Delete => assert_eq!(json["success"], true),
+            Endpoint::OpenClaim => assert_eq!(json["domain"], SQUATTED, "{body}"),
+            Endpoint::VerifyClaim => assert_eq!(json["domain"], SQUATTED, "{body}"),
         }
         seen.push(endpoint);
     }

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domains::model::{
-    CheckReport, Counter, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Status,
-    Timestamp, ZoneId,
+    CheckReport, Claim, ClaimStatus, Counter, Domain, Finding, RecordKind, RecordStatus, Region,
+    ServerFinding, Status, Timestamp, ZoneId,
 };
 use domains::store::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Effect, NameHolder, Quota,
+    Reservation, Store, StoreError,
 };
 use testkit::{Backend, for_each_backend, org, pending_domain};
 
@@ -405,67 +406,149 @@ async fn api_keys_store_only_hashes_and_revoke(backend: Backend) {
     );
 }
 
-async fn reservations_hold_a_name_until_released_or_expired(backend: Backend) {
+fn reservation_of(domain: &Domain, until: Timestamp) -> Reservation {
+    Reservation {
+        name: domain.name.clone(),
+        org: domain.org_id.clone(),
+        domain_id: domain.id.clone(),
+        until,
+        leftovers: vec![Effect::Identity {
+            region: Region::DEFAULT,
+            org: org("org_z"),
+        }],
+        effects: vec![
+            Effect::Identity {
+                region: domain.region,
+                org: domain.org_id.clone(),
+            },
+            Effect::Records {
+                zone: ZoneId::parse("Z0123").unwrap(),
+                region: domain.region,
+                setup: domain.setup.clone(),
+            },
+        ],
+    }
+}
+
+async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
     let store = backend.fresh_store().await;
     let a = pending_domain("org_a", "example.com", at(0));
     let b = pending_domain("org_b", "example.com", at(0));
-    assert_eq!(store.name_is_held(&a.name, at(0)).await, Ok(false));
-    store
-        .claim_name(&a.name, &a.org_id, &a.id, at(0), at(60))
-        .await
-        .unwrap();
-    // Held: neither another reservation nor a registration gets it.
-    assert_eq!(store.name_is_held(&a.name, at(30)).await, Ok(true));
+    let taken = Err(StoreError::NameTaken("example.com".into()));
+    assert_eq!(store.name_holder(&a.name).await, Ok(None));
+    let reserved = reservation_of(&a, at(60));
+    store.reserve_name(&reserved).await.unwrap();
+    // It reads back with everything it is about to create.
     assert_eq!(
-        store.name_is_held(&a.name, at(61)).await,
-        Ok(false),
-        "ran out"
+        store.name_holder(&a.name).await.unwrap(),
+        Some(NameHolder::Reservation(reserved.clone()))
     );
-    assert_eq!(
-        store
-            .claim_name(&b.name, &b.org_id, &b.id, at(30), at(90))
-            .await,
-        Err(StoreError::NameTaken("example.com".into()))
-    );
-    let mut b_early = b.clone();
-    b_early.created_at = at(30);
-    assert_eq!(
-        store.insert_domain(&b_early, DefaultChoice::IfNone).await,
-        Err(StoreError::NameTaken("example.com".into()))
-    );
-    // Released: free again.
-    store.release_name(&a.name, &a.id).await.unwrap();
-    store
-        .claim_name(&b.name, &b.org_id, &b.id, at(31), at(91))
-        .await
-        .unwrap();
-    // A reservation that ran out can be taken over, and then finished by its new holder.
-    let mut a_late = a.clone();
-    a_late.created_at = at(120);
-    store
-        .insert_domain(&a_late, DefaultChoice::IfNone)
-        .await
-        .unwrap();
+    // Held: neither another reservation nor a registration gets it, even once it ran
+    // out: what it created must be undone first.
+    assert_eq!(store.reserve_name(&reservation_of(&b, at(90))).await, taken);
     assert_eq!(
         store.insert_domain(&b, DefaultChoice::IfNone).await,
-        Err(StoreError::NameTaken("example.com".into()))
+        taken.clone().map(|()| b.clone())
     );
-    // Releasing never frees the name of a registered domain.
-    store.release_name(&a.name, &a.id).await.unwrap();
-    assert_eq!(store.name_is_held(&a.name, at(10_000)).await, Ok(true));
+    // Only the expired one is listed for the sweep.
+    assert_eq!(store.expired_reservations(at(30), 10).await, Ok(vec![]));
     assert_eq!(
-        store
-            .claim_name(&b.name, &b.org_id, &b.id, at(500), at(560))
-            .await,
-        Err(StoreError::NameTaken("example.com".into()))
+        store.expired_reservations(at(61), 10).await,
+        Ok(vec![a.name.clone()])
     );
-    assert!(
-        store
-            .get_domain(&org("org_a"), &a.id)
-            .await
-            .unwrap()
-            .is_some()
+    // One party takes it over; another, holding the same read, loses.
+    store.retime_reservation(&reserved, at(200)).await.unwrap();
+    assert_eq!(
+        store.retime_reservation(&reserved, at(300)).await,
+        Err(StoreError::Conflict)
     );
+    assert_eq!(store.expired_reservations(at(61), 10).await, Ok(vec![]));
+    // Released by someone else's id: nothing happens. By its own: free.
+    store.release_name(&a.name, &b.id).await.unwrap();
+    assert!(store.name_holder(&a.name).await.unwrap().is_some());
+    store.release_name(&a.name, &a.id).await.unwrap();
+    assert_eq!(store.name_holder(&a.name).await, Ok(None));
+    // A reservation finished by its own registration becomes the domain's name.
+    store
+        .reserve_name(&reservation_of(&b, at(90)))
+        .await
+        .unwrap();
+    store
+        .insert_domain(&b, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.name_holder(&b.name).await.unwrap(),
+        Some(NameHolder::Domain {
+            org: org("org_b"),
+            id: b.id.clone()
+        })
+    );
+    assert_eq!(store.expired_reservations(at(10_000), 10).await, Ok(vec![]));
+    // Releasing never frees the name of a registered domain.
+    store.release_name(&b.name, &b.id).await.unwrap();
+    assert!(matches!(
+        store.name_holder(&b.name).await,
+        Ok(Some(NameHolder::Domain { .. }))
+    ));
+}
+
+async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let holder = insert(&store, "org_a", "squatted.com", DefaultChoice::IfNone).await;
+    let claim = Claim::new(org("org_b"), holder.name.clone(), Region::DEFAULT, at(0));
+    store.put_claim(&claim).await.unwrap();
+    assert_eq!(
+        store.get_claim(&org("org_b"), &claim.id).await,
+        Ok(Some(claim.clone()))
+    );
+    // Claims are the claimant's: another organization finds nothing.
+    assert_eq!(store.get_claim(&org("org_a"), &claim.id).await, Ok(None));
+
+    let claimant = pending_domain("org_b", "squatted.com", at(1));
+    let reservation = reservation_of(&claimant, at(61));
+    // The holder changed since it was read (a check was stored): refused, nothing moves.
+    let mut stale = holder.clone();
+    stale.version += 1;
+    assert_eq!(
+        store.transfer_name(&stale, &reservation).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 1);
+
+    store.transfer_name(&holder, &reservation).await.unwrap();
+    assert_eq!(store.get_domain(&org("org_a"), &holder.id).await, Ok(None));
+    assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 0);
+    assert_eq!(defaults(&store, "org_a").await, Vec::<String>::new());
+    assert_eq!(
+        store.name_holder(&holder.name).await.unwrap(),
+        Some(NameHolder::Reservation(reservation.clone()))
+    );
+    // Twice is a conflict, not a second transfer.
+    assert_eq!(
+        store.transfer_name(&holder, &reservation).await,
+        Err(StoreError::Conflict)
+    );
+    store
+        .insert_domain(&claimant, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    store
+        .complete_claim(&claim, &claimant.id, at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.complete_claim(&claim, &claimant.id, at(3)).await,
+        Err(StoreError::Conflict)
+    );
+    let completed = store
+        .get_claim(&org("org_b"), &claim.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(completed.domain_id, Some(claimant.id.clone()));
+    assert_eq!(completed.completed_at, Some(at(2)));
+    assert_eq!(completed.status(at(2)), ClaimStatus::Completed);
 }
 
 async fn a_domain_being_deleted_takes_no_inbox(backend: Backend) {
@@ -643,6 +726,7 @@ for_each_backend!(
     delete_refuses_domains_with_inboxes,
     counters_are_atomic_and_never_negative,
     api_keys_store_only_hashes_and_revoke,
-    reservations_hold_a_name_until_released_or_expired,
+    reservations_hold_a_name_until_released_or_undone,
+    a_claimed_name_changes_hands_in_one_step,
     a_domain_being_deleted_takes_no_inbox,
 );

@@ -5,6 +5,12 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
 
+use std::sync::Arc;
+
+use domains::cloud::Cloud;
+use domains::route53::Route53;
+use domains::ses::SesV2;
+
 use crate::moto;
 
 /// A domain name no other test uses.
@@ -13,6 +19,15 @@ pub fn unique_domain(label: &str) -> String {
         "{label}-{}.example",
         ulid::Ulid::new().to_string().to_lowercase()
     )
+}
+
+/// SES v2 and Route 53, both on the tests' moto server.
+pub fn moto_cloud() -> Cloud {
+    let config = moto().sdk_config();
+    Cloud {
+        ses: Some(Arc::new(SesV2::new(config.clone()))),
+        zones: Some(Arc::new(Route53::new(&config))),
+    }
 }
 
 fn route53() -> aws_sdk_route53::Client {

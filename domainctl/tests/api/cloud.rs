@@ -6,7 +6,6 @@ use std::sync::Arc;
 use aws_sdk_route53::types::RrType;
 use domains::cloud::Cloud;
 use domains::model::{Timestamp, ZoneId};
-use domains::route53::Route53;
 use domains::ses::SesV2;
 use domains::store::Store;
 use reqwest::{Method, StatusCode};
@@ -14,17 +13,11 @@ use serde_json::{Value, json};
 use testkit::aws::{
     create_zone, delete_zone, identity_tags, put_record, unique_domain, zone_records,
 };
-use testkit::{Backend, for_each_backend, moto, sdk_config_for};
+use testkit::{Backend, for_each_backend, sdk_config_for};
 
 use crate::harness::{BASE, TestApp, id_of};
 
-pub fn cloud() -> Cloud {
-    let config = moto().sdk_config();
-    Cloud {
-        ses: Some(Arc::new(SesV2::new(config.clone()))),
-        zones: Some(Arc::new(Route53::new(&config))),
-    }
-}
+pub use testkit::aws::moto_cloud as cloud;
 
 /// The value Route 53 holds for a record the API returned: TXT quoted, split at 255.
 fn as_route53(record: &Value) -> String {

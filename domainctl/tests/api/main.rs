@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod claims;
 mod cloud;
 mod delete;
 mod get;

@@ -158,6 +158,54 @@ async fn responses_match_the_openapi_document() {
         .await;
     spec.check(&Method::PATCH, item, &patched);
 
+    // Claims: opened, refused, unproven, won.
+    let claims = "/api/email/domains/claims";
+    let claim_verify = "/api/email/domains/claims/{id}/verify";
+    let squatted = app
+        .as_b(
+            Method::POST,
+            BASE,
+            body(json!({ "domain": "squat.example" })),
+        )
+        .await;
+    assert_eq!(squatted.status, StatusCode::CREATED);
+    let opened = app
+        .as_a(
+            Method::POST,
+            claims,
+            body(json!({ "domain": "squat.example" })),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    spec.check(&Method::POST, claims, &opened);
+    for request in [
+        json!({ "domain": "free.example" }),
+        json!({ "domain": "com" }),
+        json!({ "domain": "x.example", "region": 1 }),
+    ] {
+        let refused = app.as_a(Method::POST, claims, body(request)).await;
+        spec.check(&Method::POST, claims, &refused);
+    }
+    let claim_path = format!("{claims}/{}/verify", id_of(&opened.body));
+    let unproven = app.as_a(Method::POST, &claim_path, None).await;
+    assert_eq!(unproven.status, StatusCode::UNPROCESSABLE_ENTITY);
+    spec.check(&Method::POST, claim_verify, &unproven);
+    let unknown = app
+        .as_a(Method::POST, &format!("{claims}/clm_x/verify"), None)
+        .await;
+    spec.check(&Method::POST, claim_verify, &unknown);
+    app.dns.zone("squat.example");
+    let challenge = &opened.body["dnsRecords"][0];
+    app.dns.add_txt(
+        challenge["name"].as_str().unwrap(),
+        &[challenge["value"].as_str().unwrap()],
+    );
+    let won = app.as_a(Method::POST, &claim_path, None).await;
+    assert_eq!(won.status, StatusCode::CREATED, "{}", won.body);
+    spec.check(&Method::POST, claim_verify, &won);
+    let used = app.as_a(Method::POST, &claim_path, None).await;
+    spec.check(&Method::POST, claim_verify, &used);
+
     let unauthorized = app.send(Method::GET, BASE, None, None).await;
     spec.check(&Method::GET, BASE, &unauthorized);
     let too_large = app

@@ -12,12 +12,12 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 use super::lookup::{Asked, Limits, Outcome, Resolution, Session, View, describe, value_of};
-use super::plan::{DnsRecord, records_for};
+use super::plan::{DnsRecord, claim_record, records_for};
 use super::rules::{
     FOUND_VALUES, Value, Verdict, judge_dkim, judge_dmarc, judge_mx, judge_ownership, judge_spf,
 };
 use crate::model::{
-    CheckReport, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Timestamp,
+    CheckReport, Claim, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Timestamp,
 };
 
 /// Environment variable naming the resolver (`ip:port,ip:port`); the system's when unset.
@@ -185,18 +185,10 @@ impl DnsChecker {
         now: Timestamp,
     ) -> CheckReport {
         let records = records_for(domain);
-        let findings = join_all(records.iter().map(|record| async move {
-            let lookup = self.resolve(session, record);
-            let resolution = tokio::time::timeout(CHECK_BOUND, lookup)
-                .await
-                .unwrap_or_else(|_| Resolution {
-                    failure: Some(format!(
-                        "the check took longer than {} s",
-                        CHECK_BOUND.as_secs_f32()
-                    )),
-                    ..Resolution::default()
-                });
-            finding(domain, record, resolution)
+        let findings = join_all(records.iter().map(|record| {
+            self.check_record(session, record, move |values| {
+                judge(domain, record.kind, values)
+            })
         }))
         .await;
         CheckReport {
@@ -204,6 +196,35 @@ impl DnsChecker {
             findings,
             ses: None,
         }
+    }
+
+    /// Checks a claim's challenge record now, at the authoritative servers.
+    pub async fn check_claim(&self, claim: &Claim) -> Finding {
+        let record = claim_record(claim);
+        self.check_record(&self.session(), &record, |values| {
+            judge_ownership(&claim.token, values)
+        })
+        .await
+    }
+
+    /// One record, judged by `judge` on each server's values, within [`CHECK_BOUND`].
+    async fn check_record(
+        &self,
+        session: &Session,
+        record: &DnsRecord,
+        judge: impl Fn(&[Value]) -> Verdict,
+    ) -> Finding {
+        let lookup = self.resolve(session, record);
+        let resolution = tokio::time::timeout(CHECK_BOUND, lookup)
+            .await
+            .unwrap_or_else(|_| Resolution {
+                failure: Some(format!(
+                    "the check took longer than {} s",
+                    CHECK_BOUND.as_secs_f32()
+                )),
+                ..Resolution::default()
+            });
+        finding(record, resolution, &judge)
     }
 
     async fn resolve(&self, session: &Session, record: &DnsRecord) -> Resolution {
@@ -295,9 +316,13 @@ fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
     }
 }
 
-fn verdict_of(domain: &Domain, record: &DnsRecord, outcome: &Outcome) -> Verdict {
+fn verdict_of(
+    record: &DnsRecord,
+    outcome: &Outcome,
+    judge: &dyn Fn(&[Value]) -> Verdict,
+) -> Verdict {
     match outcome {
-        Outcome::Values(values) => judge(domain, record.kind, values),
+        Outcome::Values(values) => judge(values),
         Outcome::NxDomain => Verdict::fails(
             RecordStatus::Missing,
             format!("{} does not exist (NXDOMAIN)", record.name),
@@ -332,11 +357,15 @@ fn who(asked: &Asked) -> String {
 /// record, propagating when only some do, a temporary failure when none answered, and
 /// otherwise what the answers found wrong (a conflict before a wrong value before a
 /// missing record).
-fn finding(domain: &Domain, record: &DnsRecord, resolution: Resolution) -> Finding {
+fn finding(
+    record: &DnsRecord,
+    resolution: Resolution,
+    judge: &dyn Fn(&[Value]) -> Verdict,
+) -> Finding {
     let judged: Vec<(&View, Verdict)> = resolution
         .views
         .iter()
-        .map(|view| (view, verdict_of(domain, record, &view.outcome)))
+        .map(|view| (view, verdict_of(record, &view.outcome, judge)))
         .collect();
     let mut servers: Vec<ServerFinding> = resolution
         .hops

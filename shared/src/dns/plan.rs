@@ -9,7 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use crate::crypto::random_token;
-use crate::model::{Domain, Purpose, RecordKind, Timestamp, VerificationSetup};
+use crate::model::{
+    CLAIM_HOST, Claim, Domain, DomainName, Purpose, RecordKind, Region, Timestamp,
+    VerificationSetup,
+};
 
 /// Owner of the ownership TXT record, relative to the domain.
 pub const OWNERSHIP_HOST: &str = "_amazonses";
@@ -39,8 +42,12 @@ pub struct DnsRecord {
 
 /// The records for `domain`, in the order a user publishes them: required first.
 pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
-    let apex = domain.name.as_str();
-    let setup = &domain.setup;
+    records_of(&domain.name, domain.region, &domain.setup)
+}
+
+/// The records of a domain named `name` in `region` with `setup`.
+pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) -> Vec<DnsRecord> {
+    let apex = name.as_str();
     let dkim_host = format!("{}._domainkey", setup.dkim_selector);
     let record = |kind: RecordKind, record_type, host: &str, value: String| DnsRecord {
         kind,
@@ -48,7 +55,7 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
         name: if host == "@" {
             apex.to_owned()
         } else {
-            domain.name.child(host)
+            name.child(host)
         },
         host: host.to_owned(),
         value,
@@ -61,7 +68,7 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
             RecordKind::Mx,
             "MX",
             "@",
-            format!("{MX_PREFERENCE} {}", domain.region.inbound_smtp_host()),
+            format!("{MX_PREFERENCE} {}", region.inbound_smtp_host()),
         ),
         record(
             RecordKind::Ownership,
@@ -83,6 +90,20 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
             format!("v=DMARC1; p=quarantine; rua=mailto:dmarc@{apex}"),
         ),
     ]
+}
+
+/// The one record a claim asks for: its challenge, proving control of the name.
+pub fn claim_record(claim: &Claim) -> DnsRecord {
+    DnsRecord {
+        kind: RecordKind::Ownership,
+        record_type: "TXT",
+        name: claim.name.child(CLAIM_HOST),
+        host: CLAIM_HOST.to_owned(),
+        value: claim.token.clone(),
+        priority: None,
+        required: true,
+        purpose: Purpose::Ownership,
+    }
 }
 
 /// A per-domain RSA-2048 DKIM key. The private half exists only in memory, long enough to

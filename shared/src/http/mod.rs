@@ -1,6 +1,7 @@
 //! The HTTP handlers, one per endpoint, shared by every host: they take a `lambda_http`
 //! request (path parameters already extracted by the host) and return a response.
 
+mod claims;
 mod delete;
 mod get;
 mod list;
@@ -40,16 +41,20 @@ pub enum Endpoint {
     Update,
     Verify,
     Delete,
+    OpenClaim,
+    VerifyClaim,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::List,
         Endpoint::Register,
         Endpoint::Get,
         Endpoint::Update,
         Endpoint::Verify,
         Endpoint::Delete,
+        Endpoint::OpenClaim,
+        Endpoint::VerifyClaim,
     ];
 
     /// The Lambda function (and binary) that serves this endpoint.
@@ -61,6 +66,8 @@ impl Endpoint {
             Endpoint::Update => "update-domain",
             Endpoint::Verify => "verify-domain",
             Endpoint::Delete => "delete-domain",
+            Endpoint::OpenClaim => "open-claim",
+            Endpoint::VerifyClaim => "verify-claim",
         }
     }
 
@@ -70,7 +77,8 @@ impl Endpoint {
             .find(|e| e.function_name() == name)
     }
 
-    /// Method and route template (`{id}` is the one path parameter).
+    /// Method and route template (`{id}` is the one path parameter). `/claims` is a fixed
+    /// segment, which routers (API Gateway's, axum's) match before `/{id}`.
     pub fn route(&self) -> (&'static str, &'static str) {
         match self {
             Endpoint::List => ("GET", ""),
@@ -79,6 +87,8 @@ impl Endpoint {
             Endpoint::Update => ("PATCH", "/{id}"),
             Endpoint::Verify => ("POST", "/{id}/verify"),
             Endpoint::Delete => ("DELETE", "/{id}"),
+            Endpoint::OpenClaim => ("POST", "/claims"),
+            Endpoint::VerifyClaim => ("POST", "/claims/{id}/verify"),
         }
     }
 }
@@ -144,6 +154,8 @@ impl App {
             Endpoint::Update => update::handle(self, &org, request).await,
             Endpoint::Verify => verify::handle(self, &org, request).await,
             Endpoint::Delete => delete::handle(self, &org, request).await,
+            Endpoint::OpenClaim => claims::open(self, &org, request).await,
+            Endpoint::VerifyClaim => claims::verify(self, &org, request).await,
         }
     }
 }

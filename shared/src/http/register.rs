@@ -1,14 +1,13 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
-use super::request::json_body;
+use super::request::{domain_name, json_body, region};
 use super::response::json;
 use super::views::Registered;
 use super::{BASE_PATH, Request, Response};
 use crate::App;
-use crate::dns::plan::new_setup;
 use crate::error::ApiError;
-use crate::model::{Domain, DomainName, OrgId, RECEIVING_REGIONS, Region};
+use crate::model::{Domain, OrgId};
 use crate::provision;
 use crate::store::DefaultChoice;
 
@@ -24,17 +23,8 @@ struct RegisterRequest {
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let body: RegisterRequest = json_body(request)?;
-    let name =
-        DomainName::parse(&body.domain).map_err(|e| ApiError::DomainInvalid(e.to_string()))?;
-    let region = match body.region.as_deref() {
-        None => Region::DEFAULT,
-        Some(text) => Region::parse(text).ok_or_else(|| {
-            ApiError::Validation(format!(
-                "region must be an SES region that receives mail: {}",
-                RECEIVING_REGIONS.join(", ")
-            ))
-        })?,
-    };
+    let name = domain_name(&body.domain)?;
+    let region = region(body.region.as_deref())?;
     let default = match body.is_default {
         None => DefaultChoice::IfNone,
         Some(true) => DefaultChoice::Always,
@@ -49,29 +39,27 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
 
     // The cheap refusals first: no RSA key is made for an organization at its limit or for
     // a name someone holds (the register transaction decides both atomically in any case).
-    let (quota, held) = tokio::try_join!(
-        app.store().quota(org),
-        app.store().name_is_held(&name, app.now())
+    let (quota, ()) = tokio::try_join!(
+        async { Ok::<_, ApiError>(app.store().quota(org).await?) },
+        provision::refuse_if_held(app, org, &name)
     )?;
     if quota.full() {
         return Err(ApiError::QuotaExceeded(quota.max));
     }
-    if held {
-        return Err(ApiError::DomainExists(name.to_string()));
-    }
 
     let now = app.now();
-    // RSA key generation is CPU work; keep it off the async workers.
-    let (setup, dkim) = tokio::task::spawn_blocking(move || new_setup(now))
-        .await
-        .map_err(|e| ApiError::Internal(format!("key generation task failed: {e}")))?;
+    let (setup, dkim) = provision::new_keys(now).await?;
     let mut domain = Domain::new_pending(org.clone(), name, region, setup, now);
     domain.hosted_zone_id = hosted_zone_id;
     let stored = provision::register(app, &domain, &dkim, default).await?;
+    Ok(created(&stored))
+}
 
-    let mut response = json(StatusCode::CREATED, &Registered::from(&stored));
+/// `201` with the registered domain and its `Location`.
+pub(super) fn created(stored: &Domain) -> Response {
+    let mut response = json(StatusCode::CREATED, &Registered::from(stored));
     if let Ok(location) = HeaderValue::from_str(&format!("{BASE_PATH}/{}", stored.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }

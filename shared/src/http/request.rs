@@ -7,18 +7,48 @@ use serde::de::DeserializeOwned;
 use super::Request;
 use crate::App;
 use crate::error::ApiError;
-use crate::model::{Domain, DomainId, OrgId};
+use crate::model::{ClaimId, Domain, DomainId, DomainName, OrgId, RECEIVING_REGIONS, Region};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The `{id}` path parameter. A malformed id names no domain, so it is a 404 like any
 /// other unknown id.
 pub fn domain_id(request: &Request) -> Result<DomainId, ApiError> {
+    path_id(request)
+        .and_then(DomainId::parse)
+        .ok_or(ApiError::DomainNotFound)
+}
+
+/// The `{id}` path parameter of the claim routes; as with domains, malformed is unknown.
+pub fn claim_id(request: &Request) -> Result<ClaimId, ApiError> {
+    path_id(request)
+        .and_then(ClaimId::parse)
+        .ok_or(ApiError::ClaimNotFound)
+}
+
+fn path_id(request: &Request) -> Option<&str> {
     request
         .path_parameters_ref()
         .and_then(|params| params.first("id"))
-        .and_then(DomainId::parse)
-        .ok_or(ApiError::DomainNotFound)
+}
+
+/// The `region` of a request body: an SES region that receives mail, `us-east-1` if
+/// omitted.
+pub fn region(text: Option<&str>) -> Result<Region, ApiError> {
+    match text {
+        None => Ok(Region::DEFAULT),
+        Some(text) => Region::parse(text).ok_or_else(|| {
+            ApiError::Validation(format!(
+                "region must be an SES region that receives mail: {}",
+                RECEIVING_REGIONS.join(", ")
+            ))
+        }),
+    }
+}
+
+/// The `domain` of a request body, normalised, or `DOMAIN_INVALID` saying why not.
+pub fn domain_name(text: &str) -> Result<DomainName, ApiError> {
+    DomainName::parse(text).map_err(|e| ApiError::DomainInvalid(e.to_string()))
 }
 
 pub fn body_bytes(request: &Request) -> &[u8] {

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
+use crate::dns::plan::claim_record;
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
-    Capabilities, CheckReport, Counters, Domain, DomainId, RecordStatus, Region, ServerFinding,
-    SesView, Status, Timestamp, VerificationStatus,
+    Capabilities, CheckReport, Claim, ClaimId, ClaimStatus, Counters, Domain, DomainId, Finding,
+    RecordStatus, Region, ServerFinding, SesView, Status, Timestamp, VerificationStatus,
 };
 
 /// Who publishes the records: `route53` when the service wrote them to the account's zone.
@@ -87,18 +88,23 @@ pub struct RecordView {
 }
 
 impl RecordView {
+    /// `record` with `finding`, if it was checked.
+    fn of(record: DnsRecord, finding: Option<&Finding>, checked: bool) -> RecordView {
+        RecordView {
+            verified: checked.then(|| finding.is_some_and(|f| f.verified)),
+            status: finding.map_or(RecordStatus::NotChecked, |f| f.status),
+            reason: finding.and_then(|f| f.reason.clone()),
+            found: finding.map(|f| f.found.clone()),
+            servers: finding.map(|f| f.servers.clone()),
+            record,
+        }
+    }
+
     /// The records to publish, not yet checked (the answer to registration).
     fn unchecked(domain: &Domain) -> Vec<RecordView> {
         records_for(domain)
             .into_iter()
-            .map(|record| RecordView {
-                record,
-                verified: None,
-                status: RecordStatus::NotChecked,
-                reason: None,
-                found: None,
-                servers: None,
-            })
+            .map(|record| RecordView::of(record, None, false))
             .collect()
     }
 
@@ -109,14 +115,7 @@ impl RecordView {
             .into_iter()
             .map(|record| {
                 let finding = report.and_then(|r| r.finding(record.kind));
-                RecordView {
-                    verified: Some(finding.is_some_and(|f| f.verified)),
-                    status: finding.map_or(RecordStatus::NotChecked, |f| f.status),
-                    reason: finding.and_then(|f| f.reason.clone()),
-                    found: finding.map(|f| f.found.clone()),
-                    servers: finding.map(|f| f.servers.clone()),
-                    record,
-                }
+                RecordView::of(record, finding, true)
             })
             .collect()
     }
@@ -274,6 +273,38 @@ impl<'a> Verified<'a> {
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
             dns_records: RecordView::checked(d, Some(report)),
+        }
+    }
+}
+
+/// A claim: `POST /claims` answers it, and a failed `POST /claims/:id/verify` carries it
+/// (with the challenge's finding) in its `details`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimView<'a> {
+    id: &'a ClaimId,
+    domain: &'a str,
+    region: Region,
+    status: ClaimStatus,
+    dns_records: Vec<RecordView>,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+impl<'a> ClaimView<'a> {
+    pub fn new(claim: &'a Claim, now: Timestamp, finding: Option<&Finding>) -> Self {
+        Self {
+            id: &claim.id,
+            domain: claim.name.as_str(),
+            region: claim.region,
+            status: claim.status(now),
+            dns_records: vec![RecordView::of(
+                claim_record(claim),
+                finding,
+                finding.is_some(),
+            )],
+            created_at: claim.created_at,
+            expires_at: claim.expires_at,
         }
     }
 }

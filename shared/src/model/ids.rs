@@ -5,58 +5,80 @@ use std::sync::Mutex;
 
 use ulid::{Generator, Ulid};
 
-/// `dom_` + a ULID: sortable by creation time, so a table sort key of ids is creation order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DomainId(String);
+/// An id this service issues: a prefix and a ULID, sortable by creation time, so a table
+/// sort key of ids is creation order.
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-const DOMAIN_PREFIX: &str = "dom_";
+        impl $name {
+            /// Ids made by one process sort in the order they were made, even within one
+            /// millisecond (a monotonic ULID generator), so listings are stable newest-first.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, next_ulid()))
+            }
 
-impl DomainId {
-    /// Ids made by one process sort in the order they were made, even within one
-    /// millisecond (a monotonic ULID generator), so listings are stable newest-first.
-    pub fn generate() -> Self {
-        static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
-        let ulid = GENERATOR
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .generate()
-            // Only after 2^80 ids in one millisecond; a fresh random id is still unique.
-            .unwrap_or_else(|_| Ulid::new());
-        Self(format!("{DOMAIN_PREFIX}{ulid}"))
-    }
+            /// Accepts only ids this service could have issued; anything else is simply
+            /// unknown.
+            pub fn parse(text: &str) -> Option<Self> {
+                let ulid = text.strip_prefix($prefix)?;
+                let parsed = Ulid::from_string(ulid).ok()?;
+                // Canonical form only, so one thing has exactly one id spelling.
+                (parsed.to_string() == ulid).then(|| Self(text.to_owned()))
+            }
 
-    /// Accepts only ids this service could have issued; anything else is simply unknown.
-    pub fn parse(text: &str) -> Option<Self> {
-        let ulid = text.strip_prefix(DOMAIN_PREFIX)?;
-        let parsed = Ulid::from_string(ulid).ok()?;
-        // Canonical form only, so one domain has exactly one id spelling.
-        (parsed.to_string() == ulid).then(|| Self(text.to_owned()))
-    }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                Self::parse(&text).ok_or_else(|| format!("'{text}' is not {}", $what))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl TryFrom<String> for DomainId {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Self::parse(&text).ok_or_else(|| format!("'{text}' is not a domain id"))
-    }
+fn next_ulid() -> Ulid {
+    static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .generate()
+        // Only after 2^80 ids in one millisecond; a fresh random id is still unique.
+        .unwrap_or_else(|_| Ulid::new())
 }
 
-impl From<DomainId> for String {
-    fn from(id: DomainId) -> String {
-        id.0
-    }
-}
+ulid_id!(
+    /// `dom_` + a ULID.
+    DomainId,
+    "dom_",
+    "a domain id"
+);
 
-impl fmt::Display for DomainId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+ulid_id!(
+    /// `clm_` + a ULID.
+    ClaimId,
+    "clm_",
+    "a claim id"
+);
 
 /// An organization (tenant) id, as assigned to API keys by whoever issues them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

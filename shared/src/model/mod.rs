@@ -1,5 +1,6 @@
 //! The domain model: validated newtypes and the stored domain.
 
+mod claim;
 mod domain;
 mod domain_name;
 mod ids;
@@ -8,11 +9,12 @@ mod status;
 mod timestamp;
 mod verification;
 
+pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
 pub use domain::{
     Counter, Counters, Domain, DomainState, VERIFICATION_WINDOW, VerificationSetup, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
-pub use ids::{DomainId, OrgId, ZoneId};
+pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;

@@ -10,17 +10,18 @@ use aws_sdk_dynamodb::types::{
 
 use super::schema::{
     CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_ID_SK, KEY_SK, NAME_SK,
-    ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, domain_sk,
-    key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk, shard_key, zone_pk,
+    ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, claim_sk,
+    domain_sk, key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk, reservation_shard,
+    reservation_shard_key, shard_key, zone_pk,
 };
 use super::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
-    backoff,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
+    Store, StoreError, backoff, effects,
 };
 use crate::cloud::{self, CloudError};
 use crate::model::{
-    Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status, Timestamp,
-    VerificationSetup, ZoneId,
+    Claim, ClaimId, Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region,
+    Status, Timestamp, VerificationSetup, ZoneId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -173,15 +174,14 @@ impl DynamoStore {
         }
     }
 
-    /// The name claim of a registration: taken if free, already this domain's, or a
-    /// reservation whose time has passed.
-    fn put_claim(&self, item: Item, id: &DomainId, now: Timestamp) -> TransactWriteItem {
+    /// The name of a registration: taken if free or already this domain's (reserved).
+    fn put_name(&self, item: Item, id: &DomainId) -> TransactWriteItem {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(CLAIM_FREE)
-            .set_expression_attribute_names(Some(claim_free_names()))
-            .set_expression_attribute_values(Some(claim_free_values(id, now)))
+            .condition_expression(NAME_FREE)
+            .set_expression_attribute_names(Some(name_free_names()))
+            .set_expression_attribute_values(Some(name_free_values(id)))
             .build()
             .expect("table and item set");
         TransactWriteItem::builder().put(put).build()
@@ -294,7 +294,7 @@ impl Store for DynamoStore {
         domain: &Domain,
         default: DefaultChoice,
     ) -> Result<Domain, StoreError> {
-        let claim = claim_item(&domain.name, &domain.org_id, &domain.id, None);
+        let name = name_item(&domain.name, &domain.org_id, &domain.id);
         for attempt in 0..ATTEMPTS {
             let make_default = match default {
                 DefaultChoice::Always => true,
@@ -303,7 +303,7 @@ impl Store for DynamoStore {
             };
             let only_if_none = default == DefaultChoice::IfNone;
             let items = vec![
-                self.put_claim(claim.clone(), &domain.id, domain.created_at),
+                self.put_name(name.clone(), &domain.id),
                 self.put(domain_item(domain), "attribute_not_exists(#pk)"),
                 self.count_in(
                     &domain.org_id,
@@ -342,39 +342,85 @@ impl Store for DynamoStore {
         Err(StoreError::Conflict)
     }
 
-    async fn claim_name(
-        &self,
-        name: &DomainName,
-        org: &OrgId,
-        id: &DomainId,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn reserve_name(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(claim_item(name, org, id, Some(until))))
-            .condition_expression(CLAIM_FREE)
-            .set_expression_attribute_names(Some(claim_free_names()))
-            .set_expression_attribute_values(Some(claim_free_values(id, now)))
+            .set_item(Some(reservation_item(reservation)))
+            .condition_expression(NAME_FREE)
+            .set_expression_attribute_names(Some(name_free_names()))
+            .set_expression_attribute_values(Some(name_free_values(&reservation.domain_id)))
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::NameTaken(name.to_string())),
+            Err(err) if is_condition_failure(&err) => {
+                Err(StoreError::NameTaken(reservation.name.to_string()))
+            }
             Err(err) => Err(classify(err)),
         }
     }
 
-    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError> {
-        let Some(claim) = self.get_item(name_pk(name), NAME_SK).await? else {
-            return Ok(false);
-        };
-        Ok(match opt_time(&claim, "provisionalUntil")? {
-            Some(until) => until >= now,
-            None => true,
-        })
+    async fn name_holder(&self, name: &DomainName) -> Result<Option<NameHolder>, StoreError> {
+        self.get_item(name_pk(name), NAME_SK)
+            .await?
+            .map(|item| parse_holder(name, &item))
+            .transpose()
+    }
+
+    async fn retime_reservation(
+        &self,
+        reservation: &Reservation,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(name_pk(&reservation.name)))
+            .key(SK, s(NAME_SK))
+            .update_expression("SET #until = :until, #due = :until")
+            .condition_expression("#domainId = :id AND #until = :read")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
+            .expression_attribute_names("#due", GSI1_SK)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_values(":until", s(until.to_string()))
+            .expression_attribute_values(":read", s(reservation.until.to_string()))
+            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
+            .send()
+            .await;
+        conflict_unless_met(result)
+    }
+
+    async fn expired_reservations(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, StoreError> {
+        let mut names = Vec::new();
+        for shard in 0..CHECK_SHARDS {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#shard = :shard AND #until < :now")
+                .expression_attribute_names("#shard", GSI1_PK)
+                .expression_attribute_names("#until", GSI1_SK)
+                .expression_attribute_values(":shard", s(reservation_shard_key(shard)))
+                .expression_attribute_values(":now", s(now.to_string()))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+                .send()
+                .await
+                .map_err(classify)?;
+            names.extend(page.items().iter().filter_map(|item| {
+                let pk = opt_str(item, PK)?;
+                DomainName::from_stored(pk.strip_prefix("NAME#")?)
+            }));
+        }
+        names.truncate(limit);
+        Ok(names)
     }
 
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
@@ -387,7 +433,7 @@ impl Store for DynamoStore {
             // Only a reservation of ours: never the name of a registered domain.
             .condition_expression("#domainId = :id AND attribute_exists(#until)")
             .expression_attribute_names("#domainId", "domainId")
-            .expression_attribute_names("#until", "provisionalUntil")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
             .expression_attribute_values(":id", s(id.as_str()))
             .send()
             .await;
@@ -777,6 +823,79 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn put_claim(&self, claim: &Claim) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim_item(claim)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_claim(&self, org: &OrgId, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
+        self.get_item(org_pk(org), &claim_sk(id))
+            .await?
+            .map(|item| parse_claim(&item))
+            .transpose()
+    }
+
+    async fn complete_claim(
+        &self,
+        claim: &Claim,
+        domain: &DomainId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(&claim.org_id)))
+            .key(SK, s(claim_sk(&claim.id)))
+            .update_expression("SET #domainId = :domain, #completedAt = :at")
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#domainId)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#completedAt", "completedAt")
+            .expression_attribute_values(":domain", s(domain.as_str()))
+            .expression_attribute_values(":at", s(at.to_string()))
+            .send()
+            .await;
+        conflict_unless_met(result)
+    }
+
+    async fn transfer_name(
+        &self,
+        holder: &Domain,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError> {
+        let delete_holder = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(org_pk(&holder.org_id)))
+            .key(SK, s(domain_sk(&holder.id)))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(holder.version))
+            .build()
+            .expect("table, key and condition set");
+        let take_name = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(reservation_item(reservation)))
+            .condition_expression("#domainId = :holder AND attribute_not_exists(#until)")
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
+            .expression_attribute_values(":holder", s(holder.id.as_str()))
+            .build()
+            .expect("table, item and condition set");
+        self.transact(vec![
+            TransactWriteItem::builder().delete(delete_holder).build(),
+            TransactWriteItem::builder().put(take_name).build(),
+            self.count_out(&holder.org_id, &holder.id, holder.is_default),
+        ])
+        .await
+    }
+
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut item: Item = HashMap::from([
             (PK.into(), s(key_pk(&key.key_hash))),
@@ -893,36 +1012,127 @@ where
     }
 }
 
-/// A name is free for a domain when nobody holds it, the domain itself does, or the
-/// holder's reservation has run out.
-const CLAIM_FREE: &str = "attribute_not_exists(#pk) OR #domainId = :id OR #until < :now";
+/// A name is free for a domain when nobody holds it or the domain itself does. A
+/// reservation that ran out is not free: its effects are undone first.
+const NAME_FREE: &str = "attribute_not_exists(#pk) OR #domainId = :id";
 
-fn claim_free_names() -> HashMap<String, String> {
+/// Set on a name's item while it is only reserved.
+const PROVISIONAL_UNTIL: &str = "provisionalUntil";
+
+fn name_free_names() -> HashMap<String, String> {
     HashMap::from([
         ("#pk".into(), PK.into()),
         ("#domainId".into(), "domainId".into()),
-        ("#until".into(), "provisionalUntil".into()),
     ])
 }
 
-fn claim_free_values(id: &DomainId, now: Timestamp) -> Item {
+fn name_free_values(id: &DomainId) -> Item {
+    HashMap::from([(":id".into(), s(id.as_str()))])
+}
+
+fn name_item(name: &DomainName, org: &OrgId, id: &DomainId) -> Item {
     HashMap::from([
-        (":id".into(), s(id.as_str())),
-        (":now".into(), s(now.to_string())),
-    ])
-}
-
-fn claim_item(name: &DomainName, org: &OrgId, id: &DomainId, until: Option<Timestamp>) -> Item {
-    let mut item: Item = HashMap::from([
         (PK.into(), s(name_pk(name))),
         (SK.into(), s(NAME_SK)),
         ("orgId".into(), s(org.as_str())),
         ("domainId".into(), s(id.as_str())),
+    ])
+}
+
+/// A reservation: the name's item with its deadline and effects, in the index the sweep
+/// reads to find registrations that died.
+fn reservation_item(reservation: &Reservation) -> Item {
+    let mut item = name_item(&reservation.name, &reservation.org, &reservation.domain_id);
+    let until = reservation.until.to_string();
+    item.insert(PROVISIONAL_UNTIL.into(), s(until.clone()));
+    item.insert(
+        "leftovers".into(),
+        s(effects::encode(&reservation.leftovers)),
+    );
+    item.insert("effects".into(), s(effects::encode(&reservation.effects)));
+    item.insert(GSI1_PK.into(), s(reservation_shard(&reservation.name)));
+    item.insert(GSI1_SK.into(), s(until));
+    item
+}
+
+fn parse_holder(name: &DomainName, item: &Item) -> Result<NameHolder, StoreError> {
+    let org = parse_with(item, "orgId", OrgId::parse)?;
+    let id = parse_with(item, "domainId", DomainId::parse)?;
+    let Some(until) = opt_time(item, PROVISIONAL_UNTIL)? else {
+        return Ok(NameHolder::Domain { org, id });
+    };
+    let effects_of = |attribute: &str| {
+        effects::decode(&opt_str(item, attribute).unwrap_or_default())
+            .ok_or_else(|| corrupt(attribute))
+    };
+    Ok(NameHolder::Reservation(Reservation {
+        name: name.clone(),
+        org,
+        domain_id: id,
+        until,
+        leftovers: effects_of("leftovers")?,
+        effects: effects_of("effects")?,
+    }))
+}
+
+/// Claims stay readable for a week after they expire, then the table's TTL removes them.
+const CLAIM_KEPT: time::Duration = time::Duration::days(7);
+
+fn claim_item(claim: &Claim) -> Item {
+    let mut item: Item = HashMap::from([
+        (PK.into(), s(org_pk(&claim.org_id))),
+        (SK.into(), s(claim_sk(&claim.id))),
+        ("claimId".into(), s(claim.id.as_str())),
+        ("orgId".into(), s(claim.org_id.as_str())),
+        ("domain".into(), s(claim.name.as_str())),
+        ("region".into(), s(claim.region.as_str())),
+        ("token".into(), s(claim.token.clone())),
+        ("createdAt".into(), s(claim.created_at.to_string())),
+        ("expiresAt".into(), s(claim.expires_at.to_string())),
+        (
+            "ttl".into(),
+            n(claim
+                .expires_at
+                .plus(CLAIM_KEPT)
+                .datetime()
+                .unix_timestamp()),
+        ),
     ]);
-    if let Some(until) = until {
-        item.insert("provisionalUntil".into(), s(until.to_string()));
+    if let Some(id) = &claim.domain_id {
+        item.insert("domainId".into(), s(id.as_str()));
+    }
+    if let Some(at) = claim.completed_at {
+        item.insert("completedAt".into(), s(at.to_string()));
     }
     item
+}
+
+fn parse_claim(item: &Item) -> Result<Claim, StoreError> {
+    Ok(Claim {
+        id: parse_with(item, "claimId", ClaimId::parse)?,
+        org_id: parse_with(item, "orgId", OrgId::parse)?,
+        name: parse_with(item, "domain", DomainName::from_stored)?,
+        region: parse_with(item, "region", Region::parse)?,
+        token: opt_str(item, "token").ok_or_else(|| corrupt("token"))?,
+        created_at: opt_time(item, "createdAt")?.ok_or_else(|| corrupt("createdAt"))?,
+        expires_at: opt_time(item, "expiresAt")?.ok_or_else(|| corrupt("expiresAt"))?,
+        domain_id: opt_str(item, "domainId")
+            .map(|id| DomainId::parse(&id).ok_or_else(|| corrupt("domainId")))
+            .transpose()?,
+        completed_at: opt_time(item, "completedAt")?,
+    })
+}
+
+/// A conditional write's outcome: a condition that did not hold is `Conflict`.
+fn conflict_unless_met<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if is_condition_failure(&err) => Err(StoreError::Conflict),
+        Err(err) => Err(classify(err)),
+    }
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {

@@ -4,9 +4,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Quota, Store, StoreError,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
+    Store, StoreError,
 };
-use crate::model::{Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId};
+use crate::model::{
+    Claim, ClaimId, Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId,
+};
 
 /// The embedded store of the local server. One lock over everything makes every
 /// operation atomic, which is what the DynamoDB transactions give the real table.
@@ -19,7 +22,8 @@ pub struct MemoryStore {
 struct Tables {
     /// Ordered by id, which is creation order.
     domains: BTreeMap<(OrgId, DomainId), Domain>,
-    names: HashMap<String, Claim>,
+    names: HashMap<String, NameHolder>,
+    claims: HashMap<(OrgId, ClaimId), Claim>,
     defaults: HashMap<OrgId, DomainId>,
     keys: HashMap<String, ApiKeyRecord>,
     zones: BTreeMap<ZoneId, OrgId>,
@@ -28,17 +32,13 @@ struct Tables {
     limits: HashMap<OrgId, u64>,
 }
 
-/// Who holds a name; `until` is set while it is only a reservation.
-#[derive(Clone)]
-struct Claim {
-    id: DomainId,
-    until: Option<Timestamp>,
-}
-
-impl Claim {
-    /// Whether domain `id` may take the name at `now`.
-    fn yields_to(&self, id: &DomainId, now: Timestamp) -> bool {
-        &self.id == id || self.until.is_some_and(|until| until < now)
+impl NameHolder {
+    /// The domain the name is held for.
+    fn domain_id(&self) -> &DomainId {
+        match self {
+            NameHolder::Domain { id, .. } => id,
+            NameHolder::Reservation(r) => &r.domain_id,
+        }
     }
 }
 
@@ -64,6 +64,25 @@ impl Tables {
         }
     }
 
+    /// Removes the domain, its name, its quota slot and its default.
+    fn remove_domain(&mut self, domain: &Domain) {
+        let org = &domain.org_id;
+        self.domains.remove(&(org.clone(), domain.id.clone()));
+        if let Some(count) = self.counts.get_mut(org) {
+            *count = count.saturating_sub(1);
+        }
+        if self
+            .names
+            .get(domain.name.as_str())
+            .is_some_and(|h| h.domain_id() == &domain.id)
+        {
+            self.names.remove(domain.name.as_str());
+        }
+        if self.defaults.get(org) == Some(&domain.id) {
+            self.defaults.remove(org);
+        }
+    }
+
     fn resolved(&self, domain: &Domain) -> Domain {
         let mut domain = domain.clone();
         domain.is_default = self.defaults.get(&domain.org_id) == Some(&domain.id);
@@ -73,49 +92,73 @@ impl Tables {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn claim_name(
-        &self,
-        name: &DomainName,
-        _org: &OrgId,
-        id: &DomainId,
-        now: Timestamp,
-        until: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn reserve_name(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let mut t = self.tables();
+        let name = reservation.name.as_str();
         if t.names
-            .get(name.as_str())
-            .is_some_and(|c| !c.yields_to(id, now))
+            .get(name)
+            .is_some_and(|h| h.domain_id() != &reservation.domain_id)
         {
-            return Err(StoreError::NameTaken(name.to_string()));
+            return Err(StoreError::NameTaken(name.to_owned()));
         }
         t.names.insert(
-            name.to_string(),
-            Claim {
-                id: id.clone(),
-                until: Some(until),
-            },
+            name.to_owned(),
+            NameHolder::Reservation(reservation.clone()),
         );
         Ok(())
     }
 
+    async fn name_holder(&self, name: &DomainName) -> Result<Option<NameHolder>, StoreError> {
+        Ok(self.tables().names.get(name.as_str()).cloned())
+    }
+
+    async fn retime_reservation(
+        &self,
+        reservation: &Reservation,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        match t.names.get_mut(reservation.name.as_str()) {
+            Some(NameHolder::Reservation(held)) if held == reservation => {
+                held.until = until;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn expired_reservations(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, StoreError> {
+        let t = self.tables();
+        let mut expired: Vec<&Reservation> = t
+            .names
+            .values()
+            .filter_map(|h| match h {
+                NameHolder::Reservation(r) if r.until < now => Some(r),
+                _ => None,
+            })
+            .collect();
+        expired.sort_by_key(|r| r.until);
+        Ok(expired
+            .into_iter()
+            .take(limit)
+            .map(|r| r.name.clone())
+            .collect())
+    }
+
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
         let mut t = self.tables();
-        let held = t
-            .names
-            .get(name.as_str())
-            .is_some_and(|c| &c.id == id && c.until.is_some());
+        let held = matches!(
+            t.names.get(name.as_str()),
+            Some(NameHolder::Reservation(r)) if &r.domain_id == id
+        );
         if held {
             t.names.remove(name.as_str());
         }
         Ok(())
-    }
-
-    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError> {
-        Ok(self
-            .tables()
-            .names
-            .get(name.as_str())
-            .is_some_and(|claim| claim.until.is_none_or(|until| until >= now)))
     }
 
     async fn insert_domain(
@@ -127,7 +170,7 @@ impl Store for MemoryStore {
         let name = domain.name.as_str();
         if t.names
             .get(name)
-            .is_some_and(|c| !c.yields_to(&domain.id, domain.created_at))
+            .is_some_and(|h| h.domain_id() != &domain.id)
         {
             return Err(StoreError::NameTaken(name.to_owned()));
         }
@@ -142,9 +185,9 @@ impl Store for MemoryStore {
         *t.counts.entry(domain.org_id.clone()).or_default() += 1;
         t.names.insert(
             name.to_owned(),
-            Claim {
+            NameHolder::Domain {
+                org: domain.org_id.clone(),
                 id: domain.id.clone(),
-                until: None,
             },
         );
         t.domains.insert(key, domain.clone());
@@ -235,19 +278,7 @@ impl Store for MemoryStore {
             return Err(StoreError::InUse(current.counters.inbox_count));
         }
         let resolved = t.resolved(current);
-        t.domains.remove(&key);
-        if let Some(count) = t.counts.get_mut(org) {
-            *count = count.saturating_sub(1);
-        }
-        if t.names
-            .get(resolved.name.as_str())
-            .is_some_and(|c| &c.id == id)
-        {
-            t.names.remove(resolved.name.as_str());
-        }
-        if resolved.is_default {
-            t.defaults.remove(org);
-        }
+        t.remove_domain(&resolved);
         Ok(resolved)
     }
 
@@ -339,6 +370,64 @@ impl Store for MemoryStore {
 
     async fn set_quota(&self, org: &OrgId, max: u64) -> Result<(), StoreError> {
         self.tables().limits.insert(org.clone(), max);
+        Ok(())
+    }
+
+    async fn put_claim(&self, claim: &Claim) -> Result<(), StoreError> {
+        let key = (claim.org_id.clone(), claim.id.clone());
+        self.tables().claims.insert(key, claim.clone());
+        Ok(())
+    }
+
+    async fn get_claim(&self, org: &OrgId, id: &ClaimId) -> Result<Option<Claim>, StoreError> {
+        Ok(self
+            .tables()
+            .claims
+            .get(&(org.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn complete_claim(
+        &self,
+        claim: &Claim,
+        domain: &DomainId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let key = (claim.org_id.clone(), claim.id.clone());
+        match t.claims.get_mut(&key) {
+            Some(stored) if stored.domain_id.is_none() => {
+                stored.domain_id = Some(domain.clone());
+                stored.completed_at = Some(at);
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn transfer_name(
+        &self,
+        holder: &Domain,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let key = (holder.org_id.clone(), holder.id.clone());
+        let unchanged = t
+            .domains
+            .get(&key)
+            .is_some_and(|d| d.version == holder.version);
+        let name_still_theirs = matches!(
+            t.names.get(holder.name.as_str()),
+            Some(NameHolder::Domain { id, .. }) if id == &holder.id
+        );
+        if !unchanged || !name_still_theirs {
+            return Err(StoreError::Conflict);
+        }
+        t.remove_domain(holder);
+        t.names.insert(
+            reservation.name.to_string(),
+            NameHolder::Reservation(reservation.clone()),
+        );
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! (the local default). Both pass the same test suite.
 
 mod dynamo;
+mod effects;
 mod memory;
 pub mod schema;
 
@@ -10,7 +11,10 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::model::{Counter, Domain, DomainId, DomainName, DomainState, OrgId, Timestamp, ZoneId};
+use crate::model::{
+    Claim, ClaimId, Counter, Domain, DomainId, DomainName, DomainState, OrgId, Region, Timestamp,
+    VerificationSetup, ZoneId,
+};
 
 /// Pause before retrying a write lost to a concurrent writer: growing with each attempt,
 /// and jittered so that the losers of one race do not collide again.
@@ -68,6 +72,44 @@ pub enum DefaultChoice {
     Never,
 }
 
+/// Something a registration creates outside the table. It is written down before it is
+/// created, so whoever finds the registration dead can remove it; removing what was never
+/// created is a no-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The name's SES identity in `region`, if it is tagged with `org`.
+    Identity { region: Region, org: OrgId },
+    /// The records of `setup` for the name, as written into hosted zone `zone` (only those
+    /// exactly as written are removed).
+    Records {
+        zone: ZoneId,
+        region: Region,
+        setup: VerificationSetup,
+    },
+}
+
+/// A name held for a registration while it works outside the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub name: DomainName,
+    pub org: OrgId,
+    /// The domain being registered.
+    pub domain_id: DomainId,
+    /// When whoever finds it may take it over, undoing its effects first.
+    pub until: Timestamp,
+    /// Removed before anything is created: what a claimed name's previous holder left.
+    pub leftovers: Vec<Effect>,
+    /// What the registration creates.
+    pub effects: Vec<Effect>,
+}
+
+/// Who holds a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameHolder {
+    Domain { org: OrgId, id: DomainId },
+    Reservation(Reservation),
+}
+
 /// One PATCH, applied atomically.
 #[derive(Debug, Clone)]
 pub struct DomainUpdate {
@@ -91,29 +133,39 @@ pub struct ApiKeyRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Reserves `name` for domain `id` until `until`, before work outside the table (SES,
-    /// Route 53) that must not run twice for one name. `NameTaken` if another domain holds
-    /// it (a reservation whose time has passed at `now` can be taken over).
-    async fn claim_name(
+    /// Holds the name for the reservation's domain, with the effects it is about to
+    /// create, before any of them is created. `NameTaken` if anyone else holds it, a
+    /// reservation that ran out included: that one's effects must be undone first
+    /// ([`Store::retime_reservation`], then [`Store::release_name`]).
+    async fn reserve_name(&self, reservation: &Reservation) -> Result<(), StoreError>;
+
+    /// Who holds `name`, if anyone.
+    async fn name_holder(&self, name: &DomainName) -> Result<Option<NameHolder>, StoreError>;
+
+    /// Moves `reservation`'s (as read) deadline to `until`: later, to take a dead
+    /// registration over so that one party at a time undoes it; now, to hand a failed one
+    /// to whoever comes next. `Conflict` if it changed since it was read.
+    async fn retime_reservation(
         &self,
-        name: &DomainName,
-        org: &OrgId,
-        id: &DomainId,
-        now: Timestamp,
+        reservation: &Reservation,
         until: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// Whether another registration holds `name` at `now`: a domain, or a reservation that
-    /// has not run out. The cheap early refusal; the claim itself decides.
-    async fn name_is_held(&self, name: &DomainName, now: Timestamp) -> Result<bool, StoreError>;
+    /// Names whose reservation ran out before `now`, at most `limit`: registrations that
+    /// died, for the sweep to undo. Read from an index that may lag a write by a moment.
+    async fn expired_reservations(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DomainName>, StoreError>;
 
     /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
 
-    /// Claims the name for good (or confirms this domain's reservation), counts the domain
-    /// against its organization's quota and writes it, in one step; a lost race is
-    /// `NameTaken`, a full quota `QuotaExceeded`. Returns the domain as stored (with
-    /// `is_default` resolved).
+    /// Claims the name for good (confirming this domain's reservation, or taking a free
+    /// name), counts the domain against its organization's quota and writes it, in one
+    /// step; a lost race is `NameTaken`, a full quota `QuotaExceeded`. Returns the domain as
+    /// stored (with `is_default` resolved).
     async fn insert_domain(
         &self,
         domain: &Domain,
@@ -193,6 +245,29 @@ pub trait Store: Send + Sync + 'static {
     /// Sets the organization's limit. Domains it holds beyond a lowered limit stay; new
     /// ones wait until it is under the limit again.
     async fn set_quota(&self, org: &OrgId, max: u64) -> Result<(), StoreError>;
+
+    async fn put_claim(&self, claim: &Claim) -> Result<(), StoreError>;
+
+    async fn get_claim(&self, org: &OrgId, id: &ClaimId) -> Result<Option<Claim>, StoreError>;
+
+    /// Marks a pending claim completed by the registration of `domain`; `Conflict` if it is
+    /// not pending.
+    async fn complete_claim(
+        &self,
+        claim: &Claim,
+        domain: &DomainId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Hands a claimed name over, in one step: removes `holder`'s domain (if it is still at
+    /// the version read), gives its organization's quota slot back, clears its default if
+    /// it was this one, and turns the name into `reservation` for the claimant. `Conflict`
+    /// if the holder changed or the name moved since they were read.
+    async fn transfer_name(
+        &self,
+        holder: &Domain,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError>;
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 
-use crate::model::{DomainId, DomainName, OrgId, ZoneId};
+use crate::model::{ClaimId, DomainId, DomainName, OrgId, ZoneId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -75,6 +75,21 @@ pub const ORG_ZONE_SK_PREFIX: &str = "ZONE#";
 pub fn check_shard(id: &DomainId) -> String {
     let sum: u32 = id.as_str().bytes().map(u32::from).sum();
     shard_key(sum % CHECK_SHARDS)
+}
+
+/// The index partition of a name's reservation, where the sweep finds those that ran out.
+pub fn reservation_shard(name: &DomainName) -> String {
+    let sum: u32 = name.as_str().bytes().map(u32::from).sum();
+    reservation_shard_key(sum % CHECK_SHARDS)
+}
+
+pub fn reservation_shard_key(shard: u32) -> String {
+    format!("RESERVED#{shard}")
+}
+
+/// A claim, under its claimant's organization.
+pub fn claim_sk(id: &ClaimId) -> String {
+    format!("CLAIM#{id}")
 }
 
 pub fn shard_key(shard: u32) -> String {

@@ -1,0 +1,6 @@
+//! Lambda function `verify-claim`: `domains::http::Endpoint::VerifyClaim` behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    domains::lambda::run(domains::http::Endpoint::VerifyClaim).await
+}

@@ -1,0 +1,49 @@
+use lambda_http::http::StatusCode;
+use serde::Deserialize;
+
+use super::register::created;
+use super::request::{claim_id, domain_name, json_body, region};
+use super::response::json;
+use super::views::ClaimView;
+use super::{Request, Response};
+use crate::App;
+use crate::claims::{self, Unproven};
+use crate::error::ApiError;
+use crate::model::OrgId;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ClaimRequest {
+    domain: String,
+    region: Option<String>,
+}
+
+/// `POST /claims`
+pub async fn open(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
+    let body: ClaimRequest = json_body(request)?;
+    let name = domain_name(&body.domain)?;
+    let region = region(body.region.as_deref())?;
+    let claim = claims::open(app, org, name, region).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &ClaimView::new(&claim, app.now(), None),
+    ))
+}
+
+/// `POST /claims/:id/verify`
+pub async fn verify(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
+    let id = claim_id(request)?;
+    let claim = app
+        .store()
+        .get_claim(org, &id)
+        .await?
+        .ok_or(ApiError::ClaimNotFound)?;
+    match claims::complete(app, &claim).await? {
+        Ok(domain) => Ok(created(&domain)),
+        Err(Unproven(finding)) => {
+            let view = ClaimView::new(&claim, app.now(), Some(&finding));
+            let details = serde_json::to_value(&view).expect("views serialize");
+            Err(ApiError::VerificationFailed(details))
+        }
+    }
+}
