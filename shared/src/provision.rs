@@ -81,20 +81,30 @@ pub fn effects_of(app: &App, domain: &Domain) -> Vec<Effect> {
 /// The cheap early refusal of a name someone holds (before any RSA key is made); the
 /// reservation itself decides.
 pub async fn refuse_if_held(app: &App, org: &OrgId, name: &DomainName) -> Result<(), ApiError> {
-    match app.store().name_holder(name).await? {
-        None => Ok(()),
-        Some(NameHolder::Reservation(held)) if held.until < app.now() => Ok(()),
-        Some(NameHolder::Reservation(held)) if &held.org == org => Err(in_progress(name, &held)),
-        Some(_) => Err(ApiError::DomainExists(name.to_string())),
-    }
+    let holder = app.store().name_holder(name).await?;
+    obstacle(app, org, name, holder).map(|_| ())
 }
 
-fn in_progress(name: &DomainName, held: &Reservation) -> ApiError {
-    ApiError::NameReserved(format!(
-        "a registration of '{name}' by this organization is still in progress; if it \
-         failed, retry after {}",
-        held.until
-    ))
+/// What stands between `org` and `name`: nothing, a registration that died and must be
+/// undone first, or a refusal.
+fn obstacle(
+    app: &App,
+    org: &OrgId,
+    name: &DomainName,
+    holder: Option<NameHolder>,
+) -> Result<Option<Reservation>, ApiError> {
+    match holder {
+        None => Ok(None),
+        Some(NameHolder::Reservation(held)) if held.until < app.now() => Ok(Some(held)),
+        Some(NameHolder::Reservation(held)) if &held.org == org => {
+            Err(ApiError::NameReserved(format!(
+                "a registration of '{name}' by this organization is still in progress; if \
+                 it failed, retry after {}",
+                held.until
+            )))
+        }
+        Some(_) => Err(ApiError::DomainExists(name.to_string())),
+    }
 }
 
 /// Holds the name for `reservation`, first undoing a dead registration found in the way.
@@ -106,19 +116,10 @@ pub async fn reserve(app: &App, reservation: &Reservation) -> Result<(), ApiErro
             Err(StoreError::NameTaken(_)) => {}
             Err(other) => return Err(other.into()),
         }
-        match app.store().name_holder(name).await? {
-            // Released meanwhile: try again.
-            None => {}
-            Some(NameHolder::Reservation(held)) if held.until < app.now() => {
-                reclaim(app, &held).await?;
-            }
-            Some(NameHolder::Reservation(held)) if held.org == reservation.org => {
-                return Err(ApiError::NameReserved(format!(
-                    "a registration of '{name}' by this organization is still in progress;                      if it failed, retry after {}",
-                    held.until
-                )));
-            }
-            Some(_) => return Err(ApiError::DomainExists(name.to_string())),
+        // (Released meanwhile: simply try again.)
+        let holder = app.store().name_holder(name).await?;
+        if let Some(dead) = obstacle(app, &reservation.org, name, holder)? {
+            reclaim(app, &dead).await?;
         }
     }
     Err(ApiError::Unavailable(format!(
@@ -154,7 +155,8 @@ pub async fn reclaim(app: &App, held: &Reservation) -> Result<(), ApiError> {
 }
 
 /// The steps after the reservation. A failing step undoes everything the reservation
-/// names, then frees the name; what cannot be undone now stays reserved, for the sweep.
+/// names, then frees the name; what cannot be undone now is handed on: the reservation is
+/// marked run out, for the next registration of the name or the sweep to undo.
 pub async fn carry_out(
     app: &App,
     reservation: &Reservation,
