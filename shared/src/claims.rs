@@ -67,10 +67,7 @@ pub async fn open(
         }
         Holder::Registering | Holder::Domain(_) => {}
     }
-    let quota = app.store().quota(org).await?;
-    if quota.full() {
-        return Err(ApiError::QuotaExceeded(quota.max));
-    }
+    app.store().quota(org).await?.room()?;
     let claim = Claim::new(org.clone(), name, region, app.now());
     app.store().put_claim(&claim).await?;
     tracing::info!(domain = %claim.name, claim_id = %claim.id, "claim opened");
@@ -108,10 +105,7 @@ pub async fn complete(app: &App, claim: &Claim) -> Result<Result<Domain, Unprove
         return Ok(Err(Unproven(finding)));
     }
     let org = &claim.org_id;
-    let quota = app.store().quota(org).await?;
-    if quota.full() {
-        return Err(ApiError::QuotaExceeded(quota.max));
-    }
+    app.store().quota(org).await?.room()?;
     let now = app.now();
     let (setup, dkim) = provision::new_keys(now).await?;
     let domain = Domain::new_pending(org.clone(), name.clone(), claim.region, setup, now);

@@ -133,6 +133,25 @@ impl DynamoStore {
         }
     }
 
+    /// A query of one partition of the sweep's index, for the entries whose time
+    /// (`GSI1SK`) compares with `now` by `before` (`<` or `<=`), earliest first.
+    fn index_until(
+        &self,
+        partition: String,
+        before: &'static str,
+        now: Timestamp,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression(format!("#shard = :shard AND #at {before} :now"))
+            .expression_attribute_names("#shard", GSI1_PK)
+            .expression_attribute_names("#at", GSI1_SK)
+            .expression_attribute_values(":shard", s(partition))
+            .expression_attribute_values(":now", s(now.to_string()))
+    }
+
     /// Up to `limit` due entries of one index partition, as (due time, org, id).
     async fn due_in_shard(
         &self,
@@ -144,15 +163,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#shard = :shard AND #due <= :now")
-                .expression_attribute_names("#shard", GSI1_PK)
-                .expression_attribute_names("#due", GSI1_SK)
-                .expression_attribute_values(":shard", s(shard_key(shard)))
-                .expression_attribute_values(":now", s(now.to_string()))
+                .index_until(shard_key(shard), "<=", now)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -329,10 +340,7 @@ impl Store for DynamoStore {
                         return Ok(stored);
                     }
                     // ...or the organization is at its limit...
-                    let quota = self.quota(&domain.org_id).await?;
-                    if quota.full() {
-                        return Err(StoreError::QuotaExceeded(quota.max));
-                    }
+                    self.quota(&domain.org_id).await?.room()?;
                     // ...or the organization's default changed under us: decide again.
                     backoff(attempt).await;
                 }
@@ -401,15 +409,7 @@ impl Store for DynamoStore {
         let mut names = Vec::new();
         for shard in 0..CHECK_SHARDS {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#shard = :shard AND #until < :now")
-                .expression_attribute_names("#shard", GSI1_PK)
-                .expression_attribute_names("#until", GSI1_SK)
-                .expression_attribute_values(":shard", s(reservation_shard_key(shard)))
-                .expression_attribute_values(":now", s(now.to_string()))
+                .index_until(reservation_shard_key(shard), "<", now)
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
                 .send()
                 .await

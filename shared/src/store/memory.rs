@@ -178,10 +178,7 @@ impl Store for MemoryStore {
         if let Some(stored) = t.domains.get(&key) {
             return Ok(t.resolved(stored));
         }
-        let quota = t.quota(&domain.org_id);
-        if quota.full() {
-            return Err(StoreError::QuotaExceeded(quota.max));
-        }
+        t.quota(&domain.org_id).room()?;
         *t.counts.entry(domain.org_id.clone()).or_default() += 1;
         t.names.insert(
             name.to_owned(),

@@ -59,6 +59,14 @@ impl Quota {
     pub fn full(&self) -> bool {
         self.used >= self.max
     }
+
+    /// `QuotaExceeded` if the organization cannot take one more domain.
+    pub fn room(&self) -> Result<(), StoreError> {
+        if self.full() {
+            return Err(StoreError::QuotaExceeded(self.max));
+        }
+        Ok(())
+    }
 }
 
 /// Whether a new domain becomes its organization's default.

@@ -73,14 +73,18 @@ pub const ORG_ZONE_SK_PREFIX: &str = "ZONE#";
 
 /// The index partition of a domain awaiting a check.
 pub fn check_shard(id: &DomainId) -> String {
-    let sum: u32 = id.as_str().bytes().map(u32::from).sum();
-    shard_key(sum % CHECK_SHARDS)
+    shard_key(shard_of(id.as_str()))
+}
+
+/// A stable spread of keys over the index partitions.
+fn shard_of(key: &str) -> u32 {
+    let sum: u32 = key.bytes().map(u32::from).sum();
+    sum % CHECK_SHARDS
 }
 
 /// The index partition of a name's reservation, where the sweep finds those that ran out.
 pub fn reservation_shard(name: &DomainName) -> String {
-    let sum: u32 = name.as_str().bytes().map(u32::from).sum();
-    reservation_shard_key(sum % CHECK_SHARDS)
+    reservation_shard_key(shard_of(name.as_str()))
 }
 
 pub fn reservation_shard_key(shard: u32) -> String {
