@@ -1,4 +1,8 @@
 //! The local host of the Domains API: one process, every route, the same handlers as the
 //! Lambda functions. Also the host the API tests spawn.
 
+pub mod cli;
+pub mod dev;
+pub mod local;
+pub mod preflight;
 pub mod server;

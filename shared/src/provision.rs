@@ -290,8 +290,12 @@ pub async fn remove(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, Api
 /// records written where they prove nothing about it.
 pub async fn assigned_zone(app: &App, org: &OrgId, name: &DomainName) -> Result<ZoneId, ApiError> {
     let zones = app.cloud().zones.as_ref().ok_or_else(|| {
-        ApiError::Validation(
-            "autoConfigureDns needs Route 53, which is not enabled for this deployment".into(),
+        // A deployment without Route 53 has no zone to write into: the same answer as no
+        // zone assigned, so a client handles both one way (publish the records itself).
+        ApiError::DnsZoneNotFound(
+            "autoConfigureDns: this deployment does not manage Route 53 zones; publish the \
+             records at your DNS host"
+                .into(),
         )
     })?;
     for zone in zones.nearest_zones(name).await? {

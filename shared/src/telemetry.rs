@@ -46,10 +46,16 @@ pub fn init_json() {
 
 /// Human-readable, on standard error: standard output is for what a command prints
 /// (`domainctl keys create` prints the key there, alone).
+///
+/// Unless `RUST_LOG` says otherwise, the AWS configuration chain's warnings (a laptop has
+/// no instance metadata service to ask for a region or credentials) are left out: the local
+/// tools check the configuration themselves and say in one line what to set.
 pub fn init_text() {
+    let spec = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| "info,aws_config=error,aws_smithy_runtime=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter())
+        .with_env_filter(filter_from(&spec))
         .with_target(false)
         .try_init();
 }

@@ -3,78 +3,30 @@
 //! Installed by `scripts/install-test-tools` into `.tools/dynamodb-local`
 //! (or wherever `DYNAMODB_LOCAL_DIR` points).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use devservers::Server;
 use domains::store::{DynamoStore, schema};
 
-use crate::free_port;
-use crate::process::{Server, start_server};
-
-const STARTUP: Duration = Duration::from_secs(60);
+use crate::started;
 
 pub struct DynamoLocal {
     pub endpoint: String,
     _server: Server,
 }
 
-fn install_dir() -> PathBuf {
-    std::env::var_os("DYNAMODB_LOCAL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/dynamodb-local")
-        })
-}
-
 /// The DynamoDB Local of this test process, started on first use.
 pub fn dynamodb_local() -> &'static DynamoLocal {
     static SERVER: OnceLock<DynamoLocal> = OnceLock::new();
-    SERVER.get_or_init(start)
-}
-
-fn start() -> DynamoLocal {
-    let dir = install_dir();
-    let jar = dir.join("DynamoDBLocal.jar");
-    assert!(
-        jar.is_file(),
-        "DynamoDB Local is not installed at {}.\n\
-         Run `scripts/test` (it installs everything the tests need), or \
-         `scripts/install-test-tools` once and then `cargo test`.",
-        dir.display()
-    );
-    let java_ok = Command::new("java")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        java_ok,
-        "DynamoDB Local needs Java 17+ on PATH: `apt-get install openjdk-17-jre-headless`, \
-         or run `scripts/test`, which installs it."
-    );
-
-    let port = free_port();
-    let args = [
-        format!(
-            "-Djava.library.path={}",
-            dir.join("DynamoDBLocal_lib").display()
-        ),
-        "-jar".into(),
-        jar.display().to_string(),
-        "-inMemory".into(),
-        "-port".into(),
-        port.to_string(),
-    ];
-    let server = start_server("DynamoDB Local", "java".as_ref(), args, port, STARTUP);
-    DynamoLocal {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _server: server,
-    }
+    SERVER.get_or_init(|| {
+        let (endpoint, server) = started(devservers::dynamodb_local);
+        DynamoLocal {
+            endpoint,
+            _server: server,
+        }
+    })
 }
 
 impl DynamoLocal {

@@ -6,17 +6,20 @@ mod dns_hierarchy;
 mod dns_server;
 mod dynamodb_local;
 mod moto;
-mod process;
 mod unbound;
 
 pub use moto::{Moto, moto, sdk_config_for};
 
-/// A port nothing listens on right now (bind, read, release).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+pub(crate) use devservers::free_port;
+
+/// One of `devservers`' servers on a free port: its endpoint, and the server, which stops
+/// with this test process. A server that cannot start fails the test saying why.
+pub(crate) fn started(
+    launch: fn(u16) -> Result<devservers::Server, String>,
+) -> (String, devservers::Server) {
+    let port = free_port();
+    let server = launch(port).unwrap_or_else(|e| panic!("{e}"));
+    (format!("http://127.0.0.1:{port}"), server)
 }
 
 pub use dns_hierarchy::DnsHierarchy;

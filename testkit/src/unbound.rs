@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::process::{Server, start_server_at};
+use devservers::{Server, start_server_at};
 
 pub struct Unbound {
     pub addr: SocketAddr,
@@ -97,7 +97,8 @@ remote-control:
         ["-d", "-c", config.to_str().expect("UTF-8 temp path")],
         SocketAddr::from((listen, 53)),
         Duration::from_secs(20),
-    );
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     Unbound {
         addr: SocketAddr::from((listen, 53)),
         dir,

@@ -87,6 +87,13 @@ async fn pagination_edges(backend: Backend) {
     );
     let far = page("offset=1000000").await;
     assert!(names(&far.body).is_empty());
+    // The largest offset answered is the largest integer a JSON client reads exactly.
+    let farthest = page("offset=9007199254740991").await;
+    assert_eq!(farthest.status, StatusCode::OK, "{}", farthest.body);
+    assert_eq!(
+        farthest.body["offset"].as_u64(),
+        Some(9_007_199_254_740_991)
+    );
     let max = page("limit=100").await;
     assert_eq!(
         (names(&max.body).len(), max.body["limit"].as_u64()),
@@ -102,6 +109,8 @@ async fn pagination_edges(backend: Backend) {
         "limit=1.5",
         "offset=-1",
         "offset=x",
+        "offset=9007199254740992",
+        "offset=65940803051399462912",
         "status=deleted",
         "status=ACTIVE",
         "status=",

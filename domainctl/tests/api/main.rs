@@ -5,6 +5,7 @@ mod harness;
 mod auth;
 mod claims;
 mod cloud;
+mod contract;
 mod delete;
 mod get;
 mod list;

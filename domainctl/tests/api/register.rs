@@ -250,6 +250,9 @@ async fn malformed_requests_are_validation_errors(backend: Backend) {
         r#"{"domain": ["example.com"]}"#,
         r#"{"domain": "example.com", "isDefault": "yes"}"#,
         r#"{"domain": "example.com", "region": 1}"#,
+        r#"{"domain": "example.com", "region": null}"#,
+        r#"{"domain": "example.com", "isDefault": null}"#,
+        r#"{"domain": "example.com", "autoConfigureDns": null}"#,
         r#"{"domain": "example.com", "region": "us-east-2"}"#,
         r#"{"domain": "example.com", "region": "US-EAST-1"}"#,
         r#"{"domain": "example.com", "unexpected": true}"#,
@@ -343,7 +346,26 @@ async fn an_organization_at_its_limit_registers_nothing_more(backend: Backend) {
     app.register("four.example").await;
 }
 
+/// Without Route 53 there is no zone to write into: the answer a client already handles
+/// for "no zone assigned", and nothing registered.
+async fn auto_configure_without_route53_is_no_zone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let reply = app
+        .as_a(
+            Method::POST,
+            BASE,
+            Some(json!({ "domain": "example.com", "autoConfigureDns": true })),
+        )
+        .await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_ZONE_NOT_FOUND");
+    reply.assert_message_contains("publish the records");
+    assert_eq!(app.as_a(Method::GET, BASE, None).await.body["total"], 0);
+    // The same name registers at once without it.
+    app.register("example.com").await;
+}
+
 for_each_backend!(
+    auto_configure_without_route53_is_no_zone,
     an_organization_at_its_limit_registers_nothing_more,
     registers_with_records_to_publish,
     explicit_default_choice_is_respected,

@@ -158,6 +158,9 @@ async fn malformed_patches_are_validation_errors(backend: Backend) {
         r#"{"status": "Suspended"}"#,
         r#"{"status": 1}"#,
         r#"{"isDefault": "true"}"#,
+        r#"{"status": null}"#,
+        r#"{"isDefault": null}"#,
+        r#"{"isDefault": true, "status": null}"#,
         r#"{"isDefault": true, "domain": "other.example"}"#,
         r#"{"status": "suspended""#,
     ] {

@@ -2,7 +2,7 @@ use lambda_http::http::StatusCode;
 use serde::Deserialize;
 
 use super::register::created;
-use super::request::{claim_id, domain_name, json_body, region};
+use super::request::{claim_id, domain_name, json_body, present, region};
 use super::response::json;
 use super::views::ClaimView;
 use super::{Request, Response};
@@ -15,6 +15,7 @@ use crate::model::OrgId;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ClaimRequest {
     domain: String,
+    #[serde(default, deserialize_with = "present")]
     region: Option<String>,
 }
 

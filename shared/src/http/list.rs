@@ -10,6 +10,9 @@ use crate::model::{OrgId, Status};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
+/// The largest integer every JSON client reads exactly (2^53 - 1, JavaScript's
+/// `Number.MAX_SAFE_INTEGER`): the answer echoes `offset`, so it must survive the trip.
+const MAX_OFFSET: u64 = (1 << 53) - 1;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let query = Query::parse(request, &["status", "limit", "offset"])?;
@@ -36,9 +39,14 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
     let offset = match query.get("offset") {
         None => 0,
         Some(text) => text
-            .parse::<usize>()
-            .map_err(|_| ApiError::Validation("offset must be a non-negative integer".into()))?,
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_OFFSET)
+            .ok_or_else(|| {
+                ApiError::Validation(format!("offset must be an integer from 0 to {MAX_OFFSET}"))
+            })?,
     };
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
 
     let domains = app.store().list_domains(org).await?;
     let matching: Vec<_> = domains

@@ -1,7 +1,7 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
-use super::request::{domain_name, json_body, region};
+use super::request::{domain_name, json_body, present, region};
 use super::response::json;
 use super::views::Registered;
 use super::{BASE_PATH, Request, Response};
@@ -15,9 +15,12 @@ use crate::store::DefaultChoice;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RegisterRequest {
     domain: String,
+    #[serde(default, deserialize_with = "present")]
     is_default: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     region: Option<String>,
     /// Write the records into the account's Route 53 zone for the domain.
+    #[serde(default, deserialize_with = "present")]
     auto_configure_dns: Option<bool>,
 }
 

@@ -2,7 +2,8 @@
 //! precise `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`).
 
 use lambda_http::{Body, RequestExt};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
 
 use super::Request;
 use crate::App;
@@ -90,6 +91,17 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))
+}
+
+/// An optional body field: absent is `None`, and an explicit `null` is refused like any
+/// other value of the wrong type. The contract types every field; a `null` read as "not
+/// given" would quietly ignore what a client meant to send.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Query parameters, each allowed at most once and only if known.

@@ -1,7 +1,7 @@
 use lambda_http::http::StatusCode;
 use serde::Deserialize;
 
-use super::request::{domain_id, json_body};
+use super::request::{domain_id, json_body, present};
 use super::response::json;
 use super::views::Updated;
 use super::{Request, Response};
@@ -16,7 +16,9 @@ const ATTEMPTS: usize = 5;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct UpdateRequest {
+    #[serde(default, deserialize_with = "present")]
     is_default: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     status: Option<Status>,
 }
 

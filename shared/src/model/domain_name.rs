@@ -47,6 +47,15 @@ impl DomainName {
             })?
             .into_owned();
         validate_labels(&ascii)?;
+        // Every top-level domain begins with a letter (IDN ones with `xn--`), so anything
+        // else is a typo. Checked here, not in `validate_labels`, so that names stored
+        // under the older rule (only all-digit labels refused) still read back.
+        let tld = ascii.rsplit('.').next().unwrap_or_default();
+        if !tld.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(invalid(format!(
+                "'{ascii}' has a top-level label that does not begin with a letter"
+            )));
+        }
         if psl::suffix(ascii.as_bytes()).is_some_and(|suffix| suffix.as_bytes() == ascii.as_bytes())
         {
             return Err(invalid(format!(
@@ -141,6 +150,9 @@ mod tests {
             DomainName::from_stored("xn--bcher-kva.example").unwrap(),
             DomainName::parse("bücher.example").unwrap()
         );
+        // Read back under the rule it was registered under: only all-digit top-level labels
+        // were refused then.
+        assert!(DomainName::from_stored("x.1a").is_some());
         for corrupt in [
             "",
             "Example.com",
@@ -159,6 +171,8 @@ mod tests {
         assert_eq!(ok("  Example.COM. "), "example.com");
         assert_eq!(ok("mail.yourcompany.com"), "mail.yourcompany.com");
         assert_eq!(ok("bücher.example"), "xn--bcher-kva.example");
+        assert_eq!(ok("example.xn--p1ai"), "example.xn--p1ai");
+        assert_eq!(ok("example.a1"), "example.a1");
         assert_eq!(ok("BÜCHER.example"), "xn--bcher-kva.example");
         assert_eq!(ok("xn--bcher-kva.example"), "xn--bcher-kva.example");
         assert_eq!(ok("example.co.uk"), "example.co.uk");
@@ -203,6 +217,8 @@ mod tests {
             "user@example.com",
             "*.example.com",
             "example.123",
+            "example.1a",
+            "example.-a",
             "xn--zz--.example",
             &format!("{}.com", "a".repeat(64)),
             &long_name,

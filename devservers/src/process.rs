@@ -1,4 +1,5 @@
-//! Servers the tests start: bound to this process's life, waited for until they listen.
+//! Servers started in the background: bound to this process's life, waited for until
+//! they listen.
 
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpStream};
@@ -6,23 +7,23 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A server process that stops when the test process exits.
+/// A server process that stops when it is dropped or the process that started it exits.
 pub struct Server {
-    /// Held open for the life of the test process: the wrapper shell stops the server
-    /// when it reads end-of-file here, so no server outlives the tests, even on a panic.
+    /// Held open for the life of this value: the wrapper shell stops the server when it
+    /// reads end-of-file here, so no server outlives its starter, even on a panic.
     _lifeline: Mutex<ChildStdin>,
     _child: Mutex<Child>,
 }
 
 /// Runs `program args...` in the background and waits until it listens on `port` of
-/// 127.0.0.1 (at most `startup`); `what` names it in failures.
+/// 127.0.0.1 (at most `startup`); `what` names it in the error.
 pub fn start_server<I, S>(
     what: &str,
     program: &OsStr,
     args: I,
     port: u16,
     startup: Duration,
-) -> Server
+) -> Result<Server, String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -38,16 +39,23 @@ pub fn start_server_at<I, S>(
     args: I,
     addr: SocketAddr,
     startup: Duration,
-) -> Server
+) -> Result<Server, String>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    // The wrapper forwards nothing: it waits for its stdin to close (this process
-    // exiting), then stops the server.
+    // The wrapper forwards nothing: it waits for its stdin to close (the `Server` dropped
+    // or this process exiting), then stops the server. Ctrl-C reaches the whole process
+    // group, the wrapper included, while a background job of a shell ignores SIGINT: so the
+    // wrapper passes it on as SIGTERM, or Java would outlive everything.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#""$@" >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill "$pid" 2>/dev/null"#)
+        .arg(
+            r#""$@" >/dev/null 2>&1 & pid=$!
+trap 'kill "$pid" 2>/dev/null; exit 0' INT TERM HUP
+cat >/dev/null
+kill "$pid" 2>/dev/null"#,
+        )
         .arg("sh")
         .arg(program)
         .args(args)
@@ -55,21 +63,22 @@ where
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn sh for {what}: {e}"));
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
     let lifeline = child.stdin.take().expect("piped stdin");
     let deadline = Instant::now() + startup;
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited during start-up ({status})");
+            return Err(format!("{what} exited during start-up ({status})"));
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {addr} within {startup:?}"
-        );
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{what} did not listen on {addr} within {startup:?}"
+            ));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server {
+    Ok(Server {
         _lifeline: Mutex::new(lifeline),
         _child: Mutex::new(child),
-    }
+    })
 }

@@ -1,0 +1,127 @@
+//! `domainctl serve` and `domainctl dev`: the handlers on one port over a store and the
+//! AWS services they were given, until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use domains::App;
+use domains::auth::NewApiKey;
+use domains::clock::{Clock, SystemClock};
+use domains::cloud::Cloud;
+use domains::dns::DnsChecker;
+use domains::model::{OrgId, ZoneId};
+use domains::store::{Store, StoreError};
+use domains::sweep::{SweepOptions, sweep};
+
+/// What the server runs over.
+pub struct Backing {
+    pub store: Arc<dyn Store>,
+    /// How the banner names the store.
+    pub store_name: String,
+    pub cloud: Cloud,
+    /// What the banner says when SES is off.
+    pub ses_off: &'static str,
+}
+
+pub struct Options {
+    pub addr: SocketAddr,
+    /// Keys to accept; none means one is made for `org_local` and printed.
+    pub api_keys: Vec<(String, OrgId)>,
+    pub dns: Vec<SocketAddr>,
+    pub sweep_every: Option<u64>,
+    pub zones: Vec<(ZoneId, OrgId)>,
+}
+
+/// Stores the keys and zone assignments, prints the banner, and serves until Ctrl-C.
+pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
+    let dns = DnsChecker::configured(&options.dns)?;
+    let store = backing.store;
+    let now = SystemClock.now();
+    let generated = options.api_keys.is_empty();
+    let keys: Vec<NewApiKey> = if generated {
+        vec![NewApiKey::generate(
+            OrgId::parse("org_local").expect("valid id"),
+            now,
+        )]
+    } else {
+        options
+            .api_keys
+            .into_iter()
+            .map(|(key, org)| NewApiKey::from_key(key, org, now))
+            .collect()
+    };
+    for key in &keys {
+        match store.put_api_key(&key.record).await {
+            Ok(()) => {}
+            // Already there from an earlier run against the same table: fine if it
+            // belongs to the same organization.
+            Err(StoreError::Conflict) => {
+                let existing = store.get_api_key(&key.record.key_hash).await;
+                if !matches!(existing, Ok(Some(ref r)) if r.org_id == key.record.org_id) {
+                    return Err(format!(
+                        "that API key already belongs to another organization than {}",
+                        key.record.org_id
+                    ));
+                }
+            }
+            Err(other) => return Err(format!("cannot store API key: {other}")),
+        }
+    }
+    for (zone, org) in &options.zones {
+        store
+            .assign_zone(zone, org, now)
+            .await
+            .map_err(|e| format!("cannot assign hosted zone {zone} to {org}: {e}"))?;
+    }
+
+    let addr = options.addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let base = format!("http://{addr}{}", domains::http::BASE_PATH);
+    println!("Domains API on {base}");
+    println!("store: {}", backing.store_name);
+    println!("DNS checks ask: {}", dns.describe());
+    let cloud = backing.cloud;
+    println!(
+        "SES identities: {}; Route 53 records: {}",
+        if cloud.ses.is_some() {
+            "on"
+        } else {
+            backing.ses_off
+        },
+        if cloud.zones.is_some() { "on" } else { "off" }
+    );
+    for key in &keys {
+        if generated {
+            println!("API key for {}: {}", key.record.org_id, key.key);
+        } else {
+            println!("API key accepted for {}", key.record.org_id);
+        }
+    }
+    for (zone, org) in &options.zones {
+        println!("hosted zone {zone} assigned to {org}");
+    }
+    if let Some(key) = keys.first().filter(|_| generated) {
+        println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
+    }
+
+    let app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
+    if let Some(seconds) = options.sweep_every.filter(|s| *s > 0) {
+        println!("sweep: every {seconds} s");
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(std::time::Duration::from_secs(seconds));
+            loop {
+                timer.tick().await;
+                sweep(&app, None, &SweepOptions::default()).await;
+            }
+        });
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::server::serve(listener, app, shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}
