@@ -97,6 +97,10 @@ pub enum KeysCommand {
     Create {
         #[arg(long, value_parser = parse_org)]
         org: OrgId,
+        /// Store the key read from standard input instead of making one (the sample
+        /// events' key, or a key moved from another table); nothing is printed.
+        #[arg(long)]
+        stdin: bool,
     },
     /// The organization's keys: id, creation and revocation times (never the keys).
     List {

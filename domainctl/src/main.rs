@@ -73,17 +73,29 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Keys { command } => {
             let store = dynamo_store(&config::aws().await, Exists::Required).await?;
             match command {
-                KeysCommand::Create { org } => {
-                    let new = NewApiKey::generate(org.clone(), SystemClock.now());
-                    store
-                        .put_api_key(&new.record)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    println!("{}", new.key);
-                    eprintln!(
-                        "API key {} for {org} created; the key is not shown again.",
-                        new.record.id
-                    );
+                KeysCommand::Create { org, stdin } => {
+                    let now = SystemClock.now();
+                    let new = if stdin {
+                        NewApiKey::from_key(key_from_stdin()?, org.clone(), now)
+                    } else {
+                        NewApiKey::generate(org.clone(), now)
+                    };
+                    match store.put_api_key(&new.record).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => {
+                            return Err("that API key is already stored".into());
+                        }
+                        Err(other) => return Err(other.to_string()),
+                    }
+                    if stdin {
+                        eprintln!("API key {} for {org} stored", new.record.id);
+                    } else {
+                        println!("{}", new.key);
+                        eprintln!(
+                            "API key {} for {org} created; the key is not shown again.",
+                            new.record.id
+                        );
+                    }
                     Ok(())
                 }
                 KeysCommand::List { org } => {
@@ -102,17 +114,9 @@ async fn run(command: Command) -> Result<(), String> {
                             .await
                             .map_err(|e| e.to_string())?
                             .ok_or_else(|| format!("no API key with id {id}"))?,
-                        None => {
-                            let mut key = String::new();
-                            std::io::stdin().read_line(&mut key).map_err(|e| {
-                                format!("cannot read the key from standard input: {e}")
-                            })?;
-                            let key = key.trim();
-                            if key.is_empty() {
-                                return Err("give --id KEY_ID, or the key on standard input".into());
-                            }
-                            hash_key(key)
-                        }
+                        None => hash_key(&key_from_stdin().map_err(|e| {
+                            format!("give --id KEY_ID, or the key on standard input ({e})")
+                        })?),
                     };
                     match store.revoke_api_key(&hash, SystemClock.now()).await {
                         Ok(()) => {
@@ -191,6 +195,20 @@ async fn zones(store: &dyn Store, command: ZonesCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// A key from the first line of standard input: never an argument, where shell history
+/// and process lists would keep it.
+fn key_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+    let key = line.trim();
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err("standard input holds no key".into());
+    }
+    Ok(key.to_owned())
 }
 
 /// The table named by DOMAINS_TABLE, once the configuration has been checked.
