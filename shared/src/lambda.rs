@@ -78,6 +78,16 @@ pub async fn handle_scheduled(
         time_left_ms = left.as_millis() as u64,
         "sweep started"
     );
-    let deadline = tokio::time::Instant::now() + left;
-    sweep(app, Some(deadline), options).await
+    // Lambda always grants time; a host that says none is left at the very start (`cargo
+    // lambda watch` sends a deadline already past) has no usable deadline, and honouring it
+    // would defer every domain for ever.
+    let deadline = if left.is_zero() {
+        tracing::warn!(
+            "the invocation's deadline has already passed at its start; sweeping without one"
+        );
+        None
+    } else {
+        Some(tokio::time::Instant::now() + left)
+    };
+    sweep(app, deadline, options).await
 }

@@ -103,6 +103,29 @@ async fn the_scheduled_event_runs_a_sweep() {
     );
 }
 
+/// A host whose deadline has passed before the run starts (`cargo lambda watch` sends
+/// one) gets a sweep without a deadline, not one that defers everything.
+#[tokio::test]
+async fn a_deadline_already_past_does_not_defer_everything() {
+    let text = std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap();
+    let payload: ScheduledEvent = serde_json::from_str(&text).unwrap();
+    let mut context = Context::default();
+    let a_second_ago = SystemTime::now() - Duration::from_secs(1);
+    context.deadline = a_second_ago.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let app = seeded_app().await;
+    let summary = handle_scheduled(
+        &app,
+        &SweepOptions::default(),
+        LambdaEvent::new(payload, context),
+    )
+    .await;
+    assert_eq!(
+        (summary.due, summary.deferred, summary.activated),
+        (2, 0, 1),
+        "{summary:?}"
+    );
+}
+
 #[tokio::test]
 async fn every_sample_event_is_served_by_its_function() {
     let mut seen = Vec::new();
