@@ -109,7 +109,17 @@ pub async fn zone_records(zone: &str) -> Vec<(String, String, Vec<String>)> {
 
 /// The tags of the SES identity for `domain` (region us-east-1), or `None` if there is none.
 pub async fn identity_tags(domain: &str) -> Option<Vec<(String, String)>> {
-    let client = aws_sdk_sesv2::Client::new(&moto().sdk_config());
+    identity_tags_in("us-east-1", domain).await
+}
+
+/// As [`identity_tags`], in `region`.
+pub async fn identity_tags_in(region: &str, domain: &str) -> Option<Vec<(String, String)>> {
+    let config = moto()
+        .sdk_config()
+        .into_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build();
+    let client = aws_sdk_sesv2::Client::new(&config);
     let out = client
         .get_email_identity()
         .email_identity(domain)

@@ -11,7 +11,8 @@ use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::aws::{
-    create_zone, delete_zone, identity_tags, put_record, unique_domain, zone_records,
+    create_zone, delete_zone, identity_tags, identity_tags_in, put_record, unique_domain,
+    zone_records,
 };
 use testkit::{Backend, for_each_backend, sdk_config_for};
 
@@ -317,7 +318,63 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A registration in one of the regions added since 2023 lands its identity in that
+/// region, with that region's inbound SMTP host as the MX.
+async fn registers_in_every_kind_of_receiving_region(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    for region in ["eu-north-1", "ap-southeast-2", "sa-east-1", "il-central-1"] {
+        let name = unique_domain("region");
+        let reply = app
+            .as_a(
+                Method::POST,
+                BASE,
+                Some(json!({ "domain": name, "region": region })),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{region}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["region"], region);
+        let mx = reply.body["dnsRecords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "MX")
+            .expect("an MX record")
+            .clone();
+        assert_eq!(
+            mx["value"],
+            format!("10 inbound-smtp.{region}.amazonaws.com")
+        );
+        let tags = identity_tags_in(region, &name).await;
+        assert!(
+            tags.is_some_and(
+                |t| t.contains(&("email-domains:domain-id".into(), id_of(&reply.body)))
+            ),
+            "the identity is in {region}"
+        );
+        assert_eq!(identity_tags(&name).await, None, "and not in us-east-1");
+        let deleted = app
+            .as_a(
+                Method::DELETE,
+                &format!("{BASE}/{}", id_of(&reply.body)),
+                None,
+            )
+            .await;
+        assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+        assert_eq!(
+            identity_tags_in(region, &name).await,
+            None,
+            "removed in {region}"
+        );
+    }
+}
+
 for_each_backend!(
+    registers_in_every_kind_of_receiving_region,
     auto_configured_register_and_delete,
     other_records_in_the_zone_survive,
     no_zone_is_a_clear_error_and_nothing_is_registered,

@@ -286,3 +286,16 @@ async fn responses_match_the_openapi_document() {
         &app.as_a(Method::DELETE, &one, None).await,
     );
 }
+
+/// The document's regions are the service's: one list, `RECEIVING_REGIONS`.
+#[test]
+fn the_documented_regions_are_the_receiving_regions() {
+    let spec = Spec::load();
+    let documented: Vec<&str> = spec.document["components"]["schemas"]["Region"]["enum"]
+        .as_array()
+        .expect("Region is an enum")
+        .iter()
+        .map(|v| v.as_str().expect("a region name"))
+        .collect();
+    assert_eq!(documented, domains::model::RECEIVING_REGIONS);
+}

@@ -253,7 +253,7 @@ async fn malformed_requests_are_validation_errors(backend: Backend) {
         r#"{"domain": "example.com", "region": null}"#,
         r#"{"domain": "example.com", "isDefault": null}"#,
         r#"{"domain": "example.com", "autoConfigureDns": null}"#,
-        r#"{"domain": "example.com", "region": "us-east-2"}"#,
+        r#"{"domain": "example.com", "region": "eu-central-2"}"#,
         r#"{"domain": "example.com", "region": "US-EAST-1"}"#,
         r#"{"domain": "example.com", "unexpected": true}"#,
         r#"{"domain": "example.com", "IsDefault": true}"#,

@@ -3,10 +3,35 @@ use std::fmt;
 use serde::Serialize;
 
 /// The SES regions that receive mail (the domain's MX points at
-/// `inbound-smtp.<region>.amazonaws.com`). Source: the "Email receiving endpoints" table of
-/// the Amazon SES section of the AWS General Reference. Add a region here when AWS adds
-/// inbound SMTP to it; nothing else in the service changes.
-pub const RECEIVING_REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1"];
+/// `inbound-smtp.<region>.amazonaws.com`), all 22 of them. Source: the "Email receiving
+/// endpoints" table of the Amazon SES section of the AWS General Reference (three regions
+/// until September 2023, when seven were added, and more since). Add a region here when AWS
+/// adds inbound SMTP to it: the request check, the MX host, the per-region SES client and
+/// `docs/openapi.yaml`'s `Region` (a test compares them) all follow this list.
+pub const RECEIVING_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "af-south-1",
+    "il-central-1",
+    "me-south-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+];
 
 /// An SES region that can receive mail for a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,8 +79,25 @@ mod tests {
             Region::parse("eu-west-1").map(|r| r.as_str()),
             Some("eu-west-1")
         );
-        for text in ["", "US-EAST-1", "us-east-2", "eu-central-1", "mars-1"] {
+        for text in [
+            "",
+            "US-EAST-1",
+            "eu-central-2",
+            "ap-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "mars-1",
+            " us-east-1",
+        ] {
             assert!(Region::parse(text).is_none(), "{text}");
+        }
+        assert_eq!(RECEIVING_REGIONS.len(), 22);
+        for text in RECEIVING_REGIONS {
+            let region = Region::parse(text).expect("a receiving region");
+            assert_eq!(
+                region.inbound_smtp_host(),
+                format!("inbound-smtp.{text}.amazonaws.com")
+            );
         }
     }
 }
