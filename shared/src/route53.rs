@@ -190,16 +190,7 @@ pub fn record_value(record: &DnsRecord) -> String {
     if record.record_type != "TXT" {
         return record.value.clone();
     }
-    record
-        .value
-        .as_bytes()
-        .chunks(255)
-        .map(|chunk| {
-            let text = String::from_utf8_lossy(chunk);
-            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::dns::zonefile::txt_strings(&record.value)
 }
 
 fn record_set(record: &DnsRecord, ttl: i64) -> ResourceRecordSet {

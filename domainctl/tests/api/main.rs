@@ -15,3 +15,4 @@ mod register;
 mod truth;
 mod update;
 mod verify;
+mod zonefile;

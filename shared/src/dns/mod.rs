@@ -5,6 +5,7 @@ pub mod fuzzing;
 pub mod lookup;
 pub mod plan;
 pub mod rules;
+pub mod zonefile;
 
 pub use check::{DnsChecker, DnsMode};
 pub use lookup::Session;

@@ -11,6 +11,7 @@ mod response;
 mod update;
 mod verify;
 mod views;
+mod zonefile;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -43,10 +44,11 @@ pub enum Endpoint {
     Delete,
     OpenClaim,
     VerifyClaim,
+    ZoneFile,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::List,
         Endpoint::Register,
         Endpoint::Get,
@@ -55,6 +57,7 @@ impl Endpoint {
         Endpoint::Delete,
         Endpoint::OpenClaim,
         Endpoint::VerifyClaim,
+        Endpoint::ZoneFile,
     ];
 
     /// The Lambda function (and binary) that serves this endpoint.
@@ -68,6 +71,7 @@ impl Endpoint {
             Endpoint::Delete => "delete-domain",
             Endpoint::OpenClaim => "open-claim",
             Endpoint::VerifyClaim => "verify-claim",
+            Endpoint::ZoneFile => "get-zonefile",
         }
     }
 
@@ -89,6 +93,7 @@ impl Endpoint {
             Endpoint::Delete => ("DELETE", "/{id}"),
             Endpoint::OpenClaim => ("POST", "/claims"),
             Endpoint::VerifyClaim => ("POST", "/claims/{id}/verify"),
+            Endpoint::ZoneFile => ("GET", "/{id}/zonefile"),
         }
     }
 }
@@ -156,6 +161,7 @@ impl App {
             Endpoint::Delete => delete::handle(self, &org, request).await,
             Endpoint::OpenClaim => claims::open(self, &org, request).await,
             Endpoint::VerifyClaim => claims::verify(self, &org, request).await,
+            Endpoint::ZoneFile => zonefile::handle(self, &org, request).await,
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct Registered<'a> {
     dns_records: Vec<RecordView>,
     #[serde(flatten)]
     dns_management: DnsManagement<'a>,
+    /// Where the same records are served as a zone-file fragment.
+    zone_file: String,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -147,6 +149,7 @@ impl<'a> From<&'a Domain> for Registered<'a> {
             region: d.region,
             dns_records: RecordView::unchecked(d),
             dns_management: DnsManagement::from(d),
+            zone_file: format!("{}/{}/zonefile", super::BASE_PATH, d.id),
             created_at: d.created_at,
             updated_at: d.updated_at,
         }

@@ -1,0 +1,6 @@
+//! Lambda function `get-zonefile`: `domains::http::Endpoint::ZoneFile` behind API Gateway.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    domains::lambda::run(domains::http::Endpoint::ZoneFile).await
+}
