@@ -212,6 +212,11 @@ async fn steps(
             dkim,
             org: &domain.org_id,
             domain_id: &domain.id,
+            mail_from: domain
+                .setup
+                .mail_from
+                .as_ref()
+                .map(|label| domain.name.child(label.as_str())),
         };
         ses.create(&spec).await?;
         app.step_done(Step::IdentityCreated).await;

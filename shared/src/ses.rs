@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{DkimSigningAttributes, Tag};
+use aws_sdk_sesv2::types::{BehaviorOnMxFailure, DkimSigningAttributes, Tag};
 
 use crate::cloud::{CloudError, classify, has_code};
 use crate::dns::DkimKeyPair;
@@ -23,6 +23,8 @@ pub struct IdentitySpec<'a> {
     pub dkim: &'a DkimKeyPair,
     pub org: &'a OrgId,
     pub domain_id: &'a DomainId,
+    /// The custom MAIL FROM domain (`send.yourcompany.com`), if the domain has one.
+    pub mail_from: Option<String>,
 }
 
 #[async_trait]
@@ -105,6 +107,10 @@ impl SesV2 {
                         .and_then(|d| d.status())
                         .map_or("NOT_STARTED", |s| s.as_str())
                         .to_owned(),
+                    mail_from_status: out
+                        .mail_from_attributes()
+                        .map(|m| m.mail_from_domain_status())
+                        .map(|s| s.as_str().to_owned()),
                 };
                 Ok(Some((Existing { org }, view)))
             }
@@ -167,6 +173,18 @@ impl EmailIdentities for SesV2 {
             .send()
             .await
             .map_err(|err| classify("SES CreateEmailIdentity", err))?;
+        if let Some(mail_from) = &spec.mail_from {
+            // Until SES sees the subdomain's MX it keeps sending with its own MAIL FROM
+            // domain (USE_DEFAULT_VALUE), so mail flows before the records are published.
+            self.client(spec.region)
+                .put_email_identity_mail_from_attributes()
+                .email_identity(spec.domain.as_str())
+                .mail_from_domain(mail_from)
+                .behavior_on_mx_failure(BehaviorOnMxFailure::UseDefaultValue)
+                .send()
+                .await
+                .map_err(|err| classify("SES PutEmailIdentityMailFromAttributes", err))?;
+        }
         Ok(())
     }
 

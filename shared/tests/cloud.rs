@@ -32,6 +32,7 @@ fn spec<'a>(
         dkim,
         org: org_id,
         domain_id: id,
+        mail_from: Some(domain.name.child("send")),
     }
 }
 
@@ -56,6 +57,8 @@ async fn identities_are_created_tagged_viewed_and_deleted() {
         .unwrap()
         .unwrap();
     assert!(!view.dkim_status.is_empty());
+    // The custom MAIL FROM domain is set; SES calls it pending until it sees the MX.
+    assert_eq!(view.mail_from_status.as_deref(), Some("PENDING"));
 
     ses.delete(Region::DEFAULT, &domain.name, &org_a)
         .await

@@ -220,7 +220,7 @@ async fn crash_then(step: Step, recovery: Recovery) {
                     .as_str()
                     .unwrap()
                     .to_owned();
-                assert_eq!(records.len(), 5, "{records:?}");
+                assert_eq!(records.len(), 7, "{records:?}");
                 let ownership = records
                     .iter()
                     .find(|r| r.0.starts_with("_amazonses."))

@@ -92,7 +92,7 @@ proptest! {
             (verified, swept)
         });
         let (after, report) = verified;
-        prop_assert_eq!(report.findings.len(), 5);
+        prop_assert_eq!(report.findings.len(), 7);
         for finding in &report.findings {
             prop_assert!(finding.status != RecordStatus::NotChecked);
             prop_assert!(finding.status != RecordStatus::TemporaryFailure, "{:?}", finding);

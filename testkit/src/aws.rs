@@ -112,20 +112,19 @@ pub async fn identity_tags(domain: &str) -> Option<Vec<(String, String)>> {
     identity_tags_in("us-east-1", domain).await
 }
 
+/// The MAIL FROM domain and its status that SES (us-east-1) holds for `domain`'s identity.
+pub async fn identity_mail_from(domain: &str) -> Option<(String, String)> {
+    let out = identity("us-east-1", domain).await?;
+    let attributes = out.mail_from_attributes()?;
+    Some((
+        attributes.mail_from_domain().to_owned(),
+        attributes.mail_from_domain_status().as_str().to_owned(),
+    ))
+}
+
 /// As [`identity_tags`], in `region`.
 pub async fn identity_tags_in(region: &str, domain: &str) -> Option<Vec<(String, String)>> {
-    let config = moto()
-        .sdk_config()
-        .into_builder()
-        .region(aws_config::Region::new(region.to_owned()))
-        .build();
-    let client = aws_sdk_sesv2::Client::new(&config);
-    let out = client
-        .get_email_identity()
-        .email_identity(domain)
-        .send()
-        .await
-        .ok()?;
+    let out = identity(region, domain).await?;
     let mut tags: Vec<(String, String)> = out
         .tags()
         .iter()
@@ -133,4 +132,22 @@ pub async fn identity_tags_in(region: &str, domain: &str) -> Option<Vec<(String,
         .collect();
     tags.sort();
     Some(tags)
+}
+
+/// moto's SES identity for `domain` in `region`, or `None` if there is none.
+async fn identity(
+    region: &str,
+    domain: &str,
+) -> Option<aws_sdk_sesv2::operation::get_email_identity::GetEmailIdentityOutput> {
+    let config = moto()
+        .sdk_config()
+        .into_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .build();
+    aws_sdk_sesv2::Client::new(&config)
+        .get_email_identity()
+        .email_identity(domain)
+        .send()
+        .await
+        .ok()
 }

@@ -70,7 +70,7 @@ macro_rules! for_each_backend {
     };
 }
 
-use domains::model::{Domain, DomainName, OrgId, Region, Timestamp, VerificationSetup};
+use domains::model::{Domain, DomainName, MailFrom, OrgId, Region, Timestamp, VerificationSetup};
 
 pub fn org(id: &str) -> OrgId {
     OrgId::parse(id).expect("valid org id")
@@ -83,6 +83,7 @@ pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
         ownership_token: format!("token-for-{name}"),
         dkim_selector: "dkim20240110".into(),
         dkim_public_key: "MIIBIjANBgkq".into(),
+        mail_from: Some(MailFrom::standard()),
     };
     let name = DomainName::parse(name).expect("valid domain name");
     Domain::new_pending(org(org_id), name, Region::DEFAULT, setup, now)

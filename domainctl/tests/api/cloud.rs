@@ -11,8 +11,8 @@ use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::aws::{
-    create_zone, delete_zone, identity_tags, identity_tags_in, put_record, unique_domain,
-    zone_records,
+    create_zone, delete_zone, identity_mail_from, identity_tags, identity_tags_in, put_record,
+    unique_domain, zone_records,
 };
 use testkit::{Backend, for_each_backend, sdk_config_for};
 
@@ -83,6 +83,16 @@ async fn auto_configured_register_and_delete(backend: Backend) {
     let tags = identity_tags(&name).await.expect("an SES identity");
     assert!(tags.contains(&("email-domains:org-id".to_owned(), "org_a".to_owned())));
     assert!(tags.contains(&("email-domains:domain-id".to_owned(), id.clone())));
+    // SES sends from the custom MAIL FROM subdomain once it sees its MX.
+    assert_eq!(
+        identity_mail_from(&name).await,
+        Some((format!("send.{name}"), "PENDING".to_owned()))
+    );
+    let checked = app
+        .as_a(Method::POST, &format!("{BASE}/{id}/verify"), None)
+        .await;
+    let ses = &checked.body["error"]["details"]["ses"];
+    assert_eq!(ses["mailFromStatus"], "PENDING", "{}", checked.body);
 
     // Every returned record in the zone, exactly as returned.
     let written = zone_records(&zone).await;
@@ -135,7 +145,7 @@ async fn other_records_in_the_zone_survive(backend: Backend) {
     )
     .await;
     let after = zone_records(&zone).await;
-    assert_eq!(after.len(), with_both.len() - 5);
+    assert_eq!(after.len(), with_both.len() - 7);
     assert!(
         after.iter().all(|(n, _, _)| !n.ends_with(&name)),
         "{after:?}"
@@ -145,7 +155,7 @@ async fn other_records_in_the_zone_survive(backend: Backend) {
             .iter()
             .filter(|(n, _, _)| n.ends_with(&format!("shop.{parent}")))
             .count()
-            == 5
+            == 7
     );
 }
 
@@ -219,7 +229,7 @@ async fn route53_refusing_a_change_undoes_the_identity(backend: Backend) {
     let zone = assigned_zone(&app, &name, None, "org_a").await;
     let retry = register(&app, &name, true).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
-    assert_eq!(zone_records(&zone).await.len(), 5);
+    assert_eq!(zone_records(&zone).await.len(), 7);
 }
 
 async fn existing_records_are_not_overwritten(backend: Backend) {

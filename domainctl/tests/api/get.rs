@@ -43,10 +43,10 @@ async fn get_returns_everything(backend: Backend) {
     );
     assert_eq!(
         body["verificationStatus"],
-        serde_json::json!({ "ownership": false, "mx": false, "spf": false, "dkim": false, "dmarc": false })
+        serde_json::json!({ "ownership": false, "mx": false, "spf": false, "dkim": false, "dmarc": false, "mailFrom": false })
     );
     let records = body["dnsRecords"].as_array().unwrap();
-    assert_eq!(records.len(), 5);
+    assert_eq!(records.len(), 7);
     for (record, published) in records
         .iter()
         .zip(registered["dnsRecords"].as_array().unwrap())

@@ -95,7 +95,26 @@ async fn registers_with_records_to_publish(backend: Backend) {
         dmarc["value"],
         "v=DMARC1; p=quarantine; rua=mailto:dmarc@yourcompany.com"
     );
-    assert_eq!(records.len(), 5);
+    assert_eq!(records.len(), 7);
+    // The custom MAIL FROM subdomain, `send.` by default: SES's feedback host as its MX and
+    // its own SPF record, neither required.
+    let mail_from: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["purpose"] == "mail_from")
+        .collect();
+    assert_eq!(mail_from.len(), 2);
+    for record in &mail_from {
+        assert_eq!(record["name"], "send.yourcompany.com");
+        assert_eq!(record["host"], "send");
+        assert_eq!(record["required"], false);
+    }
+    assert_eq!(mail_from[0]["type"], "MX");
+    assert_eq!(
+        mail_from[0]["value"],
+        "10 feedback-smtp.eu-west-1.amazonses.com"
+    );
+    assert_eq!(mail_from[1]["type"], "TXT");
+    assert_eq!(mail_from[1]["value"], "v=spf1 include:amazonses.com ~all");
     assert!(
         !body.to_string().contains("PRIVATE"),
         "no private key leaves the service"
@@ -253,6 +272,13 @@ async fn malformed_requests_are_validation_errors(backend: Backend) {
         r#"{"domain": "example.com", "region": null}"#,
         r#"{"domain": "example.com", "isDefault": null}"#,
         r#"{"domain": "example.com", "autoConfigureDns": null}"#,
+        r#"{"domain": "example.com", "mailFrom": null}"#,
+        r#"{"domain": "example.com", "mailFrom": 5}"#,
+        r#"{"domain": "example.com", "mailFrom": ""}"#,
+        r#"{"domain": "example.com", "mailFrom": "a.b"}"#,
+        r#"{"domain": "example.com", "mailFrom": "-send"}"#,
+        r#"{"domain": "example.com", "mailFrom": "_send"}"#,
+        r#"{"domain": "example.com", "mailFrom": "aaaaaaaaaaaaaaaaaaaaaaaa"}"#,
         r#"{"domain": "example.com", "region": "eu-central-2"}"#,
         r#"{"domain": "example.com", "region": "US-EAST-1"}"#,
         r#"{"domain": "example.com", "unexpected": true}"#,

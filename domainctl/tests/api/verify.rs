@@ -32,7 +32,7 @@ async fn publishing_the_returned_records_activates(backend: Backend) {
     assert_eq!(reply.body["status"], "active");
     assert_eq!(
         reply.body["verificationStatus"],
-        json!({ "ownership": true, "mx": true, "spf": true, "dkim": true, "dmarc": true })
+        json!({ "ownership": true, "mx": true, "spf": true, "dkim": true, "dmarc": true, "mailFrom": true })
     );
     let verified_at = reply.body["verifiedAt"].as_str().unwrap().to_owned();
     assert_eq!(reply.body["lastCheckedAt"], verified_at);
@@ -79,7 +79,7 @@ async fn missing_records_are_422_and_status_unchanged(backend: Backend) {
     assert_eq!(details["status"], "pending");
     assert_eq!(
         details["verificationStatus"],
-        json!({ "ownership": true, "mx": false, "spf": false, "dkim": false, "dmarc": false })
+        json!({ "ownership": true, "mx": false, "spf": false, "dkim": false, "dmarc": false, "mailFrom": false })
     );
     let mx = record(&details["dnsRecords"], "MX", "@");
     assert_eq!(mx["verified"], false);
@@ -194,7 +194,65 @@ async fn unknown_domains_are_not_found(backend: Backend) {
         .assert_error(StatusCode::NOT_FOUND, "DOMAIN_NOT_FOUND");
 }
 
+/// The MAIL FROM subdomain's records are checked like the others but are not required:
+/// a domain without them is active and says `mailFrom: false`; a MAIL FROM MX that SES's
+/// feedback host does not win is a `conflict` there.
+async fn mail_from_is_checked_but_not_required(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let registered = app
+        .as_a(
+            Method::POST,
+            BASE,
+            Some(json!({ "domain": "mailfrom.example", "mailFrom": "Bounce" })),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    let records = &registered.body["dnsRecords"];
+    let mail_from_mx = record(records, "MX", "bounce");
+    assert_eq!(mail_from_mx["name"], "bounce.mailfrom.example");
+    let others: Vec<Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["purpose"] != "mail_from")
+        .cloned()
+        .collect();
+    publish(&app.dns, &Value::Array(others));
+    let id = id_of(&registered.body);
+    let reply = verify(&app, &id).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "active");
+    assert_eq!(reply.body["verificationStatus"]["mailFrom"], false);
+    let mx = record(&reply.body["dnsRecords"], "MX", "bounce");
+    assert_eq!(mx["status"], "missing", "{mx}");
+
+    // Published, but another host wins the subdomain's mail: a conflict, not verified.
+    app.dns.add_mx(
+        "bounce.mailfrom.example",
+        10,
+        "feedback-smtp.us-east-1.amazonses.com",
+    );
+    app.dns
+        .add_mx("bounce.mailfrom.example", 5, "mx.elsewhere.example");
+    app.dns.add_txt(
+        "bounce.mailfrom.example",
+        &["v=spf1 include:amazonses.com ~all"],
+    );
+    let reply = verify(&app, &id).await;
+    let mx = record(&reply.body["dnsRecords"], "MX", "bounce");
+    assert_eq!(mx["status"], "conflict", "{mx}");
+    let spf = record(&reply.body["dnsRecords"], "TXT", "bounce");
+    assert_eq!(spf["status"], "verified", "{spf}");
+    assert_eq!(reply.body["verificationStatus"]["mailFrom"], false);
+}
+
 for_each_backend!(
+    mail_from_is_checked_but_not_required,
     publishing_the_returned_records_activates,
     missing_records_are_422_and_status_unchanged,
     suspended_domains_are_checked_but_stay_suspended,

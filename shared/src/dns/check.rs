@@ -228,8 +228,8 @@ impl DnsChecker {
     }
 
     async fn resolve(&self, session: &Session, record: &DnsRecord) -> Resolution {
-        let record_type = match record.kind {
-            RecordKind::Mx => RecordType::MX,
+        let record_type = match record.record_type {
+            "MX" => RecordType::MX,
             _ => RecordType::TXT,
         };
         let Ok(name) = Name::from_ascii(format!("{}.", record.name)) else {
@@ -313,6 +313,8 @@ fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
         RecordKind::Spf => judge_spf(values),
         RecordKind::Dkim => judge_dkim(&domain.setup.dkim_public_key, values),
         RecordKind::Dmarc => judge_dmarc(values),
+        RecordKind::MailFromMx => judge_mx(&domain.region.feedback_smtp_host(), values),
+        RecordKind::MailFromSpf => judge_spf(values),
     }
 }
 

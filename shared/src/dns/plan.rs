@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::crypto::random_token;
 use crate::model::{
-    CLAIM_HOST, Claim, Domain, DomainName, Purpose, RecordKind, Region, Timestamp,
+    CLAIM_HOST, Claim, Domain, DomainName, MailFrom, Purpose, RecordKind, Region, Timestamp,
     VerificationSetup,
 };
 
@@ -59,11 +59,11 @@ pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) 
         },
         host: host.to_owned(),
         value,
-        priority: (kind == RecordKind::Mx).then_some(MX_PREFERENCE),
+        priority: (record_type == "MX").then_some(MX_PREFERENCE),
         required: kind.required(),
         purpose: kind.purpose(),
     };
-    vec![
+    let mut records = vec![
         record(
             RecordKind::Mx,
             "MX",
@@ -89,7 +89,22 @@ pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) 
             DMARC_HOST,
             format!("v=DMARC1; p=quarantine; rua=mailto:dmarc@{apex}"),
         ),
-    ]
+    ];
+    if let Some(mail_from) = &setup.mail_from {
+        records.push(record(
+            RecordKind::MailFromMx,
+            "MX",
+            mail_from.as_str(),
+            format!("{MX_PREFERENCE} {}", region.feedback_smtp_host()),
+        ));
+        records.push(record(
+            RecordKind::MailFromSpf,
+            "TXT",
+            mail_from.as_str(),
+            SPF_VALUE.to_owned(),
+        ));
+    }
+    records
 }
 
 /// The one record a claim asks for: its challenge, proving control of the name.
@@ -164,6 +179,7 @@ pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
         ownership_token: random_token(),
         dkim_selector: dkim.selector().to_owned(),
         dkim_public_key: dkim.public_key_base64(),
+        mail_from: Some(MailFrom::standard()),
     };
     (setup, dkim)
 }

@@ -7,7 +7,7 @@ use super::views::Registered;
 use super::{BASE_PATH, Request, Response};
 use crate::App;
 use crate::error::ApiError;
-use crate::model::{Domain, OrgId};
+use crate::model::{Domain, MailFrom, OrgId};
 use crate::provision;
 use crate::store::DefaultChoice;
 
@@ -22,12 +22,20 @@ struct RegisterRequest {
     /// Write the records into the account's Route 53 zone for the domain.
     #[serde(default, deserialize_with = "present")]
     auto_configure_dns: Option<bool>,
+    /// The label of the custom MAIL FROM subdomain (default `send`).
+    #[serde(default, deserialize_with = "present")]
+    mail_from: Option<String>,
 }
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let body: RegisterRequest = json_body(request)?;
     let name = domain_name(&body.domain)?;
     let region = region(body.region.as_deref())?;
+    // Both limits together keep `<label>.<domain>` a valid name (see `MailFrom::MAX_LEN`).
+    let mail_from = match &body.mail_from {
+        Some(text) => MailFrom::parse(text).map_err(ApiError::Validation)?,
+        None => MailFrom::standard(),
+    };
     let default = match body.is_default {
         None => DefaultChoice::IfNone,
         Some(true) => DefaultChoice::Always,
@@ -48,7 +56,8 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
     )?;
 
     let now = app.now();
-    let (setup, dkim) = provision::new_keys(now).await?;
+    let (mut setup, dkim) = provision::new_keys(now).await?;
+    setup.mail_from = Some(mail_from);
     let mut domain = Domain::new_pending(org.clone(), name, region, setup, now);
     domain.hosted_zone_id = hosted_zone_id;
     let stored = provision::register(app, &domain, &dkim, default).await?;

@@ -12,6 +12,9 @@ pub struct VerificationSetup {
     pub dkim_selector: String,
     /// Base64 DER SubjectPublicKeyInfo, as it appears after `p=` in the DKIM record.
     pub dkim_public_key: String,
+    /// The custom MAIL FROM subdomain's label; `None` for domains registered before custom
+    /// MAIL FROM existed, which keep SES's own.
+    pub mail_from: Option<super::MailFrom>,
 }
 
 /// The part of a domain that state changes rewrite, always as a whole and conditionally on

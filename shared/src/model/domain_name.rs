@@ -6,6 +6,11 @@ use idna::AsciiDenyList;
 /// Longest host name in presentation form without the trailing dot (RFC 1035: 255 octets
 /// on the wire, which is 253 characters of text).
 const MAX_NAME: usize = 253;
+/// The longest name that can be registered: its longest record name,
+/// `dkimYYYYMMDD._domainkey.<domain>` (24 more characters), must still be a valid name.
+/// Longer ones could never publish their records. A MAIL FROM label is at most 23
+/// characters ([`super::MailFrom`]), so `<label>.<domain>` fits too.
+pub const MAX_REGISTERED: usize = MAX_NAME - "dkim20260101._domainkey.".len();
 const MAX_LABEL: usize = 63;
 
 /// A registrable host name in its canonical ASCII form: lower case, no trailing dot,
@@ -47,6 +52,13 @@ impl DomainName {
             })?
             .into_owned();
         validate_labels(&ascii)?;
+        if ascii.len() > MAX_REGISTERED {
+            return Err(invalid(format!(
+                "domain is {} characters long; the limit is {MAX_REGISTERED}, which leaves room \
+                 for the records published under it (dkimYYYYMMDD._domainkey.<domain>)",
+                ascii.len()
+            )));
+        }
         // Every top-level domain begins with a letter (IDN ones with `xn--`), so anything
         // else is a typo. Checked here, not in `validate_labels`, so that names stored
         // under the older rule (only all-digit labels refused) still read back.
@@ -192,7 +204,11 @@ mod tests {
 
     #[test]
     fn longest_name_is_accepted() {
-        assert_eq!(ok(&name_of_length(253)), name_of_length(253));
+        assert_eq!(MAX_REGISTERED, 229);
+        assert_eq!(ok(&name_of_length(229)), name_of_length(229));
+        assert!(DomainName::parse(&name_of_length(230)).is_err());
+        // Stored before the limit: still read back.
+        assert!(DomainName::from_stored(&name_of_length(253)).is_some());
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod claim;
 mod domain;
 mod domain_name;
 mod ids;
+mod mail_from;
 mod region;
 mod status;
 mod timestamp;
@@ -15,6 +16,7 @@ pub use domain::{
 };
 pub use domain_name::{DomainName, DomainNameError};
 pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
+pub use mail_from::MailFrom;
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::Status;
 pub use timestamp::Timestamp;

@@ -55,6 +55,11 @@ impl Region {
     pub fn inbound_smtp_host(&self) -> String {
         format!("inbound-smtp.{}.amazonaws.com", self.0)
     }
+
+    /// Where SES receives bounces and complaints for a custom MAIL FROM domain: its MX.
+    pub fn feedback_smtp_host(&self) -> String {
+        format!("feedback-smtp.{}.amazonses.com", self.0)
+    }
 }
 
 impl From<Region> for &'static str {

@@ -13,6 +13,12 @@ pub enum RecordKind {
     Spf,
     Dkim,
     Dmarc,
+    /// The MX of the MAIL FROM subdomain (SES's feedback host).
+    #[serde(rename = "mail_from_mx")]
+    MailFromMx,
+    /// The SPF record of the MAIL FROM subdomain.
+    #[serde(rename = "mail_from_spf")]
+    MailFromSpf,
 }
 
 impl RecordKind {
@@ -23,6 +29,7 @@ impl RecordKind {
             RecordKind::Ownership => Purpose::Ownership,
             RecordKind::Spf | RecordKind::Dkim => Purpose::Sending,
             RecordKind::Dmarc => Purpose::Policy,
+            RecordKind::MailFromMx | RecordKind::MailFromSpf => Purpose::MailFrom,
         }
     }
 
@@ -162,6 +169,9 @@ pub struct VerificationStatus {
     pub spf: bool,
     pub dkim: bool,
     pub dmarc: bool,
+    /// Both records of the custom MAIL FROM subdomain verified.
+    #[serde(rename = "mailFrom")]
+    pub mail_from: bool,
 }
 
 impl CheckReport {
@@ -198,6 +208,7 @@ impl CheckReport {
             spf: self.passed(RecordKind::Spf),
             dkim: self.passed(RecordKind::Dkim),
             dmarc: self.passed(RecordKind::Dmarc),
+            mail_from: self.passed(RecordKind::MailFromMx) && self.passed(RecordKind::MailFromSpf),
         }
     }
 }
@@ -217,6 +228,10 @@ pub struct SesView {
     pub verified_for_sending: bool,
     /// `PENDING`, `SUCCESS`, `FAILED`, `TEMPORARY_FAILURE` or `NOT_STARTED`.
     pub dkim_status: String,
+    /// The custom MAIL FROM domain's state at SES (`PENDING`, `SUCCESS`, `FAILED`,
+    /// `TEMPORARY_FAILURE`), where one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_from_status: Option<String>,
 }
 
 #[cfg(test)]
@@ -271,6 +286,7 @@ mod tests {
         ses_behind.ses = Some(SesView {
             verified_for_sending: false,
             dkim_status: "PENDING".into(),
+            mail_from_status: None,
         });
         assert!(!ses_behind.capabilities().sending);
     }

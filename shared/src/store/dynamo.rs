@@ -20,8 +20,8 @@ use super::{
 };
 use crate::cloud::{self, CloudError};
 use crate::model::{
-    Claim, ClaimId, Counter, Counters, Domain, DomainId, DomainName, DomainState, OrgId, Region,
-    Status, Timestamp, VerificationSetup, ZoneId,
+    Claim, ClaimId, Counter, Counters, Domain, DomainId, DomainName, DomainState, MailFrom, OrgId,
+    Region, Status, Timestamp, VerificationSetup, ZoneId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -1168,6 +1168,9 @@ fn domain_item(domain: &Domain) -> Item {
     if let Some(zone) = &domain.hosted_zone_id {
         item.insert("hostedZoneId".into(), s(zone));
     }
+    if let Some(mail_from) = &domain.setup.mail_from {
+        item.insert("mailFrom".into(), s(mail_from.as_str()));
+    }
     for (attribute, value) in state_attributes(domain) {
         if let Some(value) = value {
             item.insert(attribute.into(), value);
@@ -1249,6 +1252,10 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
             ownership_token: text("ownershipToken")?,
             dkim_selector: text("dkimSelector")?,
             dkim_public_key: text("dkimPublicKey")?,
+            mail_from: match item.get("mailFrom") {
+                None => None,
+                Some(_) => Some(parse_with(item, "mailFrom", |t| MailFrom::parse(t).ok())?),
+            },
         },
         state: DomainState {
             status: parse_with(item, "status", |t| t.parse::<Status>().ok())?,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Effect;
-use crate::model::{OrgId, Region, VerificationSetup, ZoneId};
+use crate::model::{MailFrom, OrgId, Region, VerificationSetup, ZoneId};
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
@@ -20,6 +20,8 @@ enum Stored {
         ownership_token: String,
         dkim_selector: String,
         dkim_public_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_from: Option<String>,
     },
 }
 
@@ -41,6 +43,7 @@ pub fn encode(effects: &[Effect]) -> String {
                 ownership_token: setup.ownership_token.clone(),
                 dkim_selector: setup.dkim_selector.clone(),
                 dkim_public_key: setup.dkim_public_key.clone(),
+                mail_from: setup.mail_from.as_ref().map(|m| m.to_string()),
             },
         })
         .collect();
@@ -64,6 +67,7 @@ pub fn decode(text: &str) -> Option<Vec<Effect>> {
                     ownership_token,
                     dkim_selector,
                     dkim_public_key,
+                    mail_from,
                 } => Effect::Records {
                     zone: ZoneId::parse(&zone)?,
                     region: Region::parse(&region)?,
@@ -71,6 +75,10 @@ pub fn decode(text: &str) -> Option<Vec<Effect>> {
                         ownership_token,
                         dkim_selector,
                         dkim_public_key,
+                        mail_from: match mail_from {
+                            None => None,
+                            Some(label) => Some(MailFrom::parse(&label).ok()?),
+                        },
                     },
                 },
             })
@@ -96,10 +104,17 @@ mod tests {
                     ownership_token: "t".into(),
                     dkim_selector: "s".into(),
                     dkim_public_key: "k".into(),
+                    mail_from: Some(MailFrom::parse("bounce").unwrap()),
                 },
             },
         ];
         assert_eq!(decode(&encode(&effects)), Some(effects));
+        // Written before custom MAIL FROM: no `mailFrom`, none to undo.
+        let older = r#"[{"kind":"records","zone":"Z1","region":"us-east-1","ownershipToken":"t","dkimSelector":"s","dkimPublicKey":"k"}]"#;
+        match decode(older).as_deref() {
+            Some([Effect::Records { setup, .. }]) => assert_eq!(setup.mail_from, None),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(decode("[]"), Some(Vec::new()));
         for garbage in [
             "",
@@ -107,6 +122,7 @@ mod tests {
             r#"[{"kind":"identity","region":"mars-1","org":"org_a"}]"#,
             r#"[{"kind":"identity","region":"us-east-1","org":"a#b"}]"#,
             r#"[{"kind":"other"}]"#,
+            r#"[{"kind":"records","zone":"Z1","region":"us-east-1","ownershipToken":"t","dkimSelector":"s","dkimPublicKey":"k","mailFrom":"a.b"}]"#,
         ] {
             assert_eq!(decode(garbage), None, "{garbage}");
         }
