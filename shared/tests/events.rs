@@ -74,21 +74,26 @@ async fn seeded_app() -> App {
     App::new(store, Arc::new(SystemClock), checker)
 }
 
-#[tokio::test]
-async fn the_scheduled_event_runs_a_sweep() {
+/// The sample scheduled event through the sweep function's handler, with the invocation's
+/// deadline at `deadline`.
+async fn scheduled_sweep(deadline: SystemTime) -> domains::sweep::SweepSummary {
     let text = std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap();
     let payload: ScheduledEvent = serde_json::from_str(&text).unwrap();
     assert_eq!(payload.detail_type, "Scheduled Event");
     let mut context = Context::default();
-    let in_a_minute = SystemTime::now() + Duration::from_secs(60);
-    context.deadline = in_a_minute.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let app = seeded_app().await;
-    let summary = handle_scheduled(
+    handle_scheduled(
         &app,
         &SweepOptions::default(),
         LambdaEvent::new(payload, context),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_scheduled_event_runs_a_sweep() {
+    let summary = scheduled_sweep(SystemTime::now() + Duration::from_secs(60)).await;
     // The sample domain is published and activates; the squatted one (registered long
     // ago, never published) fails.
     assert_eq!(
@@ -107,18 +112,7 @@ async fn the_scheduled_event_runs_a_sweep() {
 /// one) gets a sweep without a deadline, not one that defers everything.
 #[tokio::test]
 async fn a_deadline_already_past_does_not_defer_everything() {
-    let text = std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap();
-    let payload: ScheduledEvent = serde_json::from_str(&text).unwrap();
-    let mut context = Context::default();
-    let a_second_ago = SystemTime::now() - Duration::from_secs(1);
-    context.deadline = a_second_ago.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    let app = seeded_app().await;
-    let summary = handle_scheduled(
-        &app,
-        &SweepOptions::default(),
-        LambdaEvent::new(payload, context),
-    )
-    .await;
+    let summary = scheduled_sweep(SystemTime::now() - Duration::from_secs(1)).await;
     assert_eq!(
         (summary.due, summary.deferred, summary.activated),
         (2, 0, 1),
