@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -106,31 +107,48 @@ impl DynamoStore {
         }
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix`, consistently read.
-    async fn items_under(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
+    /// Runs `query` page by page, handing each page's items to `take`, until the last page
+    /// or until `take` answers that it has enough.
+    async fn pages(
+        &self,
+        query: QueryFluentBuilder,
+        mut take: impl FnMut(&[Item]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
+            let page = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(classify)?;
-            items.extend(page.items().iter().cloned());
+            let enough = take(page.items())?;
             start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
+            if start.is_none() || enough {
+                return Ok(());
             }
         }
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, consistently read.
+    async fn items_under(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        let mut items = Vec::new();
+        self.pages(query, |page| {
+            items.extend(page.iter().cloned());
+            Ok(false)
+        })
+        .await?;
+        Ok(items)
     }
 
     /// A query of one partition of the sweep's index, for the entries whose time
@@ -140,7 +158,7 @@ impl DynamoStore {
         partition: String,
         before: &'static str,
         now: Timestamp,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    ) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -160,15 +178,9 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<(String, OrgId, DomainId)>, StoreError> {
         let mut due = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .index_until(shard_key(shard), "<=", now)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
+        let query = self.index_until(shard_key(shard), "<=", now);
+        self.pages(query, |page| {
+            for item in page {
                 let key = |name: &str| opt_str(item, name).unwrap_or_default();
                 let org = key(PK).strip_prefix("ORG#").and_then(OrgId::parse);
                 let id = key(SK)
@@ -178,11 +190,10 @@ impl DynamoStore {
                     due.push((key(GSI1_SK), org, id));
                 }
             }
-            start = page.last_evaluated_key;
-            if start.is_none() || due.len() >= limit {
-                return Ok(due);
-            }
-        }
+            Ok(due.len() >= limit)
+        })
+        .await?;
+        Ok(due)
     }
 
     /// The name of a registration: taken if free or already this domain's (reserved).
@@ -492,22 +503,17 @@ impl Store for DynamoStore {
         // consistent query sees the default and the domains at the same moment.
         let mut domains = Vec::new();
         let mut default = None;
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(org_pk(org)))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(org_pk(org)))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        self.pages(query, |page| {
+            for item in page {
                 match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
                     Some(sk) if sk.starts_with(DOMAIN_SK_PREFIX) => {
                         domains.push(parse_domain(item)?)
@@ -516,11 +522,9 @@ impl Store for DynamoStore {
                     _ => {}
                 }
             }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+            Ok(false)
+        })
+        .await?;
         for domain in &mut domains {
             domain.is_default = default.as_deref() == Some(domain.id.as_str());
         }
