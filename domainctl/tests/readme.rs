@@ -10,11 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use devservers::root;
 use domainctl::cli::Cli;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A fenced `sh` block: the heading it sits under, and its commands (continuation lines
 /// joined, comments and blank lines dropped).

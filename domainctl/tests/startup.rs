@@ -10,11 +10,7 @@ use std::time::Duration;
 fn serve_with(vars: &[(&str, &str)]) -> (bool, String, String) {
     let home = std::env::temp_dir().join(format!("startup-home-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&home).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = devservers::free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_domainctl"));
     command
         .args(["serve", "--port", &port.to_string()])
@@ -88,7 +84,7 @@ fn a_table_without_credentials() {
 
 #[test]
 fn dynamodb_unreachable() {
-    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let closed = format!("http://127.0.0.1:{}", devservers::free_port());
     let mut vars = vec![
         ("DOMAINS_TABLE", "domains"),
         ("AWS_REGION", "us-east-1"),
@@ -132,7 +128,7 @@ fn every_service_sent_to_dynamodb_local() {
 
 #[test]
 fn moto_unreachable() {
-    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let closed = format!("http://127.0.0.1:{}", devservers::free_port());
     let mut vars = vec![
         ("AWS_REGION", "us-east-1"),
         ("AWS_ENDPOINT_URL", closed.as_str()),
@@ -147,13 +143,4 @@ fn an_endpoint_without_a_region() {
         &[("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:5000")],
         "set AWS_REGION",
     );
-}
-
-fn closed_port() -> u16 {
-    // Bound and released: nothing listens there now.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -176,7 +176,7 @@ async fn no_zone_is_a_clear_error_and_nothing_is_registered(backend: Backend) {
 
 async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
     let store: Arc<dyn Store> = backend.fresh_store().await;
-    let nowhere = sdk_config_for(&format!("http://127.0.0.1:{}", closed_port()));
+    let nowhere = sdk_config_for(&format!("http://127.0.0.1:{}", devservers::free_port()));
     let broken = Cloud {
         ses: Some(Arc::new(SesV2::new(nowhere))),
         zones: cloud().zones,
@@ -321,11 +321,6 @@ async fn another_organizations_zone_is_never_written(backend: Backend) {
         before,
         "A's zone still untouched"
     );
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// A registration in one of the regions added since 2023 lands its identity in that

@@ -4,17 +4,13 @@
 //! `docs/openapi.yaml`. Its report is written to the test command's output either way.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use devservers::root;
 use serde_json::Value;
 use testkit::{Backend, for_each_backend};
 
 use crate::harness::TestApp;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 async fn schemathesis_finds_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
