@@ -59,7 +59,6 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         store: Arc::new(store),
         store_name: format!("DynamoDB table {TABLE} in DynamoDB Local"),
         cloud: config::cloud(&cloud_config),
-        ses_off: "off",
     };
     let served = local::serve(options, backing).await;
     // `_dynamo` and `_moto` stop as they are dropped here.

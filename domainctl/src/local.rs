@@ -19,8 +19,6 @@ pub struct Backing {
     /// How the banner names the store.
     pub store_name: String,
     pub cloud: Cloud,
-    /// What the banner says when SES is off.
-    pub ses_off: &'static str,
 }
 
 pub struct Options {
@@ -88,7 +86,7 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
         if cloud.ses.is_some() {
             "on"
         } else {
-            backing.ses_off
+            "off (set AWS_ENDPOINT_URL to use them)"
         },
         if cloud.zones.is_some() { "on" } else { "off" }
     );

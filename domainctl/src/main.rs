@@ -275,7 +275,6 @@ async fn serve(options: Options) -> Result<(), String> {
             .as_ref()
             .map(config::cloud_if_endpoints)
             .unwrap_or_default(),
-        ses_off: "off (set AWS_ENDPOINT_URL to use them)",
     };
     local::serve(options, backing).await
 }
