@@ -7,8 +7,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use devservers::{Server, free_port};
 use domains::clock::{Clock, SystemClock};
+use domains::cloud::Cloud;
 use domains::config;
 use domains::model::{OrgId, ZoneId};
+use domains::sealing::Kms;
 use domains::store::{DynamoStore, schema};
 
 use crate::local::{self, Backing, Options};
@@ -40,12 +42,15 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         .map_err(|e| format!("cannot create the table in DynamoDB Local: {e}"))?;
     let cloud_config = aws_at(&moto_url);
     let zone = hosted_zone(&cloud_config).await?;
+    let kms_key = domains::sealing::create_key(&cloud_config)
+        .await
+        .map_err(|e| format!("cannot create the KMS key in moto: {e}"))?;
 
     println!("DynamoDB Local on {dynamo_url} (table {TABLE}); moto on {moto_url}");
     println!(
         "the same stack from another shell: export DOMAINS_TABLE={TABLE} \
          AWS_ENDPOINT_URL_DYNAMODB={dynamo_url} AWS_ENDPOINT_URL={moto_url} AWS_REGION={REGION} \
-         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+         AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local DKIM_KMS_KEY_ID={kms_key}"
     );
     println!("hosted zone {zone} is {ZONE}: register <name>.{ZONE} with autoConfigureDns");
     let options = Options {
@@ -58,7 +63,10 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
     let backing = Backing {
         store: Arc::new(store),
         store_name: format!("DynamoDB table {TABLE} in DynamoDB Local"),
-        cloud: config::cloud(&cloud_config),
+        cloud: Cloud {
+            sealer: Some(Arc::new(Kms::new(&cloud_config, kms_key))),
+            ..config::cloud(&cloud_config)
+        },
     };
     let served = local::serve(options, backing).await;
     // `_dynamo` and `_moto` stop as they are dropped here.

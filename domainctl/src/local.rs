@@ -90,6 +90,16 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
         },
         if cloud.zones.is_some() { "on" } else { "off" }
     );
+    if cloud.ses.is_some() {
+        println!(
+            "DKIM rotation: {}",
+            if cloud.sealer.is_some() {
+                "on (new keys wait sealed under KMS)"
+            } else {
+                "off (set DKIM_KMS_KEY_ID to a KMS key)"
+            }
+        );
+    }
     for key in &keys {
         if generated {
             println!("API key for {}: {}", key.record.org_id, key.key);

@@ -243,7 +243,7 @@ fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
 /// where endpoints are set. Everything it will use is checked before it listens.
 async fn serve(options: Options) -> Result<(), String> {
     let table = config::table_from_env();
-    let (ses, route53) = config::endpoints_set();
+    let config::EndpointsSet { ses, route53, .. } = config::endpoints_set();
     // The in-memory store with SES and Route 53 off needs no AWS configuration at all
     // (loading it would go looking for a region and credentials).
     let aws = if table.is_some() || ses || route53 {

@@ -1,5 +1,5 @@
-//! What the AWS adapters share: how SDK failures read (DynamoDB, SES, Route 53), and which
-//! of SES and Route 53 a host has turned on.
+//! What the AWS adapters share: how SDK failures read (DynamoDB, SES, Route 53, KMS), and
+//! which of SES, Route 53 and KMS a host has turned on.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::error::ApiError;
 use crate::route53::DnsZones;
+use crate::sealing::KeySealer;
 use crate::ses::EmailIdentities;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,11 +99,13 @@ where
     }
 }
 
-/// The AWS services a host uses; either may be off (the local server without endpoints).
+/// The AWS services a host uses; any may be off (the local server without endpoints).
 #[derive(Clone, Default)]
 pub struct Cloud {
     pub ses: Option<Arc<dyn EmailIdentities>>,
     pub zones: Option<Arc<dyn DnsZones>>,
+    /// KMS, which seals a DKIM rotation's private key while it waits for SES.
+    pub sealer: Option<Arc<dyn KeySealer>>,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::cloud::Cloud;
 use crate::route53::Route53;
+use crate::sealing::Kms;
 use crate::ses::SesV2;
 use crate::store::DynamoStore;
 
@@ -29,11 +30,13 @@ pub fn dynamo_store(config: &SdkConfig, table: String) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table)
 }
 
-/// SES and Route 53 both on: the deployed service.
+/// SES and Route 53 both on, and KMS where `DKIM_KMS_KEY_ID` names a key: the deployed
+/// service.
 pub fn cloud(config: &SdkConfig) -> Cloud {
     Cloud {
         ses: Some(Arc::new(SesV2::new(config.clone()))),
         zones: Some(Arc::new(Route53::new(config))),
+        sealer: Kms::from_env(config).map(|kms| Arc::new(kms) as _),
     }
 }
 
@@ -49,24 +52,33 @@ pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
     }
 }
 
-/// Each of SES and Route 53 on only when an endpoint is configured for it
-/// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `AWS_ENDPOINT_URL_ROUTE_53`): the
-/// local server, which must not touch a real account by accident.
+/// Each of SES, Route 53 and KMS on only when an endpoint is configured for it
+/// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `_ROUTE_53` / `_KMS`): the local
+/// server, which must not touch a real account by accident.
 pub fn cloud_if_endpoints(config: &SdkConfig) -> Cloud {
-    let (ses, zones) = endpoints_set();
+    let set = endpoints_set();
     let everything = cloud(config);
     Cloud {
-        ses: everything.ses.filter(|_| ses),
-        zones: everything.zones.filter(|_| zones),
+        ses: everything.ses.filter(|_| set.ses),
+        zones: everything.zones.filter(|_| set.route53),
+        sealer: everything.sealer.filter(|_| set.kms),
     }
 }
 
-/// Whether endpoints are configured for SES and for Route 53.
-pub fn endpoints_set() -> (bool, bool) {
+/// Which services have an endpoint configured.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointsSet {
+    pub ses: bool,
+    pub route53: bool,
+    pub kms: bool,
+}
+
+pub fn endpoints_set() -> EndpointsSet {
     let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
     let all = set("AWS_ENDPOINT_URL");
-    (
-        all || set("AWS_ENDPOINT_URL_SESV2"),
-        all || set("AWS_ENDPOINT_URL_ROUTE_53"),
-    )
+    EndpointsSet {
+        ses: all || set("AWS_ENDPOINT_URL_SESV2"),
+        route53: all || set("AWS_ENDPOINT_URL_ROUTE_53"),
+        kms: all || set("AWS_ENDPOINT_URL_KMS"),
+    }
 }

@@ -38,6 +38,9 @@ pub enum ApiError {
     DnsZoneNotFound(String),
     #[error("{0}")]
     DnsRecordConflict(String),
+    /// A DKIM rotation is under way; a second must wait until it completes.
+    #[error("{0}")]
+    RotationPending(String),
     #[error("cannot change status from {from} to {to}")]
     InvalidStatusTransition { from: String, to: String },
     #[error("required DNS records are missing or wrong")]
@@ -65,6 +68,7 @@ impl ApiError {
             | ApiError::DnsZoneNotFound(_)
             | ApiError::DnsRecordConflict(_)
             | ApiError::DomainInUse(_)
+            | ApiError::RotationPending(_)
             | ApiError::InvalidStatusTransition { .. } => StatusCode::CONFLICT,
             ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::DnsZoneNotFound(_) => "DNS_ZONE_NOT_FOUND",
             ApiError::DnsRecordConflict(_) => "DNS_RECORD_CONFLICT",
             ApiError::DomainInUse(_) => "DOMAIN_IN_USE",
+            ApiError::RotationPending(_) => "DKIM_ROTATION_PENDING",
             ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",

@@ -1,9 +1,10 @@
-//! Stopping provisioning between two of its steps, as a crash or a Lambda timeout would,
+//! Stopping provisioning (or a DKIM rotation) between two of its steps, as a crash or a Lambda timeout would,
 //! for the tests that prove nothing is left behind. The hook is compiled only with the
 //! `fault-injection` feature, which no function or host enables, and is armed only by
 //! [`crate::App::with_faults`]: nothing a request carries reaches it.
 
-/// The steps of a registration (and of a claim's transfer), in order.
+/// The steps of a registration (and of a claim's transfer), then of a DKIM rotation, in
+/// order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     /// The name is reserved, with everything the registration is about to create.
@@ -12,6 +13,12 @@ pub enum Step {
     LeftoversRemoved,
     IdentityCreated,
     RecordsWritten,
+    /// A rotation's new private key is sealed under KMS; nothing is stored yet.
+    RotationSealed,
+    /// The next key is in the table; its record not yet written to a managed zone.
+    RotationStored,
+    /// SES signs with the next key; the table does not say so yet.
+    DkimSwitched,
 }
 
 #[cfg(feature = "fault-injection")]

@@ -72,7 +72,7 @@ pub fn effects_of(app: &App, domain: &Domain) -> Vec<Effect> {
         effects.push(Effect::Records {
             zone,
             region: domain.region,
-            setup: domain.setup.clone(),
+            setup: Box::new(domain.setup.clone()),
         });
     }
     effects

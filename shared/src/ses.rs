@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{BehaviorOnMxFailure, DkimSigningAttributes, Tag};
+use aws_sdk_sesv2::types::{
+    BehaviorOnMxFailure, DkimSigningAttributes, DkimSigningAttributesOrigin, Tag,
+};
 
 use crate::cloud::{CloudError, classify, has_code};
 use crate::dns::DkimKeyPair;
@@ -41,6 +43,15 @@ pub trait EmailIdentities: Send + Sync + 'static {
         region: Region,
         domain: &DomainName,
         org: &OrgId,
+    ) -> Result<(), CloudError>;
+
+    /// Makes SES sign `domain`'s mail with `key` from now on (BYODKIM), replacing the
+    /// key it signed with. Setting the key it already has again is harmless.
+    async fn switch_dkim(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        key: &DkimKeyPair,
     ) -> Result<(), CloudError>;
 
     /// SES's view, or `None` if there is no identity.
@@ -111,6 +122,15 @@ impl SesV2 {
                         .mail_from_attributes()
                         .map(|m| m.mail_from_domain_status())
                         .map(|s| s.as_str().to_owned()),
+                    // With a key of our own (BYODKIM), SES lists its selector as the one
+                    // token.
+                    dkim_selector: out
+                        .dkim_attributes()
+                        .filter(|d| {
+                            d.signing_attributes_origin()
+                                == Some(&DkimSigningAttributesOrigin::External)
+                        })
+                        .and_then(|d| d.tokens().first().cloned()),
                 };
                 Ok(Some((Existing { org }, view)))
             }
@@ -160,14 +180,10 @@ impl EmailIdentities for SesV2 {
                 .build()
                 .expect("key and value set")
         };
-        let dkim = DkimSigningAttributes::builder()
-            .domain_signing_selector(spec.dkim.selector())
-            .domain_signing_private_key(spec.dkim.private_key_base64())
-            .build();
         self.client(spec.region)
             .create_email_identity()
             .email_identity(spec.domain.as_str())
-            .dkim_signing_attributes(dkim)
+            .dkim_signing_attributes(signing_attributes(spec.dkim))
             .tags(tag(ORG_TAG, spec.org.as_str()))
             .tags(tag(DOMAIN_TAG, spec.domain_id.as_str()))
             .send()
@@ -206,6 +222,23 @@ impl EmailIdentities for SesV2 {
         }
     }
 
+    async fn switch_dkim(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        key: &DkimKeyPair,
+    ) -> Result<(), CloudError> {
+        self.client(region)
+            .put_email_identity_dkim_signing_attributes()
+            .email_identity(domain.as_str())
+            .signing_attributes_origin(DkimSigningAttributesOrigin::External)
+            .signing_attributes(signing_attributes(key))
+            .send()
+            .await
+            .map_err(|err| classify("SES PutEmailIdentityDkimSigningAttributes", err))?;
+        Ok(())
+    }
+
     async fn view(
         &self,
         region: Region,
@@ -213,4 +246,11 @@ impl EmailIdentities for SesV2 {
     ) -> Result<Option<SesView>, CloudError> {
         Ok(self.existing(region, domain).await?.map(|(_, view)| view))
     }
+}
+
+fn signing_attributes(key: &DkimKeyPair) -> DkimSigningAttributes {
+    DkimSigningAttributes::builder()
+        .domain_signing_selector(key.selector())
+        .domain_signing_private_key(key.private_key_base64())
+        .build()
 }

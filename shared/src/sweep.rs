@@ -208,8 +208,13 @@ async fn sweep_one(
     let Some(current) = app.store().get_domain(org, id).await? else {
         return Ok(Outcome::Skipped);
     };
-    let due = current.state.status == Status::Pending
-        && current.state.next_check_at.is_some_and(|at| at <= now);
+    // Pending domains, and active ones whose DKIM rotation waits for its record.
+    let awaited = match current.state.status {
+        Status::Pending => true,
+        Status::Active => current.setup.dkim_next.is_some(),
+        Status::Suspended | Status::Failed => false,
+    };
+    let due = awaited && current.state.next_check_at.is_some_and(|at| at <= now);
     if !due {
         return Ok(Outcome::Skipped);
     }
@@ -218,6 +223,7 @@ async fn sweep_one(
     let mut claimed_state = current.state.clone();
     claimed_state.next_check_at = Some(now.plus(options.claim_for));
     let claim = DomainUpdate {
+        setup: None,
         state: Some(claimed_state),
         default: None,
         at: now,

@@ -4,6 +4,7 @@
 use crate::App;
 use crate::dns::Session;
 use crate::model::{CheckReport, Domain, DomainState};
+use crate::rotation::{promoted, switch_if_published};
 use crate::store::{DomainUpdate, StoreError, backoff};
 
 const ATTEMPTS: usize = 5;
@@ -34,21 +35,45 @@ pub async fn verify(app: &App, domain: Domain) -> Result<(Domain, CheckReport), 
 
 /// Checks `domain` now and stores `transition(state, report)` with a write conditional on
 /// the domain's version; if the domain changed meanwhile, the same findings are applied to
-/// its new state (a concurrent suspension is never undone). Returns the domain as stored
-/// and the report. `session` caches zones across the checks of one run.
+/// its new state (a concurrent suspension is never undone). A DKIM rotation whose new
+/// record the check found published is completed (SES first, then the table). Returns the
+/// domain as stored and the report. `session` caches zones across the checks of one run.
 pub async fn check_and_apply(
     app: &App,
     session: &Session,
     domain: Domain,
     transition: fn(&DomainState, &CheckReport) -> DomainState,
 ) -> Result<(Domain, CheckReport), StoreError> {
-    let report = check(app, session, &domain).await;
+    let mut report = check(app, session, &domain).await;
+    let switched_to = switch_if_published(app, &domain, &report)
+        .await
+        .then(|| domain.setup.dkim_next.clone())
+        .flatten();
+    if switched_to.is_some() {
+        report = report.with_next_dkim_current();
+        // SES's view was read before the switch: read it again, so the answer shows the
+        // key SES signs with now.
+        if let Some(ses) = &app.cloud().ses
+            && let Ok(Some(view)) = ses.view(domain.region, &domain.name).await
+        {
+            report.ses = Some(view);
+        }
+    }
+    let now = report.checked_at;
     let mut current = domain;
     for attempt in 0..ATTEMPTS {
+        // Promoted only if the table still holds the key SES was switched to (another
+        // check may have completed the rotation meanwhile).
+        let setup = switched_to
+            .as_ref()
+            .filter(|next| current.setup.dkim_next.as_ref() == Some(*next))
+            .and_then(|_| promoted(&current.setup, now));
+        let rotating = setup.as_ref().unwrap_or(&current.setup).dkim_next.is_some();
         let update = DomainUpdate {
-            state: Some(transition(&current.state, &report)),
+            state: Some(transition(&current.state, &report).with_rotation(rotating, now)),
+            setup,
             default: None,
-            at: report.checked_at,
+            at: now,
         };
         match app.store().update_domain(&current, &update).await {
             Ok(updated) => return Ok((updated, report)),

@@ -16,8 +16,10 @@ use domains::store::{NameHolder, Store};
 use domains::sweep::{SweepOptions, sweep};
 use lambda_http::Body;
 use serde_json::{Value, json};
-use testkit::aws::{create_zone, identity_tags, moto_cloud, unique_domain, zone_records};
-use testkit::{Backend, DnsHierarchy, org};
+use testkit::aws::{
+    create_zone, identity_dkim, identity_tags, moto_cloud, unique_domain, zone_records,
+};
+use testkit::{Backend, DnsHierarchy, dkim_record, org, publish};
 
 struct Fixture {
     store: Arc<dyn Store>,
@@ -237,18 +239,20 @@ async fn crash_then(step: Step, recovery: Recovery) {
     }
 }
 
+/// One test per step and recovery: `run(Step::step, Recoveries::recovery)`.
 macro_rules! crash_points {
-    ($($test:ident: $step:ident, $recovery:ident;)*) => {
+    ($run:ident, $recoveries:ident; $($test:ident: $step:ident, $recovery:ident;)*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                crash_then(Step::$step, Recovery::$recovery).await;
+                $run(Step::$step, $recoveries::$recovery).await;
             }
         )*
     };
 }
 
 crash_points! {
+    crash_then, Recovery;
     after_reserving_then_sweep: Reserved, Sweep;
     after_reserving_then_retry: Reserved, Retry;
     after_the_identity_then_sweep: IdentityCreated, Sweep;
@@ -349,4 +353,187 @@ async fn a_claim_killed_after_removing_the_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_killed_after_the_claimants_identity() {
     claim_crash_then_sweep_and_retry(Step::IdentityCreated).await;
+}
+
+fn on_domain(key: &str, id: &str, action: &str) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    post(
+        key,
+        &format!("/api/email/domains/{id}/{action}"),
+        json!(null),
+    )
+    .with_path_parameters(std::collections::HashMap::from([(
+        "id".to_owned(),
+        id.to_owned(),
+    )]))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RotationRecovery {
+    Verify,
+    Sweep,
+}
+
+/// A DKIM rotation killed after `step`: at that moment SES signs with a key whose record
+/// is published, and a later check (verify, or the sweep) completes the rotation.
+async fn rotation_crash_then(step: Step, recovery: RotationRecovery) {
+    let fixture = Fixture::new().await;
+    let name = unique_domain("rotcrash");
+    let zone = fixture.zone(&name).await;
+    let key = fixture.key("org_a");
+    let app = fixture.app();
+    let (status, body) = answer(&app, Endpoint::Register, register(key, &name, true)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    publish(&fixture.dns, &body["dnsRecords"]);
+    let (status, body) = answer(&app, Endpoint::Verify, on_domain(key, &id, "verify")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    let (old, _) = identity_dkim(&name).await.expect("a BYODKIM identity");
+    let published = [old.clone()];
+
+    let new = match step {
+        Step::RotationSealed | Step::RotationStored => {
+            killed_after(
+                &fixture,
+                step,
+                Endpoint::RotateDkim,
+                on_domain(key, &id, "dkim/rotate"),
+            )
+            .await;
+            assert_eq!(identity_dkim(&name).await.unwrap().0, old, "{step:?}");
+            let stored = fixture
+                .store
+                .get_domain(&org("org_a"), &domain_id(&id))
+                .await
+                .unwrap()
+                .unwrap();
+            if step == Step::RotationSealed {
+                // Nothing was stored: the domain is as it was, and a new rotation starts.
+                assert_eq!(stored.setup.dkim_next, None);
+                let (status, body) = answer(
+                    &app,
+                    Endpoint::RotateDkim,
+                    on_domain(key, &id, "dkim/rotate"),
+                )
+                .await;
+                assert_eq!(status, 202, "{body}");
+            } else {
+                // Stored, but its record never reached the managed zone.
+                let next = stored.setup.dkim_next.expect("the next key is stored");
+                let in_zone = |records: Vec<(String, String, Vec<String>)>| {
+                    records.iter().any(|r| r.0.starts_with(&next.selector))
+                };
+                assert!(!in_zone(records_in(&zone).await), "{step:?}");
+                // A check finds it missing and writes it where the service manages the
+                // zone; SES keeps the old key meanwhile.
+                let (status, body) =
+                    answer(&app, Endpoint::Verify, on_domain(key, &id, "verify")).await;
+                assert_eq!(status, 200, "{body}");
+                assert!(in_zone(records_in(&zone).await), "{step:?}: not repaired");
+                assert_eq!(identity_dkim(&name).await.unwrap().0, old);
+            }
+            let body = answer(&app, Endpoint::Get, on_domain(key, &id, "")).await.1;
+            body["dkimRotation"]["selector"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+        Step::DkimSwitched => {
+            let (status, body) = answer(
+                &app,
+                Endpoint::RotateDkim,
+                on_domain(key, &id, "dkim/rotate"),
+            )
+            .await;
+            assert_eq!(status, 202, "{body}");
+            let new = body["dkimRotation"]["selector"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            publish(&fixture.dns, &json!([dkim_record(&body, &new)]));
+            killed_after(
+                &fixture,
+                step,
+                Endpoint::Verify,
+                on_domain(key, &id, "verify"),
+            )
+            .await;
+            // SES already signs with the new key (its record is published); the table
+            // still says the rotation is pending.
+            assert_eq!(identity_dkim(&name).await.unwrap().0, new);
+            let body = answer(&app, Endpoint::Get, on_domain(key, &id, "")).await.1;
+            assert_eq!(body["dkimRotation"]["status"], "pending", "{body}");
+            new
+        }
+        other => unreachable!("{other:?} is not a rotation step"),
+    };
+    assert_ne!(new, old);
+    let signing = identity_dkim(&name).await.unwrap().0;
+    assert!(
+        published.contains(&signing) || (signing == new && matches!(step, Step::DkimSwitched)),
+        "{step:?}: SES signs with {signing}, whose record is not published"
+    );
+
+    // The next check completes it; the new record is published first where it was not.
+    if step != Step::DkimSwitched {
+        let body = answer(&app, Endpoint::Get, on_domain(key, &id, "")).await.1;
+        publish(&fixture.dns, &json!([dkim_record(&body, &new)]));
+    }
+    fixture.clock.advance(time::Duration::minutes(1));
+    match recovery {
+        RotationRecovery::Verify => {
+            let (status, body) =
+                answer(&app, Endpoint::Verify, on_domain(key, &id, "verify")).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        RotationRecovery::Sweep => {
+            let summary = sweep(&app, None, &SweepOptions::default()).await;
+            assert_eq!((summary.checked, summary.errors), (1, 0), "{summary:?}");
+        }
+    }
+    let body = answer(&app, Endpoint::Get, on_domain(key, &id, "")).await.1;
+    assert_eq!(
+        body["dkimRotation"]["status"], "complete",
+        "{step:?}: {body}"
+    );
+    assert_eq!(body["dkimRotation"]["selector"], new.as_str());
+    assert_eq!(body["status"], "active");
+    assert_eq!(identity_dkim(&name).await.unwrap().0, new);
+    assert_eq!(dkim_record(&body, &old)["safeToRemove"], true, "{body}");
+    // The new record is in the managed zone (written by the rotation, or by the check
+    // that found it missing), the sealed key gone from the table.
+    assert!(
+        records_in(&zone)
+            .await
+            .iter()
+            .any(|r| r.0.starts_with(&format!("{new}._domainkey")))
+    );
+    let stored = fixture
+        .store
+        .get_domain(&org("org_a"), &domain_id(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.setup.dkim_next, None);
+    assert_eq!(
+        stored.state.next_check_at, None,
+        "done: the sweep no longer checks it"
+    );
+}
+
+fn domain_id(id: &str) -> domains::model::DomainId {
+    domains::model::DomainId::parse(id).unwrap()
+}
+
+crash_points! {
+    rotation_crash_then, RotationRecovery;
+    rotation_after_sealing_then_verify: RotationSealed, Verify;
+    rotation_after_storing_then_verify: RotationStored, Verify;
+    rotation_after_storing_then_sweep: RotationStored, Sweep;
+    rotation_after_the_switch_then_verify: DkimSwitched, Verify;
+    rotation_after_the_switch_then_sweep: DkimSwitched, Sweep;
 }

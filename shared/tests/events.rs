@@ -143,6 +143,7 @@ async fn every_sample_event_is_served_by_its_function() {
         };
         let expected = match endpoint {
             Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim => 201,
+            Endpoint::RotateDkim => 202,
             _ => 200,
         };
         assert_eq!(response.status().as_u16(), expected, "{name}: {body}");
@@ -165,6 +166,10 @@ async fn every_sample_event_is_served_by_its_function() {
             Endpoint::OpenClaim => assert_eq!(json["domain"], SQUATTED, "{body}"),
             Endpoint::VerifyClaim => assert_eq!(json["domain"], SQUATTED, "{body}"),
             Endpoint::ZoneFile => unreachable!("read as text above"),
+            Endpoint::RotateDkim => {
+                assert_eq!(json["dkimRotation"]["status"], "pending", "{body}");
+                assert_eq!(json["dkimRotation"]["previousSelector"], "dkim20240110");
+            }
         }
         seen.push(endpoint);
     }

@@ -66,6 +66,7 @@ async fn logs_carry_the_request_and_never_a_secret() {
     let cloud = Cloud {
         ses: Some(Arc::new(ses)),
         zones: None,
+        sealer: None,
     };
     let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud);
 

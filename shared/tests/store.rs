@@ -95,6 +95,7 @@ async fn other_organizations_see_nothing(backend: Backend) {
     let mut forged = a.clone();
     forged.org_id = b.clone();
     let update = DomainUpdate {
+        setup: None,
         state: None,
         default: Some(true),
         at: at(5),
@@ -153,6 +154,7 @@ async fn updates_are_conditional_on_version(backend: Backend) {
     let store = backend.fresh_store().await;
     let domain = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
     let suspend = DomainUpdate {
+        setup: None,
         state: Some(domain.state.moved_to(Status::Suspended, at(10))),
         default: None,
         at: at(10),
@@ -176,6 +178,7 @@ async fn updates_are_conditional_on_version(backend: Backend) {
 
     // A writer holding the old version loses, and changes nothing.
     let stale = DomainUpdate {
+        setup: None,
         state: Some(domain.state.moved_to(Status::Suspended, at(20))),
         default: Some(false),
         at: at(20),
@@ -212,6 +215,7 @@ async fn updates_are_conditional_on_version(backend: Backend) {
         ses: None,
     };
     let checked = DomainUpdate {
+        setup: None,
         state: Some(read.state.after_check(&report)),
         default: None,
         at: at(25),
@@ -230,6 +234,7 @@ async fn updates_are_conditional_on_version(backend: Backend) {
 
     // Back to pending restarts the verification window.
     let resume = DomainUpdate {
+        setup: None,
         state: Some(read.state.moved_to(Status::Pending, at(30))),
         default: None,
         at: at(30),
@@ -252,6 +257,7 @@ async fn default_switches_and_clears(backend: Backend) {
     let a = insert(&store, "org_a", "a.example.com", DefaultChoice::IfNone).await;
     let b = insert(&store, "org_a", "b.example.com", DefaultChoice::IfNone).await;
     let make_default = |value| DomainUpdate {
+        setup: None,
         state: None,
         default: Some(value),
         at: at(1),
@@ -346,6 +352,7 @@ async fn counters_are_atomic_and_never_negative(backend: Backend) {
     );
     // Counters are not state changes: a writer holding the version still wins.
     let update = DomainUpdate {
+        setup: None,
         state: None,
         default: Some(true),
         at: at(1),
@@ -424,7 +431,7 @@ fn reservation_of(domain: &Domain, until: Timestamp) -> Reservation {
             Effect::Records {
                 zone: ZoneId::parse("Z0123").unwrap(),
                 region: domain.region,
-                setup: domain.setup.clone(),
+                setup: Box::new(domain.setup.clone()),
             },
         ],
     }

@@ -84,6 +84,7 @@ async fn passes_fail_and_expiries(backend: Backend) {
     f.publish(&passing);
     let read = f.read(&active).await.unwrap();
     let update = DomainUpdate {
+        setup: None,
         state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
         default: None,
         at: f.clock_now(),
@@ -195,6 +196,7 @@ async fn changes_during_a_run_are_kept(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let read = f.read(&suspended).await.unwrap();
     let update = DomainUpdate {
+        setup: None,
         state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
         default: None,
         at: f.clock_now(),

@@ -28,6 +28,7 @@ async fn a_suspension_during_the_check_is_kept(backend: Backend) {
     // The check starts from this snapshot; meanwhile the owner suspends the domain.
     let snapshot = domain.clone();
     let suspend = DomainUpdate {
+        setup: None,
         state: Some(domain.state.moved_to(Status::Suspended, now)),
         default: None,
         at: now,

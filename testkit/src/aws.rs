@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use domains::cloud::Cloud;
 use domains::route53::Route53;
+use domains::sealing::Kms;
 use domains::ses::SesV2;
 
 use crate::moto;
@@ -21,12 +22,13 @@ pub fn unique_domain(label: &str) -> String {
     )
 }
 
-/// SES v2 and Route 53, both on the tests' moto server.
+/// SES v2, Route 53 and KMS, all on the tests' moto server.
 pub fn moto_cloud() -> Cloud {
     let config = moto().sdk_config();
     Cloud {
         ses: Some(Arc::new(SesV2::new(config.clone()))),
         zones: Some(Arc::new(Route53::new(&config))),
+        sealer: Some(Arc::new(Kms::new(&config, moto().kms_key.clone()))),
     }
 }
 
@@ -119,6 +121,17 @@ pub async fn identity_mail_from(domain: &str) -> Option<(String, String)> {
     Some((
         attributes.mail_from_domain().to_owned(),
         attributes.mail_from_domain_status().as_str().to_owned(),
+    ))
+}
+
+/// The selector of the key SES (us-east-1) signs `domain`'s mail with, and SES's DKIM
+/// status, for an identity with a key of ours (BYODKIM).
+pub async fn identity_dkim(domain: &str) -> Option<(String, String)> {
+    let out = identity("us-east-1", domain).await?;
+    let dkim = out.dkim_attributes()?;
+    Some((
+        dkim.tokens().first()?.clone(),
+        dkim.status()?.as_str().to_owned(),
     ))
 }
 

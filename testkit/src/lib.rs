@@ -84,6 +84,8 @@ pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
         dkim_selector: "dkim20240110".into(),
         dkim_public_key: "MIIBIjANBgkq".into(),
         mail_from: Some(MailFrom::standard()),
+        dkim_next: None,
+        dkim_retired: None,
     };
     let name = DomainName::parse(name).expect("valid domain name");
     Domain::new_pending(org(org_id), name, Region::DEFAULT, setup, now)
@@ -108,4 +110,31 @@ impl std::io::Write for CapturedLogs {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Publishes exactly the records an API answer lists (`dnsRecords`), as a user would at
+/// their DNS host.
+pub fn publish(dns: &DnsHierarchy, records: &serde_json::Value) {
+    for record in records.as_array().expect("dnsRecords") {
+        let name = record["name"].as_str().unwrap();
+        let value = record["value"].as_str().unwrap();
+        match record["type"].as_str().unwrap() {
+            "MX" => {
+                let (preference, host) = value.split_once(' ').unwrap();
+                dns.add_mx(name, preference.parse().unwrap(), host);
+            }
+            "TXT" => dns.add_long_txt(name, value),
+            other => panic!("unexpected record type {other}"),
+        }
+    }
+}
+
+/// The DKIM record of an API answer's `dnsRecords` published under `selector`.
+pub fn dkim_record<'a>(body: &'a serde_json::Value, selector: &str) -> &'a serde_json::Value {
+    body["dnsRecords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == format!("{selector}._domainkey"))
+        .unwrap_or_else(|| panic!("no record for {selector}: {body}"))
 }

@@ -1,4 +1,4 @@
-//! moto in server mode (SES v2, Route 53, and every other service it mocks) on a free
+//! moto in server mode (SES v2, Route 53, KMS, and every other service it mocks) on a free
 //! loopback port, started through `scripts/moto_server.py` with the Python of
 //! `.tools/venv` (installed by `scripts/install-test-tools`; `MOTO_PYTHON` overrides).
 
@@ -12,6 +12,8 @@ use crate::started;
 
 pub struct Moto {
     pub endpoint: String,
+    /// A KMS key made at start, which seals the tests' DKIM rotations.
+    pub kms_key: String,
     _server: Server,
 }
 
@@ -20,8 +22,21 @@ pub fn moto() -> &'static Moto {
     static SERVER: OnceLock<Moto> = OnceLock::new();
     SERVER.get_or_init(|| {
         let (endpoint, server) = started(devservers::moto);
+        // On a thread of its own: the caller may be inside a test's runtime already.
+        let config = sdk_config_for(&endpoint);
+        let kms_key = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(domains::sealing::create_key(&config))
+        })
+        .join()
+        .expect("the KMS key thread")
+        .unwrap_or_else(|e| panic!("moto: cannot create a KMS key: {e}"));
         Moto {
             endpoint,
+            kms_key,
             _server: server,
         }
     })

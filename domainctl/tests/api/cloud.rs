@@ -180,6 +180,7 @@ async fn ses_unreachable_leaves_nothing_and_a_retry_succeeds(backend: Backend) {
     let broken = Cloud {
         ses: Some(Arc::new(SesV2::new(nowhere))),
         zones: cloud().zones,
+        sealer: None,
     };
     let app = TestApp::spawn_on(store.clone(), broken).await;
     let name = unique_domain("sesdown");

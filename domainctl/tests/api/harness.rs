@@ -192,18 +192,4 @@ pub fn org_a() -> OrgId {
     org("org_a")
 }
 
-/// Publishes exactly the records an API answer lists, as a user would at their DNS host.
-pub fn publish(dns: &DnsHierarchy, records: &Value) {
-    for record in records.as_array().expect("dnsRecords") {
-        let name = record["name"].as_str().unwrap();
-        let value = record["value"].as_str().unwrap();
-        match record["type"].as_str().unwrap() {
-            "MX" => {
-                let (preference, host) = value.split_once(' ').unwrap();
-                dns.add_mx(name, preference.parse().unwrap(), host);
-            }
-            "TXT" => dns.add_long_txt(name, value),
-            other => panic!("unexpected record type {other}"),
-        }
-    }
-}
+pub use testkit::publish;

@@ -140,6 +140,7 @@ async fn status_filter_counts_the_filtered_set(backend: Backend) {
             .unwrap();
         let now = current.created_at;
         let update = DomainUpdate {
+            setup: None,
             state: Some(current.state.moved_to(Status::Suspended, now)),
             default: None,
             at: now,

@@ -12,6 +12,7 @@ mod list;
 mod openapi;
 mod races;
 mod register;
+mod rotation;
 mod truth;
 mod update;
 mod verify;

@@ -153,6 +153,25 @@ async fn responses_match_the_openapi_document() {
     assert_eq!(verified.status, StatusCode::OK);
     spec.check(&Method::POST, verify, &verified);
     spec.check(&Method::GET, item, &app.get_a(&id).await);
+    // A DKIM rotation: started, refused while pending, completed, its old record retired.
+    let rotate = "/api/email/domains/{id}/dkim/rotate";
+    let rotated = app
+        .as_a(Method::POST, &format!("{one}/dkim/rotate"), None)
+        .await;
+    assert_eq!(rotated.status, StatusCode::ACCEPTED, "{}", rotated.body);
+    spec.check(&Method::POST, rotate, &rotated);
+    let again = app
+        .as_a(Method::POST, &format!("{one}/dkim/rotate"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    spec.check(&Method::POST, rotate, &again);
+    publish(&app.dns, &rotated.body["dnsRecords"]);
+    let switched = app.as_a(Method::POST, &format!("{one}/verify"), None).await;
+    assert_eq!(switched.body["dkimRotation"]["status"], "complete");
+    spec.check(&Method::POST, verify, &switched);
+    let retired = app.get_a(&id).await;
+    assert!(retired.body.to_string().contains("safeToRemove"));
+    spec.check(&Method::GET, item, &retired);
     let patched = app
         .as_a(Method::PATCH, &one, body(json!({ "status": "suspended" })))
         .await;

@@ -13,6 +13,7 @@ pub async fn force(app: &TestApp, id: &DomainId, status: Status, verified: bool)
     let mut state = current.state.moved_to(status, current.updated_at);
     state.verified_at = verified.then_some(current.created_at);
     let update = DomainUpdate {
+        setup: None,
         state: Some(state),
         default: None,
         at: current.updated_at,

@@ -12,7 +12,7 @@ use testkit::{Backend, for_each_backend};
 use crate::harness::{BASE, TestApp, id_of};
 
 /// The fragment, as a client downloads it.
-async fn zone_file(app: &TestApp, path: &str, key: &str) -> (StatusCode, String, String) {
+pub async fn zone_file(app: &TestApp, path: &str, key: &str) -> (StatusCode, String, String) {
     let response = app
         .client
         .get(format!("{}{path}", app.address))

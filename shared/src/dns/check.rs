@@ -184,7 +184,11 @@ impl DnsChecker {
         domain: &Domain,
         now: Timestamp,
     ) -> CheckReport {
-        let records = records_for(domain);
+        // A retired key's record is the owner's to remove whenever they like: not asked.
+        let records: Vec<DnsRecord> = records_for(domain)
+            .into_iter()
+            .filter(|record| record.kind != RecordKind::DkimRetired)
+            .collect();
         let findings = join_all(records.iter().map(|record| {
             self.check_record(session, record, move |values| {
                 judge(domain, record.kind, values)
@@ -306,12 +310,26 @@ pub fn parse_nameservers(list: &str) -> Result<Vec<SocketAddr>, String> {
         .collect()
 }
 
+/// The public key a DKIM record of `kind` must carry (a retired key's record is never
+/// asked; see `check_in`).
+fn dkim_key(domain: &Domain, kind: RecordKind) -> &str {
+    let setup = &domain.setup;
+    match kind {
+        RecordKind::DkimNext => setup.dkim_next.as_ref().map(|n| n.public_key.as_str()),
+        RecordKind::DkimRetired => setup.dkim_retired.as_ref().map(|r| r.public_key.as_str()),
+        _ => Some(setup.dkim_public_key.as_str()),
+    }
+    .unwrap_or_default()
+}
+
 fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
     match kind {
         RecordKind::Mx => judge_mx(&domain.region.inbound_smtp_host(), values),
         RecordKind::Ownership => judge_ownership(&domain.setup.ownership_token, values),
         RecordKind::Spf => judge_spf(values),
-        RecordKind::Dkim => judge_dkim(&domain.setup.dkim_public_key, values),
+        RecordKind::Dkim | RecordKind::DkimNext | RecordKind::DkimRetired => {
+            judge_dkim(dkim_key(domain, kind), values)
+        }
         RecordKind::Dmarc => judge_dmarc(values),
         RecordKind::MailFromMx => judge_mx(&domain.region.feedback_smtp_host(), values),
         RecordKind::MailFromSpf => judge_spf(values),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::crypto::random_token;
 use crate::model::{
     CLAIM_HOST, Claim, Domain, DomainName, MailFrom, Purpose, RecordKind, Region, Timestamp,
-    VerificationSetup,
+    VerificationSetup, selector_for,
 };
 
 /// Owner of the ownership TXT record, relative to the domain.
@@ -48,7 +48,8 @@ pub fn records_for(domain: &Domain) -> Vec<DnsRecord> {
 /// The records of a domain named `name` in `region` with `setup`.
 pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) -> Vec<DnsRecord> {
     let apex = name.as_str();
-    let dkim_host = format!("{}._domainkey", setup.dkim_selector);
+    let dkim_host = |selector: &str| format!("{selector}._domainkey");
+    let dkim_value = |public_key: &str| format!("v=DKIM1; k=rsa; p={public_key}");
     let record = |kind: RecordKind, record_type, host: &str, value: String| DnsRecord {
         kind,
         record_type,
@@ -79,8 +80,8 @@ pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) 
         record(
             RecordKind::Dkim,
             "TXT",
-            &dkim_host,
-            format!("v=DKIM1; k=rsa; p={}", setup.dkim_public_key),
+            &dkim_host(&setup.dkim_selector),
+            dkim_value(&setup.dkim_public_key),
         ),
         record(RecordKind::Spf, "TXT", "@", SPF_VALUE.to_owned()),
         record(
@@ -102,6 +103,22 @@ pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) 
             "TXT",
             mail_from.as_str(),
             SPF_VALUE.to_owned(),
+        ));
+    }
+    if let Some(next) = &setup.dkim_next {
+        records.push(record(
+            RecordKind::DkimNext,
+            "TXT",
+            &dkim_host(&next.selector),
+            dkim_value(&next.public_key),
+        ));
+    }
+    if let Some(retired) = &setup.dkim_retired {
+        records.push(record(
+            RecordKind::DkimRetired,
+            "TXT",
+            &dkim_host(&retired.selector),
+            dkim_value(&retired.public_key),
         ));
     }
     records
@@ -140,15 +157,20 @@ impl DkimKeyPair {
     /// Generates a key whose selector names the day it was made, so a later rotation
     /// gets a new selector and both records can coexist during the switch.
     pub fn generate(now: Timestamp) -> Self {
-        let date = now.datetime().date();
-        let selector = format!(
-            "dkim{:04}{:02}{:02}",
-            date.year(),
-            u8::from(date.month()),
-            date.day()
-        );
+        Self::generate_as(selector_for(now, &[]))
+    }
+
+    /// Generates a key published under `selector`.
+    pub fn generate_as(selector: String) -> Self {
         let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA-2048 key generation");
         Self { selector, key }
+    }
+
+    /// The key sealed as [`Self::private_key_der`] wrote it; `None` if it is not an RSA
+    /// PKCS#8 key.
+    pub fn from_pkcs8(selector: String, der: &[u8]) -> Option<Self> {
+        let key = KeyPair::from_pkcs8(der).ok()?;
+        Some(Self { selector, key })
     }
 
     pub fn selector(&self) -> &str {
@@ -167,8 +189,12 @@ impl DkimKeyPair {
 
     /// Base64 DER PKCS#8 private key, the form SES accepts for BYODKIM.
     pub fn private_key_base64(&self) -> String {
-        let der: Pkcs8V1Der = self.key.as_der().expect("RSA private key encodes");
-        STANDARD.encode(der.as_ref())
+        STANDARD.encode(self.private_key_der().as_ref())
+    }
+
+    /// DER PKCS#8 private key, to seal while a rotation waits.
+    pub fn private_key_der(&self) -> Pkcs8V1Der<'static> {
+        self.key.as_der().expect("RSA private key encodes")
     }
 }
 
@@ -180,6 +206,8 @@ pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
         dkim_selector: dkim.selector().to_owned(),
         dkim_public_key: dkim.public_key_base64(),
         mail_from: Some(MailFrom::standard()),
+        dkim_next: None,
+        dkim_retired: None,
     };
     (setup, dkim)
 }

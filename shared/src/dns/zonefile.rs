@@ -2,7 +2,7 @@
 //! every DNS host imports and every zone parser reads: `GET /:id/zonefile`.
 
 use crate::dns::plan::records_for;
-use crate::model::{Domain, Purpose};
+use crate::model::{Domain, Purpose, RecordKind};
 
 /// Five minutes, as `autoConfigureDns` writes them: a mistake corrected at the DNS host
 /// reaches resolvers soon, and none of these records is looked up often enough for the TTL
@@ -20,7 +20,11 @@ pub fn render(domain: &Domain) -> String {
         id = domain.id,
         region = domain.region,
     );
-    for record in records_for(domain) {
+    // A retired DKIM key's record is left out: an import must not publish it again.
+    for record in records_for(domain)
+        .into_iter()
+        .filter(|record| record.kind != RecordKind::DkimRetired)
+    {
         let data = match record.record_type {
             "TXT" => txt_strings(&record.value),
             // The exchange host is absolute: without the dot, an importer appends the zone.
@@ -31,7 +35,11 @@ pub fn render(domain: &Domain) -> String {
             owner = record.name,
             kind = record.record_type,
             purpose = purpose(record.purpose),
-            required = if record.required { ", required" } else { "" },
+            required = match record.kind {
+                _ if record.required => ", required",
+                RecordKind::DkimNext => ", the new key of a DKIM rotation",
+                _ => "",
+            },
         ));
     }
     text

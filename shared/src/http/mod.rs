@@ -8,6 +8,7 @@ mod list;
 mod register;
 mod request;
 mod response;
+mod rotate;
 mod update;
 mod verify;
 mod views;
@@ -45,10 +46,11 @@ pub enum Endpoint {
     OpenClaim,
     VerifyClaim,
     ZoneFile,
+    RotateDkim,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::List,
         Endpoint::Register,
         Endpoint::Get,
@@ -58,6 +60,7 @@ impl Endpoint {
         Endpoint::OpenClaim,
         Endpoint::VerifyClaim,
         Endpoint::ZoneFile,
+        Endpoint::RotateDkim,
     ];
 
     /// The Lambda function (and binary) that serves this endpoint.
@@ -72,6 +75,7 @@ impl Endpoint {
             Endpoint::OpenClaim => "open-claim",
             Endpoint::VerifyClaim => "verify-claim",
             Endpoint::ZoneFile => "get-zonefile",
+            Endpoint::RotateDkim => "rotate-dkim",
         }
     }
 
@@ -94,6 +98,7 @@ impl Endpoint {
             Endpoint::OpenClaim => ("POST", "/claims"),
             Endpoint::VerifyClaim => ("POST", "/claims/{id}/verify"),
             Endpoint::ZoneFile => ("GET", "/{id}/zonefile"),
+            Endpoint::RotateDkim => ("POST", "/{id}/dkim/rotate"),
         }
     }
 }
@@ -162,6 +167,7 @@ impl App {
             Endpoint::OpenClaim => claims::open(self, &org, request).await,
             Endpoint::VerifyClaim => claims::verify(self, &org, request).await,
             Endpoint::ZoneFile => zonefile::handle(self, &org, request).await,
+            Endpoint::RotateDkim => rotate::handle(self, &org, request).await,
         }
     }
 }

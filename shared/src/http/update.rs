@@ -47,10 +47,16 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
                         from: from.to_string(),
                         to: requested.to_string(),
                     })?;
-                Some(current.state.moved_to(to, now))
+                Some(
+                    current
+                        .state
+                        .moved_to(to, now)
+                        .with_rotation(current.setup.dkim_next.is_some(), now),
+                )
             }
         };
         let update = DomainUpdate {
+            setup: None,
             state,
             default: body.is_default,
             at: now,

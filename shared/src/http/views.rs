@@ -6,7 +6,8 @@ use crate::dns::plan::claim_record;
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
     Capabilities, CheckReport, Claim, ClaimId, ClaimStatus, Counters, Domain, DomainId, Finding,
-    RecordStatus, Region, ServerFinding, SesView, Status, Timestamp, VerificationStatus,
+    RecordKind, RecordStatus, Region, ServerFinding, SesView, Status, Timestamp,
+    VerificationStatus,
 };
 
 /// Who publishes the records: `route53` when the service wrote them to the account's zone.
@@ -85,17 +86,41 @@ pub struct RecordView {
     /// What each server asked answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     servers: Option<Vec<ServerFinding>>,
+    /// The record of a DKIM key SES no longer signs with.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    safe_to_remove: bool,
 }
 
 impl RecordView {
     /// `record` with `finding`, if it was checked.
     fn of(record: DnsRecord, finding: Option<&Finding>, checked: bool) -> RecordView {
+        if record.kind == RecordKind::DkimRetired {
+            return RecordView::retired(record);
+        }
         RecordView {
+            safe_to_remove: false,
             verified: checked.then(|| finding.is_some_and(|f| f.verified)),
             status: finding.map_or(RecordStatus::NotChecked, |f| f.status),
             reason: finding.and_then(|f| f.reason.clone()),
             found: finding.map(|f| f.found.clone()),
             servers: finding.map(|f| f.servers.clone()),
+            record,
+        }
+    }
+
+    /// A retired DKIM key's record: never checked, and the owner's to remove.
+    fn retired(record: DnsRecord) -> RecordView {
+        RecordView {
+            verified: None,
+            status: RecordStatus::NotChecked,
+            reason: Some(
+                "SES no longer signs with this key (a DKIM rotation replaced it): remove this \
+                 record once mail signed with it has been delivered; a day is plenty"
+                    .into(),
+            ),
+            found: None,
+            servers: None,
+            safe_to_remove: true,
             record,
         }
     }
@@ -156,6 +181,45 @@ impl<'a> From<&'a Domain> for Registered<'a> {
     }
 }
 
+/// `dkimRotation`: the last DKIM rotation, under way or done.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DkimRotationView<'a> {
+    /// `pending` until SES signs with the new key, then `complete`.
+    status: &'static str,
+    /// The new key's selector.
+    selector: &'a str,
+    /// The selector of the key it replaces (or replaced).
+    previous_selector: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_at: Option<Timestamp>,
+    /// When SES switched to the new key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<Timestamp>,
+}
+
+impl<'a> DkimRotationView<'a> {
+    fn of(d: &'a Domain) -> Option<Self> {
+        let setup = &d.setup;
+        if let Some(next) = &setup.dkim_next {
+            return Some(Self {
+                status: "pending",
+                selector: &next.selector,
+                previous_selector: &setup.dkim_selector,
+                requested_at: Some(next.requested_at),
+                completed_at: None,
+            });
+        }
+        setup.dkim_retired.as_ref().map(|retired| Self {
+            status: "complete",
+            selector: &setup.dkim_selector,
+            previous_selector: &retired.selector,
+            requested_at: None,
+            completed_at: Some(retired.retired_at),
+        })
+    }
+}
+
 /// The answer to `GET /:id`: everything.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -173,6 +237,8 @@ pub struct DomainDetail<'a> {
     /// SES's own view at the last check.
     #[serde(skip_serializing_if = "Option::is_none")]
     ses: Option<&'a SesView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dkim_rotation: Option<DkimRotationView<'a>>,
     created_at: Timestamp,
     updated_at: Timestamp,
     verified_at: Option<Timestamp>,
@@ -194,6 +260,7 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             dns_records: RecordView::checked(d, d.state.last_check.as_ref()),
             dns_management: DnsManagement::from(d),
             ses: d.state.last_check.as_ref().and_then(|r| r.ses.as_ref()),
+            dkim_rotation: DkimRotationView::of(d),
             verification_status: d
                 .state
                 .last_check
@@ -259,6 +326,8 @@ pub struct Verified<'a> {
     capabilities: Capabilities,
     #[serde(skip_serializing_if = "Option::is_none")]
     ses: Option<&'a SesView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dkim_rotation: Option<DkimRotationView<'a>>,
     verified_at: Option<Timestamp>,
     last_checked_at: Option<Timestamp>,
     dns_records: Vec<RecordView>,
@@ -273,6 +342,7 @@ impl<'a> Verified<'a> {
             verification_status: report.status(),
             capabilities: report.capabilities(),
             ses: report.ses.as_ref(),
+            dkim_rotation: DkimRotationView::of(d),
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
             dns_records: RecordView::checked(d, Some(report)),

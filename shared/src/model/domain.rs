@@ -3,8 +3,9 @@ use time::Duration;
 
 use super::{CheckReport, DomainId, DomainName, OrgId, Region, Status, Timestamp};
 
-/// What the owner publishes to prove control and to let SES sign: fixed at registration.
-/// The DKIM private key is not here: it goes to SES and is never stored.
+/// What the owner publishes to prove control and to let SES sign: fixed at registration,
+/// except the DKIM keys, which a rotation changes. No DKIM private key is here in plain:
+/// it goes to SES, and a rotation's waits sealed under KMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationSetup {
     /// Value of the `_amazonses` ownership TXT record.
@@ -15,6 +16,10 @@ pub struct VerificationSetup {
     /// The custom MAIL FROM subdomain's label; `None` for domains registered before custom
     /// MAIL FROM existed, which keep SES's own.
     pub mail_from: Option<super::MailFrom>,
+    /// A rotation's key, published beside the current one until SES switches to it.
+    pub dkim_next: Option<super::NextDkim>,
+    /// The key the last rotation replaced: SES no longer signs with it.
+    pub dkim_retired: Option<super::RetiredDkim>,
 }
 
 /// The part of a domain that state changes rewrite, always as a whole and conditionally on
@@ -106,6 +111,23 @@ impl DomainState {
         next.failed_checks += 1;
         next.next_check_at = Some(now.plus(check_backoff(next.failed_checks)));
         next
+    }
+
+    /// An active domain is checked on the backoff ladder while a DKIM rotation waits for
+    /// its new record (`rotating`), and not once it is done; other statuses keep their
+    /// own schedule.
+    pub fn with_rotation(mut self, rotating: bool, now: Timestamp) -> Self {
+        if self.status != Status::Active {
+            return self;
+        }
+        if rotating {
+            self.failed_checks += 1;
+            self.next_check_at = Some(now.plus(check_backoff(self.failed_checks)));
+        } else {
+            self.failed_checks = 0;
+            self.next_check_at = None;
+        }
+        self
     }
 
     /// The state after moving to `status` at `now`, keeping what still holds.

@@ -1,6 +1,7 @@
 //! The domain model: validated newtypes and the stored domain.
 
 mod claim;
+mod dkim;
 mod domain;
 mod domain_name;
 mod ids;
@@ -11,6 +12,7 @@ mod timestamp;
 mod verification;
 
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
+pub use dkim::{NextDkim, RetiredDkim, SealedKey, selector_for};
 pub use domain::{
     Counter, Counters, Domain, DomainState, VERIFICATION_WINDOW, VerificationSetup, check_backoff,
 };

@@ -19,6 +19,12 @@ pub enum RecordKind {
     /// The SPF record of the MAIL FROM subdomain.
     #[serde(rename = "mail_from_spf")]
     MailFromSpf,
+    /// A rotation's new DKIM key: SES switches to it once this record verifies.
+    #[serde(rename = "dkim_next")]
+    DkimNext,
+    /// The DKIM key a rotation replaced: never checked, safe to remove.
+    #[serde(rename = "dkim_retired")]
+    DkimRetired,
 }
 
 impl RecordKind {
@@ -27,7 +33,9 @@ impl RecordKind {
         match self {
             RecordKind::Mx => Purpose::Receiving,
             RecordKind::Ownership => Purpose::Ownership,
-            RecordKind::Spf | RecordKind::Dkim => Purpose::Sending,
+            RecordKind::Spf | RecordKind::Dkim | RecordKind::DkimNext | RecordKind::DkimRetired => {
+                Purpose::Sending
+            }
             RecordKind::Dmarc => Purpose::Policy,
             RecordKind::MailFromMx | RecordKind::MailFromSpf => Purpose::MailFrom,
         }
@@ -179,6 +187,18 @@ impl CheckReport {
         self.findings.iter().find(|f| f.kind == kind)
     }
 
+    /// The report as it reads once SES signs with the next DKIM key: that key's finding is
+    /// the DKIM finding.
+    pub fn with_next_dkim_current(mut self) -> Self {
+        self.findings.retain(|f| f.kind != RecordKind::Dkim);
+        for finding in &mut self.findings {
+            if finding.kind == RecordKind::DkimNext {
+                finding.kind = RecordKind::Dkim;
+            }
+        }
+        self
+    }
+
     pub fn passed(&self, kind: RecordKind) -> bool {
         self.finding(kind).is_some_and(|f| f.verified)
     }
@@ -232,6 +252,9 @@ pub struct SesView {
     /// `TEMPORARY_FAILURE`), where one is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_from_status: Option<String>,
+    /// The selector of the key SES signs with, where it is one of ours (BYODKIM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim_selector: Option<String>,
 }
 
 #[cfg(test)]
@@ -287,6 +310,7 @@ mod tests {
             verified_for_sending: false,
             dkim_status: "PENDING".into(),
             mail_from_status: None,
+            dkim_selector: None,
         });
         assert!(!ses_behind.capabilities().sending);
     }

@@ -543,6 +543,9 @@ impl Store for DynamoStore {
         if let Some(state) = &update.state {
             next.state = state.clone();
         }
+        if let Some(setup) = &update.setup {
+            next.setup = setup.clone();
+        }
 
         let mut sets = vec![
             "#updatedAt = :updatedAt".to_owned(),
@@ -558,8 +561,15 @@ impl Store for DynamoStore {
             (":next".to_owned(), n(next.version)),
             (":expected".to_owned(), n(current.version)),
         ]);
+        let mut rewritten = Vec::new();
         if update.state.is_some() {
-            for (attribute, value) in state_attributes(&next) {
+            rewritten.extend(state_attributes(&next));
+        }
+        if update.setup.is_some() {
+            rewritten.extend(dkim_attributes(&next.setup));
+        }
+        {
+            for (attribute, value) in rewritten {
                 let name = format!("#{attribute}");
                 names.insert(name.clone(), attribute.to_owned());
                 match value {
@@ -1160,8 +1170,6 @@ fn domain_item(domain: &Domain) -> Item {
         ("domain".into(), s(domain.name.as_str())),
         ("region".into(), s(domain.region.as_str())),
         ("ownershipToken".into(), s(&domain.setup.ownership_token)),
-        ("dkimSelector".into(), s(&domain.setup.dkim_selector)),
-        ("dkimPublicKey".into(), s(&domain.setup.dkim_public_key)),
         ("createdAt".into(), s(domain.created_at.to_string())),
         ("updatedAt".into(), s(domain.updated_at.to_string())),
         ("version".into(), n(domain.version)),
@@ -1175,12 +1183,30 @@ fn domain_item(domain: &Domain) -> Item {
     if let Some(mail_from) = &domain.setup.mail_from {
         item.insert("mailFrom".into(), s(mail_from.as_str()));
     }
-    for (attribute, value) in state_attributes(domain) {
+    for (attribute, value) in state_attributes(domain)
+        .into_iter()
+        .chain(dkim_attributes(&domain.setup))
+    {
         if let Some(value) = value {
             item.insert(attribute.into(), value);
         }
     }
     item
+}
+
+/// The attributes a DKIM rotation rewrites; `None` means "remove".
+fn dkim_attributes(setup: &VerificationSetup) -> Vec<(&'static str, Option<AttributeValue>)> {
+    vec![
+        ("dkimSelector", Some(s(&setup.dkim_selector))),
+        ("dkimPublicKey", Some(s(&setup.dkim_public_key))),
+        ("dkimNext", setup.dkim_next.as_ref().map(json)),
+        ("dkimRetired", setup.dkim_retired.as_ref().map(json)),
+    ]
+}
+
+/// A value stored as one JSON string attribute.
+fn json<T: serde::Serialize>(value: &T) -> AttributeValue {
+    s(serde_json::to_string(value).expect("stored values serialize"))
 }
 
 /// The attributes a state change rewrites; `None` means "remove". A domain awaiting a
@@ -1196,13 +1222,7 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
         ("nextCheckAt", time(state.next_check_at)),
         ("failedChecks", Some(n(state.failed_checks))),
         ("failureReason", state.failure_reason.clone().map(s)),
-        (
-            "lastCheck",
-            state
-                .last_check
-                .as_ref()
-                .map(|report| s(serde_json::to_string(report).expect("check reports serialize"))),
-        ),
+        ("lastCheck", state.last_check.as_ref().map(json)),
         (
             GSI1_PK,
             state.next_check_at.map(|_| s(check_shard(&domain.id))),
@@ -1243,6 +1263,17 @@ fn opt_time(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreError> {
     }
 }
 
+/// An optional attribute [`json`] wrote.
+fn opt_json<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<Option<T>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => parse_with(item, name, |t| serde_json::from_str(t).ok()).map(Some),
+    }
+}
+
 fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
     let text = |name: &str| parse_with(item, name, |t| Some(t.to_owned()));
     let time = |name: &str| parse_with(item, name, |t| Timestamp::parse(t).ok());
@@ -1260,6 +1291,8 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
                 None => None,
                 Some(_) => Some(parse_with(item, "mailFrom", |t| MailFrom::parse(t).ok())?),
             },
+            dkim_next: opt_json(item, "dkimNext")?,
+            dkim_retired: opt_json(item, "dkimRetired")?,
         },
         state: DomainState {
             status: parse_with(item, "status", |t| t.parse::<Status>().ok())?,
@@ -1271,12 +1304,7 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             failure_reason: opt_str(item, "failureReason"),
-            last_check: match item.get("lastCheck") {
-                None => None,
-                Some(_) => Some(parse_with(item, "lastCheck", |t| {
-                    serde_json::from_str(t).ok()
-                })?),
-            },
+            last_check: opt_json(item, "lastCheck")?,
         },
         counters: Counters {
             inbox_count: count(Counter::Inbox),

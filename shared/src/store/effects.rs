@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Effect;
-use crate::model::{MailFrom, OrgId, Region, VerificationSetup, ZoneId};
+use crate::model::{MailFrom, NextDkim, OrgId, Region, RetiredDkim, VerificationSetup, ZoneId};
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
@@ -22,6 +22,11 @@ enum Stored {
         dkim_public_key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mail_from: Option<String>,
+        /// Records of a rotation, for a claim's undo of the holder's records.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dkim_next: Option<Box<NextDkim>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dkim_retired: Option<Box<RetiredDkim>>,
     },
 }
 
@@ -44,6 +49,14 @@ pub fn encode(effects: &[Effect]) -> String {
                 dkim_selector: setup.dkim_selector.clone(),
                 dkim_public_key: setup.dkim_public_key.clone(),
                 mail_from: setup.mail_from.as_ref().map(|m| m.to_string()),
+                // An undo needs the record, never the sealed key.
+                dkim_next: setup.dkim_next.clone().map(|next| {
+                    Box::new(NextDkim {
+                        sealed: None,
+                        ..next
+                    })
+                }),
+                dkim_retired: setup.dkim_retired.clone().map(Box::new),
             },
         })
         .collect();
@@ -68,10 +81,12 @@ pub fn decode(text: &str) -> Option<Vec<Effect>> {
                     dkim_selector,
                     dkim_public_key,
                     mail_from,
+                    dkim_next,
+                    dkim_retired,
                 } => Effect::Records {
                     zone: ZoneId::parse(&zone)?,
                     region: Region::parse(&region)?,
-                    setup: VerificationSetup {
+                    setup: Box::new(VerificationSetup {
                         ownership_token,
                         dkim_selector,
                         dkim_public_key,
@@ -79,7 +94,9 @@ pub fn decode(text: &str) -> Option<Vec<Effect>> {
                             None => None,
                             Some(label) => Some(MailFrom::parse(&label).ok()?),
                         },
-                    },
+                        dkim_next: dkim_next.map(|next| *next),
+                        dkim_retired: dkim_retired.map(|retired| *retired),
+                    }),
                 },
             })
         })
@@ -100,15 +117,38 @@ mod tests {
             Effect::Records {
                 zone: ZoneId::parse("Z123").unwrap(),
                 region: Region::DEFAULT,
-                setup: VerificationSetup {
+                setup: Box::new(VerificationSetup {
                     ownership_token: "t".into(),
                     dkim_selector: "s".into(),
                     dkim_public_key: "k".into(),
                     mail_from: Some(MailFrom::parse("bounce").unwrap()),
-                },
+                    dkim_next: Some(NextDkim {
+                        selector: "s2".into(),
+                        public_key: "k2".into(),
+                        sealed: None,
+                        requested_at: crate::model::Timestamp::from_unix(0),
+                    }),
+                    dkim_retired: Some(RetiredDkim {
+                        selector: "s0".into(),
+                        public_key: "k0".into(),
+                        retired_at: crate::model::Timestamp::from_unix(0),
+                    }),
+                }),
             },
         ];
-        assert_eq!(decode(&encode(&effects)), Some(effects));
+        assert_eq!(decode(&encode(&effects)), Some(effects.clone()));
+        // A sealed key is never copied into what an undo remembers.
+        let mut sealed = effects;
+        if let Effect::Records { setup, .. } = &mut sealed[1] {
+            setup.dkim_next.as_mut().unwrap().sealed = Some(crate::model::SealedKey {
+                key_id: "arn:k".into(),
+                data_key: "secret-data-key".into(),
+                nonce: "n".into(),
+                ciphertext: "secret-ciphertext".into(),
+            });
+        }
+        let text = encode(&sealed);
+        assert!(!text.contains("secret"), "{text}");
         // Written before custom MAIL FROM: no `mailFrom`, none to undo.
         let older = r#"[{"kind":"records","zone":"Z1","region":"us-east-1","ownershipToken":"t","dkimSelector":"s","dkimPublicKey":"k"}]"#;
         match decode(older).as_deref() {

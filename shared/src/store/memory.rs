@@ -232,6 +232,9 @@ impl Store for MemoryStore {
         if let Some(state) = &update.state {
             next.state = state.clone();
         }
+        if let Some(setup) = &update.setup {
+            next.setup = setup.clone();
+        }
         next.updated_at = update.at;
         next.version += 1;
         match update.default {

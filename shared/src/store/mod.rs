@@ -92,7 +92,7 @@ pub enum Effect {
     Records {
         zone: ZoneId,
         region: Region,
-        setup: VerificationSetup,
+        setup: Box<VerificationSetup>,
     },
 }
 
@@ -118,11 +118,14 @@ pub enum NameHolder {
     Reservation(Reservation),
 }
 
-/// One PATCH, applied atomically.
+/// One change of a domain (a PATCH, a check, a DKIM rotation), applied atomically.
 #[derive(Debug, Clone)]
 pub struct DomainUpdate {
     /// The domain's whole new state, when the status changes.
     pub state: Option<DomainState>,
+    /// The domain's new setup, when a DKIM rotation starts or completes (only the DKIM
+    /// keys of a setup ever change).
+    pub setup: Option<VerificationSetup>,
     /// `Some(true)`: make it the default; `Some(false)`: stop it being the default.
     pub default: Option<bool>,
     pub at: Timestamp,

@@ -1,0 +1,18 @@
+use lambda_http::http::StatusCode;
+
+use super::request::domain_id;
+use super::response::json;
+use super::views::DomainDetail;
+use super::{Request, Response};
+use crate::App;
+use crate::error::ApiError;
+use crate::model::OrgId;
+use crate::rotation;
+
+/// `POST /:id/dkim/rotate`: `202`, with the domain showing its next DKIM record beside the
+/// current one; the rotation completes once that record verifies.
+pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
+    let id = domain_id(request)?;
+    let domain = rotation::start(app, org, &id).await?;
+    Ok(json(StatusCode::ACCEPTED, &DomainDetail::from(&domain)))
+}
