@@ -315,6 +315,7 @@ pub async fn assigned_zone(app: &App, org: &OrgId, name: &DomainName) -> Result<
     )))
 }
 
-fn route53_off() -> ApiError {
+/// The answer when a domain's records are in Route 53 but this deployment has it off.
+pub(crate) fn route53_off() -> ApiError {
     ApiError::Unavailable("Route 53 is not enabled for this deployment".into())
 }

@@ -23,6 +23,7 @@ use crate::model::{
     CheckReport, Domain, DomainId, NextDkim, OrgId, RecordKind, RecordStatus, RetiredDkim, Status,
     Timestamp, VerificationSetup, selector_for,
 };
+use crate::provision::route53_off;
 use crate::sealing::SealContext;
 use crate::store::{DomainUpdate, StoreError, backoff};
 
@@ -182,10 +183,6 @@ fn records_of_kind(domain: &Domain, kind: RecordKind) -> Vec<crate::dns::DnsReco
         .collect()
 }
 
-fn route53_off() -> ApiError {
-    ApiError::Unavailable("Route 53 is not enabled for this deployment".into())
-}
-
 /// After a check of `domain`: switches SES to the next key if `report` found its record
 /// published. Returns whether the domain's next key is now the one SES signs with (always,
 /// where there is no SES). Failures are logged and leave the switch to the next check.
@@ -194,7 +191,6 @@ pub async fn switch_if_published(app: &App, domain: &Domain, report: &CheckRepor
         return false;
     };
     if !report.passed(RecordKind::DkimNext) {
-        repair_record(app, domain, report).await;
         return false;
     }
     let cloud = app.cloud();
@@ -238,9 +234,9 @@ pub async fn switch_if_published(app: &App, domain: &Domain, report: &CheckRepor
     }
 }
 
-/// Where the service manages the zone and the next key's record is missing (a rotation
-/// that stopped before writing it), writes it.
-async fn repair_record(app: &App, domain: &Domain, report: &CheckReport) {
+/// Where the service manages the zone and the check found the next key's record missing (a
+/// rotation that stopped before writing it), writes it.
+pub async fn repair_record(app: &App, domain: &Domain, report: &CheckReport) {
     let (Some(zone), Some(zones)) = (&domain.hosted_zone_id, &app.cloud().zones) else {
         return;
     };

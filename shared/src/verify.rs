@@ -4,7 +4,7 @@
 use crate::App;
 use crate::dns::Session;
 use crate::model::{CheckReport, Domain, DomainState};
-use crate::rotation::{promoted, switch_if_published};
+use crate::rotation::{promoted, repair_record, switch_if_published};
 use crate::store::{DomainUpdate, StoreError, backoff};
 
 const ATTEMPTS: usize = 5;
@@ -45,10 +45,11 @@ pub async fn check_and_apply(
     transition: fn(&DomainState, &CheckReport) -> DomainState,
 ) -> Result<(Domain, CheckReport), StoreError> {
     let mut report = check(app, session, &domain).await;
-    let switched_to = switch_if_published(app, &domain, &report)
-        .await
-        .then(|| domain.setup.dkim_next.clone())
-        .flatten();
+    let switched = switch_if_published(app, &domain, &report).await;
+    if !switched {
+        repair_record(app, &domain, &report).await;
+    }
+    let switched_to = switched.then(|| domain.setup.dkim_next.clone()).flatten();
     if switched_to.is_some() {
         report = report.with_next_dkim_current();
         // SES's view was read before the switch: read it again, so the answer shows the

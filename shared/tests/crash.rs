@@ -264,16 +264,7 @@ crash_points! {
 }
 
 fn verify_claim(key: &str, id: &str) -> lambda_http::Request {
-    use lambda_http::RequestExt;
-    post(
-        key,
-        &format!("/api/email/domains/claims/{id}/verify"),
-        json!(null),
-    )
-    .with_path_parameters(std::collections::HashMap::from([(
-        "id".to_owned(),
-        id.to_owned(),
-    )]))
+    with_id(key, &format!("/api/email/domains/claims/{id}/verify"), id)
 }
 
 /// A claim killed after the holder's domain was removed (and after the claimant's identity
@@ -356,13 +347,13 @@ async fn a_claim_killed_after_the_claimants_identity() {
 }
 
 fn on_domain(key: &str, id: &str, action: &str) -> lambda_http::Request {
+    with_id(key, &format!("/api/email/domains/{id}/{action}"), id)
+}
+
+/// A bodiless POST to `path`, with `id` as its path parameter, as API Gateway passes it.
+fn with_id(key: &str, path: &str, id: &str) -> lambda_http::Request {
     use lambda_http::RequestExt;
-    post(
-        key,
-        &format!("/api/email/domains/{id}/{action}"),
-        json!(null),
-    )
-    .with_path_parameters(std::collections::HashMap::from([(
+    post(key, path, json!(null)).with_path_parameters(std::collections::HashMap::from([(
         "id".to_owned(),
         id.to_owned(),
     )]))

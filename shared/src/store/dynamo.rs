@@ -568,18 +568,16 @@ impl Store for DynamoStore {
         if update.setup.is_some() {
             rewritten.extend(dkim_attributes(&next.setup));
         }
-        {
-            for (attribute, value) in rewritten {
-                let name = format!("#{attribute}");
-                names.insert(name.clone(), attribute.to_owned());
-                match value {
-                    Some(value) => {
-                        let placeholder = format!(":{attribute}");
-                        sets.push(format!("{name} = {placeholder}"));
-                        values.insert(placeholder, value);
-                    }
-                    None => removes.push(name),
+        for (attribute, value) in rewritten {
+            let name = format!("#{attribute}");
+            names.insert(name.clone(), attribute.to_owned());
+            match value {
+                Some(value) => {
+                    let placeholder = format!(":{attribute}");
+                    sets.push(format!("{name} = {placeholder}"));
+                    values.insert(placeholder, value);
                 }
+                None => removes.push(name),
             }
         }
         let mut expression = format!("SET {}", sets.join(", "));
