@@ -89,6 +89,23 @@ pub enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
+    /// Lifecycle events of the DynamoDB table named by DOMAINS_TABLE.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Print each lifecycle event as it is written, one JSON line each, read from the
+    /// table's stream (as `publish-events` is fed); nothing is delivered or marked. The
+    /// in-memory server prints its events itself.
+    Tail {
+        /// Start with everything the stream still holds (24 hours) instead of now.
+        #[arg(long)]
+        from_start: bool,
+    },
 }
 
 #[derive(Subcommand)]

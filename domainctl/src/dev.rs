@@ -14,6 +14,7 @@ use domains::sealing::Kms;
 use domains::store::{DynamoStore, schema};
 
 use crate::local::{self, Backing, Options};
+use domains::events::EventBridgeSink;
 
 const TABLE: &str = "domains";
 const REGION: &str = "us-east-1";
@@ -60,6 +61,10 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         sweep_every: None,
         zones: vec![(zone, OrgId::parse("org_local").expect("valid id"))],
     };
+    let feed =
+        crate::events::StreamFeed::open(&aws_at(&dynamo_url), TABLE, crate::events::From::Now)
+            .await?;
+    let bus = config::event_bus_from_env();
     let backing = Backing {
         store: Arc::new(store),
         store_name: format!("DynamoDB table {TABLE} in DynamoDB Local"),
@@ -67,6 +72,11 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
             sealer: Some(Arc::new(Kms::new(&cloud_config, kms_key))),
             ..config::cloud(&cloud_config)
         },
+        events: Some((
+            Box::new(feed),
+            Arc::new(EventBridgeSink::new(&cloud_config, bus.clone())),
+            format!("EventBridge bus {bus} in moto"),
+        )),
     };
     let served = local::serve(options, backing).await;
     // `_dynamo` and `_moto` stop as they are dropped here.

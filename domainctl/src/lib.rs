@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod dev;
+pub mod events;
 pub mod local;
 pub mod preflight;
 pub mod server;

@@ -9,6 +9,7 @@ use domains::auth::NewApiKey;
 use domains::clock::{Clock, SystemClock};
 use domains::cloud::Cloud;
 use domains::dns::DnsChecker;
+use domains::events::{EventFeed, EventSink, publish_forever};
 use domains::model::{OrgId, ZoneId};
 use domains::store::{Store, StoreError};
 use domains::sweep::{SweepOptions, sweep};
@@ -19,7 +20,12 @@ pub struct Backing {
     /// How the banner names the store.
     pub store_name: String,
     pub cloud: Cloud,
+    pub events: Option<Events>,
 }
+
+/// Where the store's lifecycle events come from and go, and how the banner names the
+/// destination.
+pub type Events = (Box<dyn EventFeed>, Arc<dyn EventSink>, String);
 
 pub struct Options {
     pub addr: SocketAddr,
@@ -100,6 +106,9 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
             }
         );
     }
+    if let Some((_, _, name)) = &backing.events {
+        println!("lifecycle events: {name}");
+    }
     for key in &keys {
         if generated {
             println!("API key for {}: {}", key.record.org_id, key.key);
@@ -114,7 +123,16 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
     }
 
-    let app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
+    let mut app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
+    if let Some(watch) = domains::config::watch_interval_from_env()? {
+        app = app.with_watch_interval(watch);
+    }
+    if let Some((feed, sink, _)) = backing.events {
+        let app = app.clone();
+        tokio::spawn(async move {
+            publish_forever(app.store(), &SystemClock, feed, sink.as_ref()).await
+        });
+    }
     if let Some(seconds) = options.sweep_every.filter(|s| *s > 0) {
         println!("sweep: every {seconds} s");
         let app = app.clone();

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use domainctl::cli::{Cli, Command, KeysCommand, OrgsCommand, TableCommand, ZonesCommand};
+use domainctl::cli::{
+    Cli, Command, EventsCommand, KeysCommand, OrgsCommand, TableCommand, ZonesCommand,
+};
+use domainctl::events::{From, StreamFeed};
 use domainctl::local::{self, Backing, Options};
 use domainctl::preflight::{self, Exists, Uses};
 use domains::App;
@@ -13,6 +16,7 @@ use domains::auth::{NewApiKey, hash_key};
 use domains::clock::{Clock, SystemClock};
 use domains::config;
 use domains::dns::DnsChecker;
+use domains::events::{EventFeed, EventSink, LogSink, MAX_PER_PUT};
 use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
 use domains::sweep::{SweepOptions, sweep};
 
@@ -159,6 +163,21 @@ async fn run(command: Command) -> Result<(), String> {
             eprintln!("table {} created", store.table());
             Ok(())
         }
+        Command::Events {
+            command: EventsCommand::Tail { from_start },
+        } => {
+            let aws = config::aws().await;
+            let store = dynamo_store(&aws, Exists::Required).await?;
+            let from = if from_start { From::Oldest } else { From::Now };
+            let mut feed = StreamFeed::open(&aws, store.table(), from).await?;
+            loop {
+                let batch = feed.next_batch().await?;
+                let events: Vec<_> = batch.iter().map(|item| &item.event).collect();
+                for chunk in events.chunks(MAX_PER_PUT) {
+                    LogSink.put(chunk).await;
+                }
+            }
+        }
     }
 }
 
@@ -243,10 +262,15 @@ fn aws_error(error: &(dyn std::error::Error + 'static)) -> String {
 /// where endpoints are set. Everything it will use is checked before it listens.
 async fn serve(options: Options) -> Result<(), String> {
     let table = config::table_from_env();
-    let config::EndpointsSet { ses, route53, .. } = config::endpoints_set();
-    // The in-memory store with SES and Route 53 off needs no AWS configuration at all
-    // (loading it would go looking for a region and credentials).
-    let aws = if table.is_some() || ses || route53 {
+    let config::EndpointsSet {
+        ses,
+        route53,
+        eventbridge,
+        ..
+    } = config::endpoints_set();
+    // The in-memory store with SES, Route 53 and EventBridge off needs no AWS
+    // configuration at all (loading it would go looking for a region and credentials).
+    let aws = if table.is_some() || ses || route53 || eventbridge {
         let aws = config::aws().await;
         let uses = Uses {
             table: table.as_deref().map(|t| (t, Exists::Required)),
@@ -258,15 +282,26 @@ async fn serve(options: Options) -> Result<(), String> {
     } else {
         None
     };
-    let (store, store_name): (Arc<dyn Store>, String) = match (&aws, table) {
-        (Some(aws), Some(table)) => (
-            Arc::new(config::dynamo_store(aws, table.clone())),
-            format!("DynamoDB table {table}"),
-        ),
-        _ => (
-            Arc::new(MemoryStore::new()),
-            "in-memory (everything is lost when the server stops)".into(),
-        ),
+    let (sink, sink_name) = domainctl::events::sink(aws.as_ref());
+    let (store, store_name, feed): (Arc<dyn Store>, String, _) = match (&aws, table) {
+        (Some(aws), Some(table)) => {
+            let store = config::dynamo_store(aws, table.clone());
+            let feed = StreamFeed::open(aws, &table, From::Now).await?;
+            (
+                Arc::new(store),
+                format!("DynamoDB table {table}"),
+                Box::new(feed) as Box<dyn EventFeed>,
+            )
+        }
+        _ => {
+            let store = Arc::new(MemoryStore::new());
+            let feed = store.feed();
+            (
+                store,
+                "in-memory (everything is lost when the server stops)".into(),
+                feed,
+            )
+        }
     };
     let backing = Backing {
         store,
@@ -275,6 +310,7 @@ async fn serve(options: Options) -> Result<(), String> {
             .as_ref()
             .map(config::cloud_if_endpoints)
             .unwrap_or_default(),
+        events: Some((feed, sink, sink_name)),
     };
     local::serve(options, backing).await
 }

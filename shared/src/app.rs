@@ -20,6 +20,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     dns: DnsChecker,
     cloud: Cloud,
+    /// How often an active domain is checked again.
+    watch: time::Duration,
     #[cfg(feature = "fault-injection")]
     faults: Option<Arc<crate::faults::Faults>>,
 }
@@ -34,6 +36,7 @@ impl App {
                 clock,
                 dns,
                 cloud: Cloud::default(),
+                watch: crate::model::WATCH_INTERVAL,
                 #[cfg(feature = "fault-injection")]
                 faults: None,
             }),
@@ -53,6 +56,16 @@ impl App {
     /// Turns on the SES and Route 53 adapters.
     pub fn with_cloud(self, cloud: Cloud) -> Self {
         self.rebuilt(|inner| inner.cloud = cloud)
+    }
+
+    /// Checks active domains again every `watch` instead of every 24 hours.
+    pub fn with_watch_interval(self, watch: time::Duration) -> Self {
+        self.rebuilt(|inner| inner.watch = watch)
+    }
+
+    /// How often an active domain is checked again.
+    pub fn watch_interval(&self) -> time::Duration {
+        self.inner.watch
     }
 
     /// Arms a fault: provisioning stops for good after the step it names.

@@ -126,7 +126,11 @@ pub async fn complete(app: &App, claim: &Claim) -> Result<Result<Domain, Unprove
             Holder::Free => provision::register(app, &domain, &dkim, DefaultChoice::IfNone).await?,
             Holder::Domain(holder) => {
                 let reservation = reservation_for(app, &domain, effects_of(app, &holder));
-                match app.store().transfer_name(&holder, &reservation).await {
+                match app
+                    .store()
+                    .transfer_name(&holder, &reservation, app.now())
+                    .await
+                {
                     Ok(()) => {}
                     Err(StoreError::Conflict) => {
                         crate::store::backoff(attempt).await;

@@ -71,6 +71,7 @@ pub struct EndpointsSet {
     pub ses: bool,
     pub route53: bool,
     pub kms: bool,
+    pub eventbridge: bool,
 }
 
 pub fn endpoints_set() -> EndpointsSet {
@@ -80,5 +81,32 @@ pub fn endpoints_set() -> EndpointsSet {
         ses: all || set("AWS_ENDPOINT_URL_SESV2"),
         route53: all || set("AWS_ENDPOINT_URL_ROUTE_53"),
         kms: all || set("AWS_ENDPOINT_URL_KMS"),
+        eventbridge: all || set("AWS_ENDPOINT_URL_EVENTBRIDGE"),
     }
+}
+
+/// How often active domains are checked again: `WATCH_INTERVAL` as `24h`, `30m`, `1h 30m`
+/// and the like.
+pub const WATCH_VAR: &str = "WATCH_INTERVAL";
+
+/// `WATCH_INTERVAL` if it is set; an error names the variable and what was wrong.
+pub fn watch_interval_from_env() -> Result<Option<time::Duration>, String> {
+    let Ok(text) = std::env::var(WATCH_VAR) else {
+        return Ok(None);
+    };
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{WATCH_VAR}={text:?}: {error}"))?;
+    let duration = time::Duration::try_from(parsed)
+        .ok()
+        .filter(|d| *d >= time::Duration::MINUTE)
+        .ok_or_else(|| format!("{WATCH_VAR}={text:?}: give at least one minute"))?;
+    Ok(Some(duration))
+}
+
+/// The EventBridge bus lifecycle events go to (`EVENT_BUS_NAME`, else `default`).
+pub fn event_bus_from_env() -> String {
+    std::env::var("EVENT_BUS_NAME")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "default".to_owned())
 }

@@ -7,24 +7,55 @@ use std::time::SystemTime;
 use lambda_http::{Error, LambdaEvent, service_fn};
 use serde::Deserialize;
 
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+
 use crate::App;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config;
 use crate::dns::DnsChecker;
+use crate::events::{EventBridgeSink, publish_batch};
 use crate::http::Endpoint;
+use crate::store::DynamoStore;
 use crate::sweep::{SweepOptions, SweepSummary, sweep};
 use crate::telemetry;
 
-/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`,
-/// SES and Route 53 clients from one AWS configuration.
-async fn app_from_env() -> Result<App, Error> {
+/// The table from `DOMAINS_TABLE` and the AWS configuration, logging set up.
+async fn table_from_env() -> Result<(aws_config::SdkConfig, DynamoStore), Error> {
     telemetry::init_json();
     let table =
         config::table_from_env().ok_or_else(|| format!("{} is not set", config::TABLE_VAR))?;
     let aws = config::aws().await;
-    let store = Arc::new(config::dynamo_store(&aws, table));
+    let store = config::dynamo_store(&aws, table);
+    Ok((aws, store))
+}
+
+/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`,
+/// SES and Route 53 clients from one AWS configuration, the watch interval from
+/// `WATCH_INTERVAL`.
+async fn app_from_env() -> Result<App, Error> {
+    let (aws, store) = table_from_env().await?;
     let dns = DnsChecker::from_env()?;
-    Ok(App::new(store, Arc::new(SystemClock), dns).with_cloud(config::lambda_cloud(&aws)))
+    let mut app = App::new(Arc::new(store), Arc::new(SystemClock), dns)
+        .with_cloud(config::lambda_cloud(&aws));
+    if let Some(watch) = config::watch_interval_from_env()? {
+        app = app.with_watch_interval(watch);
+    }
+    Ok(app)
+}
+
+/// Publishes the lifecycle events of each batch of the table's stream to the bus
+/// `EVENT_BUS_NAME`, until the runtime stops.
+pub async fn run_publisher() -> Result<(), Error> {
+    let (aws, store) = table_from_env().await?;
+    let sink = EventBridgeSink::new(&aws, config::event_bus_from_env());
+    let (store, sink) = (&store, &sink);
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<StreamEvent>| async move {
+            let now = SystemClock.now();
+            Ok::<_, Error>(publish_batch(store, sink, &event.payload, now).await)
+        },
+    ))
+    .await
 }
 
 /// Serves `endpoint` behind API Gateway until the runtime stops.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod dns;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod http;
 pub mod lambda;

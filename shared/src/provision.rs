@@ -285,7 +285,7 @@ pub async fn remove(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, Api
             zones.delete_records(zone, &records_for(&current)).await?;
         }
     }
-    Ok(app.store().delete_domain(org, id).await?)
+    Ok(app.store().delete_domain(org, id, app.now()).await?)
 }
 
 /// The hosted zone `autoConfigureDns` writes `name`'s records into: the zone that serves

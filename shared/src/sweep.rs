@@ -1,5 +1,6 @@
-//! The sweep: finds domains whose scheduled check is due, verifies them with bounded
-//! concurrency, and records the outcome (active, next backoff step, or failed).
+//! The sweep: finds domains whose scheduled check is due (pending ones on their backoff
+//! ladder, active ones once a day), verifies them with bounded concurrency, and records
+//! the outcome (active, degraded or recovered, next backoff step, or failed).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::App;
 use crate::dns::Session;
-use crate::model::{DomainId, DomainState, OrgId, Status};
+use crate::model::{DomainId, DomainState, Health, OrgId, Status};
 use crate::provision::reclaim;
 use crate::store::{DomainUpdate, NameHolder, StoreError};
 use crate::verify::check_and_apply;
@@ -63,6 +64,10 @@ pub struct SweepSummary {
     /// Checked against DNS by this run.
     pub checked: usize,
     pub activated: usize,
+    /// Active domains whose required records stopped verifying at this check.
+    pub degraded: usize,
+    /// Degraded domains whose records verify again.
+    pub recovered: usize,
     pub failed: usize,
     /// Changed, taken by another run, or deleted since they were found due.
     pub skipped: usize,
@@ -78,6 +83,8 @@ pub struct SweepSummary {
 enum Outcome {
     Checked,
     Activated,
+    Degraded,
+    Recovered,
     Failed,
     Skipped,
     Deferred,
@@ -139,6 +146,14 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
                 summary.checked += 1;
                 summary.activated += 1;
             }
+            Outcome::Degraded => {
+                summary.checked += 1;
+                summary.degraded += 1;
+            }
+            Outcome::Recovered => {
+                summary.checked += 1;
+                summary.recovered += 1;
+            }
             Outcome::Failed => {
                 summary.checked += 1;
                 summary.failed += 1;
@@ -153,6 +168,8 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         due = summary.due,
         checked = summary.checked,
         activated = summary.activated,
+        degraded = summary.degraded,
+        recovered = summary.recovered,
         failed = summary.failed,
         skipped = summary.skipped,
         reclaimed = summary.reclaimed,
@@ -208,12 +225,8 @@ async fn sweep_one(
     let Some(current) = app.store().get_domain(org, id).await? else {
         return Ok(Outcome::Skipped);
     };
-    // Pending domains, and active ones whose DKIM rotation waits for its record.
-    let awaited = match current.state.status {
-        Status::Pending => true,
-        Status::Active => current.setup.dkim_next.is_some(),
-        Status::Suspended | Status::Failed => false,
-    };
+    // Pending domains, and active ones: watched, or waiting for a rotation's record.
+    let awaited = matches!(current.state.status, Status::Pending | Status::Active);
     let due = awaited && current.state.next_check_at.is_some_and(|at| at <= now);
     if !due {
         return Ok(Outcome::Skipped);
@@ -239,10 +252,16 @@ async fn sweep_one(
         Err(StoreError::NotFound) => return Ok(Outcome::Skipped),
         Err(other) => return Err(other),
     };
-    Ok(match stored.state.status {
-        Status::Active => Outcome::Activated,
-        Status::Failed => Outcome::Failed,
+    let (before, after) = (&current.state, &stored.state);
+    Ok(match (before.status, after.status) {
+        (_, Status::Failed) => Outcome::Failed,
+        (Status::Active, Status::Active) => match (before.health(), after.health()) {
+            (Some(Health::Ok), Some(Health::Degraded)) => Outcome::Degraded,
+            (Some(Health::Degraded), Some(Health::Ok)) => Outcome::Recovered,
+            _ => Outcome::Checked,
+        },
+        (_, Status::Active) => Outcome::Activated,
         // Still pending, or suspended while it was being checked (and left suspended).
-        Status::Pending | Status::Suspended => Outcome::Checked,
+        (_, Status::Pending | Status::Suspended) => Outcome::Checked,
     })
 }

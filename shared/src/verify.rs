@@ -71,7 +71,11 @@ pub async fn check_and_apply(
             .and_then(|_| promoted(&current.setup, now));
         let rotating = setup.as_ref().unwrap_or(&current.setup).dkim_next.is_some();
         let update = DomainUpdate {
-            state: Some(transition(&current.state, &report).with_rotation(rotating, now)),
+            state: Some(transition(&current.state, &report).scheduled(
+                rotating,
+                app.watch_interval(),
+                now,
+            )),
             setup,
             default: None,
             at: now,

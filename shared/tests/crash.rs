@@ -511,8 +511,12 @@ async fn rotation_crash_then(step: Step, recovery: RotationRecovery) {
         .unwrap();
     assert_eq!(stored.setup.dkim_next, None);
     assert_eq!(
-        stored.state.next_check_at, None,
-        "done: the sweep no longer checks it"
+        stored.state.next_check_at,
+        stored
+            .state
+            .last_checked_at
+            .map(|at| at.plus(domains::model::WATCH_INTERVAL)),
+        "done: off the rotation's ladder, back on the daily watch"
     );
 }
 

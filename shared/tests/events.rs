@@ -120,6 +120,35 @@ async fn a_deadline_already_past_does_not_defer_everything() {
     );
 }
 
+/// A sink that accepts everything and keeps it.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<domains::events::LifecycleEvent>>);
+
+#[async_trait::async_trait]
+impl domains::events::EventSink for Kept {
+    async fn put(&self, events: &[&domains::events::LifecycleEvent]) -> Vec<Result<(), String>> {
+        let mut kept = self.0.lock().unwrap();
+        kept.extend(events.iter().map(|e| (*e).clone()));
+        vec![Ok(()); events.len()]
+    }
+}
+
+#[tokio::test]
+async fn the_stream_sample_event_publishes_its_outbox_item() {
+    let text = std::fs::read_to_string(events_dir().join("publish-events.json")).unwrap();
+    let batch: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&text).unwrap();
+    let sink = Kept::default();
+    let store = domains::store::MemoryStore::new();
+    let now = Timestamp::from_unix(1_795_687_512);
+    let response = domains::events::publish_batch(&store, &sink, &batch, now).await;
+    assert!(response.batch_item_failures.is_empty());
+    let kept = sink.0.lock().unwrap();
+    // The domain item's change is not an event; the outbox item is.
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].detail_type.as_str(), "domain.verified");
+    assert_eq!(kept[0].detail.domain, "yourcompany.com");
+}
+
 #[tokio::test]
 async fn every_sample_event_is_served_by_its_function() {
     let mut seen = Vec::new();
@@ -127,8 +156,8 @@ async fn every_sample_event_is_served_by_its_function() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let Some(endpoint) = Endpoint::from_function_name(&name) else {
-            assert_eq!(
-                name, "sweep-domains",
+            assert!(
+                ["sweep-domains", "publish-events"].contains(&name.as_str()),
                 "events/{name}.json names no function"
             );
             continue;

@@ -85,7 +85,7 @@ async fn other_organizations_see_nothing(backend: Backend) {
     let b = org("org_b");
     assert_eq!(store.get_domain(&b, &a.id).await.unwrap(), None);
     assert_eq!(
-        store.delete_domain(&b, &a.id).await,
+        store.delete_domain(&b, &a.id, at(90)).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -283,11 +283,14 @@ async fn default_switches_and_clears(backend: Backend) {
 async fn delete_frees_the_name_and_the_default(backend: Backend) {
     let store = backend.fresh_store().await;
     let a = insert(&store, "org_a", "example.com", DefaultChoice::IfNone).await;
-    let deleted = store.delete_domain(&org("org_a"), &a.id).await.unwrap();
+    let deleted = store
+        .delete_domain(&org("org_a"), &a.id, at(90))
+        .await
+        .unwrap();
     assert_eq!(deleted.id, a.id);
     assert_eq!(store.get_domain(&org("org_a"), &a.id).await.unwrap(), None);
     assert_eq!(
-        store.delete_domain(&org("org_a"), &a.id).await,
+        store.delete_domain(&org("org_a"), &a.id, at(90)).await,
         Err(StoreError::NotFound)
     );
     assert!(defaults(&store, "org_a").await.is_empty());
@@ -305,7 +308,7 @@ async fn delete_refuses_domains_with_inboxes(backend: Backend) {
         Ok(2)
     );
     assert_eq!(
-        store.delete_domain(&o, &a.id).await,
+        store.delete_domain(&o, &a.id, at(90)).await,
         Err(StoreError::InUse(2))
     );
     assert!(store.get_domain(&o, &a.id).await.unwrap().is_some());
@@ -313,7 +316,7 @@ async fn delete_refuses_domains_with_inboxes(backend: Backend) {
         store.add_to_counter(&o, &a.id, Counter::Inbox, -2).await,
         Ok(0)
     );
-    store.delete_domain(&o, &a.id).await.unwrap();
+    store.delete_domain(&o, &a.id, at(90)).await.unwrap();
 }
 
 async fn counters_are_atomic_and_never_negative(backend: Backend) {
@@ -518,12 +521,15 @@ async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
     let mut stale = holder.clone();
     stale.version += 1;
     assert_eq!(
-        store.transfer_name(&stale, &reservation).await,
+        store.transfer_name(&stale, &reservation, at(90)).await,
         Err(StoreError::Conflict)
     );
     assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 1);
 
-    store.transfer_name(&holder, &reservation).await.unwrap();
+    store
+        .transfer_name(&holder, &reservation, at(90))
+        .await
+        .unwrap();
     assert_eq!(store.get_domain(&org("org_a"), &holder.id).await, Ok(None));
     assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 0);
     assert_eq!(defaults(&store, "org_a").await, Vec::<String>::new());
@@ -533,7 +539,7 @@ async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
     );
     // Twice is a conflict, not a second transfer.
     assert_eq!(
-        store.transfer_name(&holder, &reservation).await,
+        store.transfer_name(&holder, &reservation, at(90)).await,
         Err(StoreError::Conflict)
     );
     store
@@ -585,7 +591,7 @@ async fn a_domain_being_deleted_takes_no_inbox(backend: Backend) {
         store.add_to_counter(&o, &a.id, Counter::Sent, 1).await,
         Ok(1)
     );
-    store.delete_domain(&o, &a.id).await.unwrap();
+    store.delete_domain(&o, &a.id, at(90)).await.unwrap();
     assert_eq!(
         store.begin_delete(&o, &a.id, at(7)).await,
         Err(StoreError::NotFound)
@@ -701,7 +707,10 @@ async fn quotas_hold_at_the_edge_under_concurrency(backend: Backend) {
     assert_eq!(store.quota(&b).await.unwrap().used, 1);
 
     // A delete gives the slot back; a default or not, the count follows.
-    store.delete_domain(&a, &listed[0].id).await.unwrap();
+    store
+        .delete_domain(&a, &listed[0].id, at(90))
+        .await
+        .unwrap();
     assert_eq!(store.quota(&a).await.unwrap().used, 4);
     insert(&store, "org_a", "again.example", DefaultChoice::IfNone).await;
     assert_eq!(

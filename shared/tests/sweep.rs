@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use domains::App;
 use domains::clock::ManualClock;
-use domains::model::{Domain, Status, Timestamp};
+use domains::events::EventType;
+use domains::model::{
+    DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, Health, Status, Timestamp, WATCH_INTERVAL,
+};
 use domains::store::{DefaultChoice, DomainUpdate, Store};
 use domains::sweep::{SweepOptions, SweepSummary, sweep};
 use hickory_proto::rr::RecordType;
@@ -68,6 +71,29 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Suspends the domain as a PATCH would, now.
+    async fn suspend(&self, domain: &Domain) {
+        let read = self.read(domain).await.unwrap();
+        let update = DomainUpdate {
+            setup: None,
+            state: Some(read.state.moved_to(Status::Suspended, self.clock_now())),
+            default: None,
+            at: self.clock_now(),
+        };
+        self.store.update_domain(&read, &update).await.unwrap();
+    }
+
+    /// The `detail-type`s the store has written for the domain, in order.
+    async fn events_of(&self, domain: &Domain) -> Vec<EventType> {
+        self.store
+            .undelivered_events(&domain.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.detail_type)
+            .collect()
+    }
+
     async fn run(&self) -> SweepSummary {
         sweep(&self.app, None, &SweepOptions::default()).await
     }
@@ -82,14 +108,7 @@ async fn passes_fail_and_expiries(backend: Backend) {
         .await;
     let active = f.register("already.example", time::Duration::ZERO).await;
     f.publish(&passing);
-    let read = f.read(&active).await.unwrap();
-    let update = DomainUpdate {
-        setup: None,
-        state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
-        default: None,
-        at: f.clock_now(),
-    };
-    f.store.update_domain(&read, &update).await.unwrap();
+    f.suspend(&active).await;
 
     let summary = f.run().await;
     assert_eq!(
@@ -106,7 +125,11 @@ async fn passes_fail_and_expiries(backend: Backend) {
     let passed = f.read(&passing).await.unwrap();
     assert_eq!(passed.state.status, Status::Active);
     assert_eq!(passed.state.verified_at, Some(f.clock_now()));
-    assert_eq!(passed.state.next_check_at, None);
+    // Watched from now on: checked again in a day.
+    assert_eq!(
+        passed.state.next_check_at,
+        Some(f.clock_now().plus(WATCH_INTERVAL))
+    );
 
     let waiting = f.read(&failing).await.unwrap();
     assert_eq!(waiting.state.status, Status::Pending);
@@ -178,8 +201,146 @@ async fn overlapping_runs_check_each_domain_once(backend: Backend) {
     for domain in &domains {
         assert_eq!(f.checks_of(domain), 1, "{} checked twice", domain.name);
     }
+    // One `domain.verified` for each domain that passed, not one per run.
+    for (i, domain) in domains.iter().enumerate() {
+        let expected: &[EventType] = if i % 2 == 0 {
+            &[EventType::Created, EventType::Verified]
+        } else {
+            &[EventType::Created]
+        };
+        assert_eq!(f.events_of(domain).await, expected, "{}", domain.name);
+    }
     // Re-running changes nothing.
     assert_eq!(f.run().await.due, 0);
+}
+
+/// An active domain is checked again once a day: a removed DKIM record makes it degraded,
+/// the record restored makes it ok, and 72 hours degraded make it failed, each announced
+/// once; between its checks it costs the sweep nothing.
+async fn active_domains_are_watched(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let domain = f.register("watched.example", time::Duration::ZERO).await;
+    f.publish(&domain);
+    assert_eq!(f.run().await.activated, 1);
+    let active = f.read(&domain).await.unwrap();
+    assert_eq!(active.state.health(), Some(Health::Ok));
+    assert_eq!(
+        active.state.next_check_at,
+        Some(f.clock_now().plus(WATCH_INTERVAL))
+    );
+
+    // Not due for a day: not even read.
+    f.clock.advance(time::Duration::hours(23));
+    let quiet = f.run().await;
+    assert_eq!((quiet.due, quiet.checked), (0, 0), "{quiet:?}");
+    assert_eq!(f.checks_of(&domain), 1);
+
+    // The owner removes the DKIM record; the daily check sees it.
+    let dkim = format!("{}._domainkey.{}", domain.setup.dkim_selector, domain.name);
+    f.dns.remove(&dkim);
+    f.clock.advance(time::Duration::hours(1));
+    let degraded_at = f.clock_now();
+    let run = f.run().await;
+    assert_eq!(
+        (run.checked, run.degraded, run.activated),
+        (1, 1, 0),
+        "{run:?}"
+    );
+    let degraded = f.read(&domain).await.unwrap();
+    assert_eq!(degraded.state.status, Status::Active);
+    assert_eq!(degraded.state.health(), Some(Health::Degraded));
+    assert_eq!(degraded.state.degraded_since, Some(degraded_at));
+    // Degraded domains are looked at hourly, so a repair shows soon.
+    assert_eq!(
+        degraded.state.next_check_at,
+        Some(degraded_at.plus(DEGRADED_RECHECK))
+    );
+
+    // Restored: ok again at the next hourly check.
+    f.publish(&domain);
+    f.clock.advance(DEGRADED_RECHECK);
+    let run = f.run().await;
+    assert_eq!((run.checked, run.recovered), (1, 1), "{run:?}");
+    let recovered = f.read(&domain).await.unwrap();
+    assert_eq!(
+        (recovered.state.health(), recovered.state.degraded_since),
+        (Some(Health::Ok), None)
+    );
+
+    // Removed for good: degraded at the next daily check, failed 72 hours after.
+    f.dns.remove(&dkim);
+    f.clock.advance(WATCH_INTERVAL);
+    let since = f.clock_now();
+    assert_eq!(f.run().await.degraded, 1);
+    let mut failed_runs = 0;
+    while f.clock_now() < since.plus(DEGRADED_WINDOW) {
+        f.clock.advance(DEGRADED_RECHECK);
+        let run = f.run().await;
+        assert_eq!((run.checked, run.errors), (1, 0), "{run:?}");
+        failed_runs += run.failed;
+    }
+    assert_eq!(failed_runs, 1);
+    let failed = f.read(&domain).await.unwrap();
+    assert_eq!(failed.state.status, Status::Failed);
+    assert_eq!(failed.state.next_check_at, None);
+    assert!(
+        failed
+            .state
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("dkim") && r.contains("72 hours"))
+    );
+    assert_eq!(
+        f.events_of(&domain).await,
+        [
+            EventType::Created,
+            EventType::Verified,
+            EventType::Degraded,
+            EventType::Recovered,
+            EventType::Degraded,
+            EventType::Failed,
+        ]
+    );
+    let events = f.store.undelivered_events(&domain.id).await.unwrap();
+    let failed_event = &events[5].detail;
+    assert_eq!(
+        (
+            failed_event.status.as_str(),
+            failed_event.previous_status.as_deref()
+        ),
+        ("failed", Some("active"))
+    );
+    assert_eq!(failed_event.reason, failed.state.failure_reason);
+    // Failed domains are not watched.
+    f.clock.advance(WATCH_INTERVAL);
+    assert_eq!(f.run().await.due, 0);
+}
+
+/// A suspended domain is not watched, and an unreachable server is not a degraded domain.
+async fn suspended_and_unreachable_domains_stay_as_they_are(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let unreachable = f.register("dark.example", time::Duration::ZERO).await;
+    let suspended = f.register("resting.example", time::Duration::ZERO).await;
+    f.publish(&unreachable);
+    f.publish(&suspended);
+    assert_eq!(f.run().await.activated, 2);
+    f.suspend(&suspended).await;
+
+    f.dns.set_behaviour(testkit::Behaviour::Silent);
+    f.clock.advance(WATCH_INTERVAL);
+    let run = f.run().await;
+    assert_eq!((run.due, run.checked, run.degraded), (1, 1, 0), "{run:?}");
+    let after = f.read(&unreachable).await.unwrap();
+    assert_eq!(after.state.health(), Some(Health::Ok));
+    assert_eq!(f.checks_of(&suspended), 1);
+    assert_eq!(
+        f.events_of(&suspended).await,
+        [
+            EventType::Created,
+            EventType::Verified,
+            EventType::Suspended
+        ]
+    );
 }
 
 async fn changes_during_a_run_are_kept(backend: Backend) {
@@ -194,16 +355,9 @@ async fn changes_during_a_run_are_kept(backend: Backend) {
         tokio::spawn(async move { sweep(&app, None, &SweepOptions::default()).await })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let read = f.read(&suspended).await.unwrap();
-    let update = DomainUpdate {
-        setup: None,
-        state: Some(read.state.moved_to(Status::Suspended, f.clock_now())),
-        default: None,
-        at: f.clock_now(),
-    };
-    f.store.update_domain(&read, &update).await.unwrap();
+    f.suspend(&suspended).await;
     f.store
-        .delete_domain(&org("org_a"), &deleted.id)
+        .delete_domain(&org("org_a"), &deleted.id, f.clock_now())
         .await
         .unwrap();
     let summary = run.await.unwrap();
@@ -253,4 +407,6 @@ for_each_backend!(
     overlapping_runs_check_each_domain_once,
     changes_during_a_run_are_kept,
     a_deadline_defers_work_to_the_next_run,
+    active_domains_are_watched,
+    suspended_and_unreachable_domains_stay_as_they_are,
 );

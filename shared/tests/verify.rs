@@ -57,7 +57,7 @@ async fn a_suspension_during_the_check_is_kept(backend: Backend) {
 
     // A domain deleted during the check stays deleted.
     store
-        .delete_domain(&domain.org_id, &domain.id)
+        .delete_domain(&domain.org_id, &domain.id, now)
         .await
         .unwrap();
     assert!(verify(&app, read).await.is_err());

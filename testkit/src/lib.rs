@@ -5,9 +5,11 @@ pub mod aws;
 mod dns_hierarchy;
 mod dns_server;
 mod dynamodb_local;
+mod events;
 mod moto;
 mod unbound;
 
+pub use events::DeliveredEvents;
 pub use moto::{Moto, moto, sdk_config_for};
 
 pub(crate) use devservers::free_port;

@@ -48,6 +48,7 @@ async fn lists_newest_first_in_the_seed_shape(backend: Backend) {
         [
             "createdAt",
             "domain",
+            "health",
             "id",
             "inboxCount",
             "isDefault",

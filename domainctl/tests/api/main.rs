@@ -8,6 +8,7 @@ mod cloud;
 mod contract;
 mod delete;
 mod get;
+mod lifecycle;
 mod list;
 mod openapi;
 mod races;

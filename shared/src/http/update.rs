@@ -47,12 +47,11 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
                         from: from.to_string(),
                         to: requested.to_string(),
                     })?;
-                Some(
-                    current
-                        .state
-                        .moved_to(to, now)
-                        .with_rotation(current.setup.dkim_next.is_some(), now),
-                )
+                Some(current.state.moved_to(to, now).scheduled(
+                    current.setup.dkim_next.is_some(),
+                    app.watch_interval(),
+                    now,
+                ))
             }
         };
         let update = DomainUpdate {

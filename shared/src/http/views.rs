@@ -6,7 +6,7 @@ use crate::dns::plan::claim_record;
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
     Capabilities, CheckReport, Claim, ClaimId, ClaimStatus, Counters, Domain, DomainId, Finding,
-    RecordKind, RecordStatus, Region, ServerFinding, SesView, Status, Timestamp,
+    Health, RecordKind, RecordStatus, Region, ServerFinding, SesView, Status, Timestamp,
     VerificationStatus,
 };
 
@@ -40,6 +40,8 @@ pub struct DomainSummary<'a> {
     created_at: Timestamp,
     updated_at: Timestamp,
     verified_at: Option<Timestamp>,
+    /// `ok` or `degraded` for an active domain, `null` otherwise.
+    health: Option<Health>,
     inbox_count: i64,
     sent_count: i64,
 }
@@ -54,6 +56,7 @@ impl<'a> From<&'a Domain> for DomainSummary<'a> {
             created_at: d.created_at,
             updated_at: d.updated_at,
             verified_at: d.state.verified_at,
+            health: d.state.health(),
             inbox_count: d.counters.inbox_count,
             sent_count: d.counters.sent_count,
         }
@@ -243,10 +246,32 @@ pub struct DomainDetail<'a> {
     updated_at: Timestamp,
     verified_at: Option<Timestamp>,
     last_checked_at: Option<Timestamp>,
+    #[serde(flatten)]
+    watch: WatchView,
     /// Why the domain is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     failure_reason: Option<&'a str>,
     stats: Counters,
+}
+
+/// An active domain's health (`null` for other statuses), since when it is degraded, and
+/// when the service checks it next.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchView {
+    health: Option<Health>,
+    degraded_since: Option<Timestamp>,
+    next_check_at: Option<Timestamp>,
+}
+
+impl From<&Domain> for WatchView {
+    fn from(d: &Domain) -> Self {
+        Self {
+            health: d.state.health(),
+            degraded_since: d.state.degraded_since,
+            next_check_at: d.state.next_check_at,
+        }
+    }
 }
 
 impl<'a> From<&'a Domain> for DomainDetail<'a> {
@@ -277,6 +302,7 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             updated_at: d.updated_at,
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
+            watch: WatchView::from(d),
             failure_reason: d.state.failure_reason.as_deref(),
             stats: d.counters,
         }
@@ -330,6 +356,11 @@ pub struct Verified<'a> {
     dkim_rotation: Option<DkimRotationView<'a>>,
     verified_at: Option<Timestamp>,
     last_checked_at: Option<Timestamp>,
+    #[serde(flatten)]
+    watch: WatchView,
+    /// Why the domain is `failed` (a check may fail a domain degraded for too long).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<&'a str>,
     dns_records: Vec<RecordView>,
 }
 
@@ -345,6 +376,8 @@ impl<'a> Verified<'a> {
             dkim_rotation: DkimRotationView::of(d),
             verified_at: d.state.verified_at,
             last_checked_at: d.state.last_checked_at,
+            watch: WatchView::from(d),
+            failure_reason: d.state.failure_reason.as_deref(),
             dns_records: RecordView::checked(d, Some(report)),
         }
     }

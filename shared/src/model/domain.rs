@@ -39,10 +39,33 @@ pub struct DomainState {
     pub last_check: Option<CheckReport>,
     /// Why the domain is `failed`.
     pub failure_reason: Option<String>,
+    /// Since when an active domain's required records have not verified (its health is
+    /// `degraded`); `None` while they do.
+    pub degraded_since: Option<Timestamp>,
+}
+
+/// An active domain's standing at its last check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Ok,
+    Degraded,
 }
 
 /// How long a domain may stay pending before it is `failed` (SES's own window).
 pub const VERIFICATION_WINDOW: Duration = Duration::hours(72);
+
+/// How often an active domain's records are checked again, unless `WATCH_INTERVAL` says
+/// otherwise.
+pub const WATCH_INTERVAL: Duration = Duration::hours(24);
+
+/// How often a degraded domain is checked again: a repair is seen within the hour, and
+/// the 72-hour limit is applied within the hour it falls due.
+pub const DEGRADED_RECHECK: Duration = Duration::hours(1);
+
+/// How long an active domain may stay degraded before it is `failed`: SES stops signing
+/// and sending for an identity whose DKIM records it cannot find for about as long.
+pub const DEGRADED_WINDOW: Duration = Duration::hours(72);
 
 /// The wait before the next scheduled check after `failed_checks` failures: 1 min, 5 min,
 /// 15 min, 1 h, then every 6 h.
@@ -67,7 +90,16 @@ impl DomainState {
             failed_checks: 0,
             last_check: None,
             failure_reason: None,
+            degraded_since: None,
         }
+    }
+
+    /// `ok` or `degraded` for an active domain; `None` for any other status.
+    pub fn health(&self) -> Option<Health> {
+        (self.status == Status::Active).then_some(match self.degraded_since {
+            Some(_) => Health::Degraded,
+            None => Health::Ok,
+        })
     }
 
     /// The state after a DNS check: findings recorded, and a pending or failed domain
@@ -86,7 +118,37 @@ impl DomainState {
         };
         next.last_checked_at = Some(now);
         next.last_check = Some(report.clone());
+        if self.status == Status::Active {
+            return next.watched(report);
+        }
         next
+    }
+
+    /// An already active domain after a check: its health follows the findings (an
+    /// inconclusive check changes nothing), and 72 hours degraded make it `failed`.
+    fn watched(mut self, report: &CheckReport) -> Self {
+        let now = report.checked_at;
+        match report.health() {
+            Some(Health::Ok) => self.degraded_since = None,
+            Some(Health::Degraded) => {
+                let since = *self.degraded_since.get_or_insert(now);
+                if now.datetime() - since.datetime() >= DEGRADED_WINDOW {
+                    let failing: Vec<&str> =
+                        report.required_failing().map(|f| f.kind.label()).collect();
+                    let mut failed = self.moved_to(Status::Failed, now);
+                    failed.failure_reason = Some(format!(
+                        "the required DNS records stopped verifying at {since} and were not \
+                         restored within {} hours (failing: {}); publish them and set the \
+                         status back to pending",
+                        DEGRADED_WINDOW.whole_hours(),
+                        failing.join(", ")
+                    ));
+                    return failed;
+                }
+            }
+            None => {}
+        }
+        self
     }
 
     /// The state after a check made by the sweep: as [`Self::after_check`], and a domain
@@ -113,20 +175,24 @@ impl DomainState {
         next
     }
 
-    /// An active domain is checked on the backoff ladder while a DKIM rotation waits for
-    /// its new record (`rotating`), and not once it is done; other statuses keep their
-    /// own schedule.
-    pub fn with_rotation(mut self, rotating: bool, now: Timestamp) -> Self {
+    /// An active domain's next check: on the backoff ladder while a DKIM rotation waits
+    /// for its new record (`rotating`), within the hour while it is degraded, and after
+    /// `watch` otherwise. Other statuses keep their own schedule.
+    pub fn scheduled(mut self, rotating: bool, watch: Duration, now: Timestamp) -> Self {
         if self.status != Status::Active {
             return self;
         }
-        if rotating {
+        let wait = if rotating {
             self.failed_checks += 1;
-            self.next_check_at = Some(now.plus(check_backoff(self.failed_checks)));
+            check_backoff(self.failed_checks)
         } else {
             self.failed_checks = 0;
-            self.next_check_at = None;
-        }
+            match self.degraded_since {
+                Some(_) => DEGRADED_RECHECK.min(watch),
+                None => watch,
+            }
+        };
+        self.next_check_at = Some(now.plus(wait));
         self
     }
 
@@ -155,6 +221,12 @@ impl DomainState {
             },
             last_check: self.last_check.clone(),
             failure_reason: None,
+            // Health belongs to one stretch of being active.
+            degraded_since: if status == Status::Active && self.status == Status::Active {
+                self.degraded_since
+            } else {
+                None
+            },
         }
     }
 }

@@ -14,7 +14,8 @@ mod verification;
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
 pub use dkim::{NextDkim, RetiredDkim, SealedKey, selector_for};
 pub use domain::{
-    Counter, Counters, Domain, DomainState, VERIFICATION_WINDOW, VerificationSetup, check_backoff,
+    Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, Health,
+    VERIFICATION_WINDOW, VerificationSetup, WATCH_INTERVAL, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
 pub use ids::{ClaimId, DomainId, OrgId, ZoneId};

@@ -41,6 +41,21 @@ impl RecordKind {
         }
     }
 
+    /// The name the API gives it (`kind` of a finding).
+    pub fn label(&self) -> &'static str {
+        match self {
+            RecordKind::Mx => "mx",
+            RecordKind::Ownership => "ownership",
+            RecordKind::Spf => "spf",
+            RecordKind::Dkim => "dkim",
+            RecordKind::Dmarc => "dmarc",
+            RecordKind::MailFromMx => "mail_from_mx",
+            RecordKind::MailFromSpf => "mail_from_spf",
+            RecordKind::DkimNext => "dkim_next",
+            RecordKind::DkimRetired => "dkim_retired",
+        }
+    }
+
     /// Whether `active` waits for it: ownership, DKIM (SES verifies a BYODKIM identity
     /// through its DKIM record, so without it the domain cannot send) and MX.
     pub fn required(&self) -> bool {
@@ -210,6 +225,31 @@ impl CheckReport {
             .all(|kind| self.passed(kind))
     }
 
+    /// An active domain's health as this check found it: `Some(Ok)` when the required
+    /// records verify, `Some(Degraded)` when one of them is definitely not served as
+    /// published (missing, wrong, defeated, or gone from some servers), and `None` when the
+    /// check could not tell (no authoritative server answered): one unreachable server is
+    /// not a broken domain, and nothing is announced on it.
+    pub fn health(&self) -> Option<super::Health> {
+        if self.required_passed() {
+            return Some(super::Health::Ok);
+        }
+        let definite = self.required_failing().any(|f| {
+            !matches!(
+                f.status,
+                RecordStatus::TemporaryFailure | RecordStatus::NotChecked
+            )
+        });
+        definite.then_some(super::Health::Degraded)
+    }
+
+    /// The required records that did not verify.
+    pub fn required_failing(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.kind.required() && !f.verified)
+    }
+
     /// What the domain can do as this check found it.
     pub fn capabilities(&self) -> Capabilities {
         let ses_agrees = self.ses.as_ref().is_none_or(|ses| ses.verified_for_sending);
@@ -271,6 +311,24 @@ mod tests {
         let finding: Finding = serde_json::from_str(old).unwrap();
         assert_eq!(finding.status, RecordStatus::Verified);
         assert!(finding.verified);
+    }
+
+    #[test]
+    fn labels_are_the_serialized_names() {
+        use RecordKind::*;
+        for kind in [
+            Mx,
+            Ownership,
+            Spf,
+            Dkim,
+            Dmarc,
+            MailFromMx,
+            MailFromSpf,
+            DkimNext,
+            DkimRetired,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.label());
+        }
     }
 
     #[test]

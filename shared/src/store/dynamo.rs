@@ -10,16 +10,17 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::schema::{
-    CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1, GSI1_PK, GSI1_SK, KEY_ID_SK, KEY_SK, NAME_SK,
+    CHECK_SHARDS, DOMAIN_SK_PREFIX, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, KEY_ID_SK, KEY_SK, NAME_SK,
     ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, claim_sk,
-    domain_sk, key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk, reservation_shard,
-    reservation_shard_key, shard_key, zone_pk,
+    domain_sk, event_sk, events_pk, key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk,
+    reservation_shard, reservation_shard_key, shard_key, zone_pk,
 };
 use super::{
     ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
     Store, StoreError, backoff, effects,
 };
 use crate::cloud::{self, CloudError};
+use crate::events::{DELIVERED_KEPT_FOR, LifecycleEvent, Removal};
 use crate::model::{
     Claim, ClaimId, Counter, Counters, Domain, DomainId, DomainName, DomainState, MailFrom, OrgId,
     Region, Status, Timestamp, VerificationSetup, ZoneId,
@@ -220,6 +221,17 @@ impl DynamoStore {
         TransactWriteItem::builder().put(put).build()
     }
 
+    /// The outbox item of `event`, written with the change it reports.
+    fn put_event(&self, event: &LifecycleEvent) -> TransactWriteItem {
+        let item = HashMap::from([
+            (PK.into(), s(events_pk(&event.detail.domain_id))),
+            (SK.into(), s(event_sk(event.sequence))),
+            ("event".into(), json(event)),
+            ("createdAt".into(), s(event.detail.occurred_at.to_string())),
+        ]);
+        self.put(item, "attribute_not_exists(#pk)")
+    }
+
     fn set_default(&self, org: &OrgId, id: &DomainId, only_if_none: bool) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -317,6 +329,7 @@ impl Store for DynamoStore {
         default: DefaultChoice,
     ) -> Result<Domain, StoreError> {
         let name = name_item(&domain.name, &domain.org_id, &domain.id);
+        let created = LifecycleEvent::created(domain);
         for attempt in 0..ATTEMPTS {
             let make_default = match default {
                 DefaultChoice::Always => true,
@@ -332,6 +345,7 @@ impl Store for DynamoStore {
                     &domain.id,
                     make_default.then_some(only_if_none),
                 ),
+                self.put_event(&created),
             ];
             let mut stored = domain.clone();
             stored.is_default = make_default;
@@ -595,6 +609,9 @@ impl Store for DynamoStore {
             .build()
             .expect("table, key and expression set");
         let mut items = vec![TransactWriteItem::builder().update(domain_update).build()];
+        if let Some(event) = LifecycleEvent::of_change(current, &next) {
+            items.push(self.put_event(&event));
+        }
         match update.default {
             Some(true) => {
                 items.push(self.set_default(org, id, false));
@@ -616,7 +633,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
+    async fn delete_domain(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError> {
         for attempt in 0..ATTEMPTS {
             let current = self
                 .get_domain(org, id)
@@ -648,6 +670,9 @@ impl Store for DynamoStore {
                 TransactWriteItem::builder().delete(delete_domain).build(),
                 TransactWriteItem::builder().delete(delete_claim).build(),
                 self.count_out(org, id, current.is_default),
+                // Its sequence follows the last change's: a change landing meanwhile takes
+                // it first, and this transaction is decided again on the new state.
+                self.put_event(&LifecycleEvent::deleted(&current, Removal::Requested, at)),
             ];
             match self.transact(items).await {
                 Ok(()) => return Ok(current),
@@ -881,6 +906,7 @@ impl Store for DynamoStore {
         &self,
         holder: &Domain,
         reservation: &Reservation,
+        at: Timestamp,
     ) -> Result<(), StoreError> {
         let delete_holder = Delete::builder()
             .table_name(&self.table)
@@ -904,8 +930,50 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().delete(delete_holder).build(),
             TransactWriteItem::builder().put(take_name).build(),
             self.count_out(&holder.org_id, &holder.id, holder.is_default),
+            self.put_event(&LifecycleEvent::deleted(holder, Removal::Claimed, at)),
         ])
         .await
+    }
+
+    async fn mark_delivered(
+        &self,
+        events: &[LifecycleEvent],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let expires = at.plus(DELIVERED_KEPT_FOR).datetime().unix_timestamp();
+        let marks = events.iter().map(|event| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(events_pk(&event.detail.domain_id)))
+                .key(SK, s(event_sk(event.sequence)))
+                .update_expression("SET #expires = :expires")
+                // Never recreate an item the TTL already removed.
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":expires", n(expires));
+            async move { conflict_unless_met(request.send().await) }
+        });
+        for result in futures::future::join_all(marks).await {
+            match result {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
+        self.items_under(events_pk(id), "EVENT#")
+            .await?
+            .iter()
+            .filter(|item| !item.contains_key(EXPIRES_AT))
+            .map(|item| {
+                opt_json(item, "event").and_then(|event| event.ok_or_else(|| corrupt("event")))
+            })
+            .collect()
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -1102,7 +1170,7 @@ fn claim_item(claim: &Claim) -> Item {
         ("createdAt".into(), s(claim.created_at.to_string())),
         ("expiresAt".into(), s(claim.expires_at.to_string())),
         (
-            "ttl".into(),
+            EXPIRES_AT.into(),
             n(claim
                 .expires_at
                 .plus(CLAIM_KEPT)
@@ -1220,6 +1288,7 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
         ("nextCheckAt", time(state.next_check_at)),
         ("failedChecks", Some(n(state.failed_checks))),
         ("failureReason", state.failure_reason.clone().map(s)),
+        ("degradedSince", time(state.degraded_since)),
         ("lastCheck", state.last_check.as_ref().map(json)),
         (
             GSI1_PK,
@@ -1302,6 +1371,7 @@ fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
             failure_reason: opt_str(item, "failureReason"),
+            degraded_since: opt_time(item, "degradedSince")?,
             last_check: opt_json(item, "lastCheck")?,
         },
         counters: Counters {

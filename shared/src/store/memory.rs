@@ -7,6 +7,7 @@ use super::{
     ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
     Store, StoreError,
 };
+use crate::events::{EventFeed, LifecycleEvent, Removal, StreamedEvent};
 use crate::model::{
     Claim, ClaimId, Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId,
 };
@@ -16,6 +17,8 @@ use crate::model::{
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Tables>,
+    /// Woken when an event enters the outbox.
+    events_ready: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -30,6 +33,10 @@ struct Tables {
     /// Domains held, by organization (kept with every insert and delete).
     counts: HashMap<OrgId, u64>,
     limits: HashMap<OrgId, u64>,
+    /// Lifecycle events not yet delivered, by their position in this store's stream.
+    outbox: BTreeMap<u64, LifecycleEvent>,
+    /// The position the next event takes.
+    next_position: u64,
 }
 
 impl NameHolder {
@@ -45,6 +52,22 @@ impl NameHolder {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reads the outbox in order, as a table's stream would be read: events written from
+    /// now on (and those not yet delivered), each once per feed.
+    pub fn feed(self: &std::sync::Arc<Self>) -> Box<dyn EventFeed> {
+        Box::new(MemoryFeed {
+            store: self.clone(),
+            after: None,
+        })
+    }
+
+    fn emit(&self, t: &mut Tables, event: LifecycleEvent) {
+        let position = t.next_position;
+        t.next_position += 1;
+        t.outbox.insert(position, event);
+        self.events_ready.notify_one();
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -188,6 +211,7 @@ impl Store for MemoryStore {
             },
         );
         t.domains.insert(key, domain.clone());
+        self.emit(&mut t, LifecycleEvent::created(domain));
         let make_default = match default {
             DefaultChoice::Always => true,
             DefaultChoice::IfNone => !t.defaults.contains_key(&domain.org_id),
@@ -246,6 +270,9 @@ impl Store for MemoryStore {
             }
             _ => {}
         }
+        if let Some(event) = LifecycleEvent::of_change(current, &next) {
+            self.emit(&mut t, event);
+        }
         let resolved = t.resolved(&next);
         t.domains.insert(key, next);
         Ok(resolved)
@@ -270,7 +297,12 @@ impl Store for MemoryStore {
         Ok(t.resolved(&domain))
     }
 
-    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError> {
+    async fn delete_domain(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError> {
         let mut t = self.tables();
         let key = (org.clone(), id.clone());
         let current = t.domains.get(&key).ok_or(StoreError::NotFound)?;
@@ -279,6 +311,10 @@ impl Store for MemoryStore {
         }
         let resolved = t.resolved(current);
         t.remove_domain(&resolved);
+        self.emit(
+            &mut t,
+            LifecycleEvent::deleted(&resolved, Removal::Requested, at),
+        );
         Ok(resolved)
     }
 
@@ -409,6 +445,7 @@ impl Store for MemoryStore {
         &self,
         holder: &Domain,
         reservation: &Reservation,
+        at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut t = self.tables();
         let key = (holder.org_id.clone(), holder.id.clone());
@@ -428,7 +465,38 @@ impl Store for MemoryStore {
             reservation.name.to_string(),
             NameHolder::Reservation(reservation.clone()),
         );
+        self.emit(
+            &mut t,
+            LifecycleEvent::deleted(holder, Removal::Claimed, at),
+        );
         Ok(())
+    }
+
+    async fn mark_delivered(
+        &self,
+        events: &[LifecycleEvent],
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Nothing here outlives the process, so delivered events go at once.
+        let mut t = self.tables();
+        t.outbox.retain(|_, kept| {
+            !events
+                .iter()
+                .any(|e| e.detail.event_id == kept.detail.event_id)
+        });
+        Ok(())
+    }
+
+    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let t = self.tables();
+        let mut events: Vec<LifecycleEvent> = t
+            .outbox
+            .values()
+            .filter(|e| &e.detail.domain_id == id)
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| e.sequence);
+        Ok(events)
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -473,5 +541,37 @@ impl Store for MemoryStore {
             .collect();
         keys.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(keys)
+    }
+}
+
+struct MemoryFeed {
+    store: std::sync::Arc<MemoryStore>,
+    /// The position of the last event handed out.
+    after: Option<u64>,
+}
+
+#[async_trait]
+impl EventFeed for MemoryFeed {
+    async fn next_batch(&mut self) -> Result<Vec<StreamedEvent>, String> {
+        loop {
+            let batch: Vec<StreamedEvent> = {
+                let t = self.store.tables();
+                let from = self.after.map_or(0, |p| p + 1);
+                t.outbox
+                    .range(from..)
+                    .take(100)
+                    .map(|(position, event)| StreamedEvent {
+                        position: position.to_string(),
+                        event: event.clone(),
+                    })
+                    .collect()
+            };
+            if let Some(last) = batch.last() {
+                self.after = last.position.parse().ok();
+                return Ok(batch);
+            }
+            // A permit left by an event written since the read above ends this at once.
+            self.store.events_ready.notified().await;
+        }
     }
 }

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
+use crate::events::LifecycleEvent;
 use crate::model::{
     Claim, ClaimId, Counter, Domain, DomainId, DomainName, DomainState, OrgId, Region, Timestamp,
     VerificationSetup, ZoneId,
@@ -174,8 +175,8 @@ pub trait Store: Send + Sync + 'static {
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
 
     /// Claims the name for good (confirming this domain's reservation, or taking a free
-    /// name), counts the domain against its organization's quota and writes it, in one
-    /// step; a lost race is `NameTaken`, a full quota `QuotaExceeded`. Returns the domain as
+    /// name), counts the domain against its organization's quota and writes it with its
+    /// `domain.created` event, in one step; a lost race is `NameTaken`, a full quota `QuotaExceeded`. Returns the domain as
     /// stored (with `is_default` resolved).
     async fn insert_domain(
         &self,
@@ -189,7 +190,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError>;
 
     /// Applies `update` if the stored domain is still at `current.version` (else
-    /// `Conflict`: read again and decide again). Returns the domain as updated.
+    /// `Conflict`: read again and decide again), with the lifecycle event it makes, if
+    /// any, in the same write. Returns the domain as updated.
     async fn update_domain(
         &self,
         current: &Domain,
@@ -206,8 +208,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Domain, StoreError>;
 
     /// Removes the domain and its name claim, gives its quota slot back, and clears the
-    /// default if it was this one. `InUse` while it has inboxes.
-    async fn delete_domain(&self, org: &OrgId, id: &DomainId) -> Result<Domain, StoreError>;
+    /// default if it was this one, with its `domain.deleted` event. `InUse` while it has
+    /// inboxes.
+    async fn delete_domain(
+        &self,
+        org: &OrgId,
+        id: &DomainId,
+        at: Timestamp,
+    ) -> Result<Domain, StoreError>;
 
     /// Atomically adds `delta` (which may be negative) to a counter and returns the new
     /// value. Never creates a domain (`NotFound`), never adds an inbox to a domain being
@@ -272,13 +280,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Hands a claimed name over, in one step: removes `holder`'s domain (if it is still at
     /// the version read), gives its organization's quota slot back, clears its default if
-    /// it was this one, and turns the name into `reservation` for the claimant. `Conflict`
-    /// if the holder changed or the name moved since they were read.
+    /// it was this one, writes its `domain.deleted` event (reason `claimed`), and turns the
+    /// name into `reservation` for the claimant. `Conflict` if the holder changed or the
+    /// name moved since they were read.
     async fn transfer_name(
         &self,
         holder: &Domain,
         reservation: &Reservation,
+        at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Marks outbox items delivered: they expire [`crate::events::DELIVERED_KEPT_FOR`]
+    /// after `at`. Items already gone are skipped.
+    async fn mark_delivered(
+        &self,
+        events: &[LifecycleEvent],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The domain's events not yet delivered, in the order they happened.
+    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError>;
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 

@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 use crate::model::{ClaimId, DomainId, DomainName, OrgId, ZoneId};
@@ -96,12 +97,30 @@ pub fn claim_sk(id: &ClaimId) -> String {
     format!("CLAIM#{id}")
 }
 
+/// A domain's lifecycle events (the outbox): apart from its organization's partition, so
+/// they outlive the domain's delete and never weigh on its lists.
+pub fn events_pk(id: &DomainId) -> String {
+    format!("{EVENTS_PK_PREFIX}{id}")
+}
+
+pub const EVENTS_PK_PREFIX: &str = "EVENTS#";
+
+/// One event, by the domain version its change produced: a domain's events sort in the
+/// order they happened, and two changes can never write the same one.
+pub fn event_sk(sequence: u64) -> String {
+    format!("EVENT#{sequence:020}")
+}
+
+/// The table's TTL attribute (seconds since the epoch): set on a claim past its expiry and
+/// on an outbox item once delivered.
+pub const EXPIRES_AT: &str = "ttl";
+
 pub fn shard_key(shard: u32) -> String {
     format!("CHECK#{shard}")
 }
 
-/// Creates the table (on-demand billing, the sweep's sparse index) and waits until it is
-/// usable.
+/// Creates the table (on-demand billing, the sweep's sparse index, a stream of new images
+/// for the event publisher, TTL on [`EXPIRES_AT`]).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dynamodb::Error> {
     let string_attr = |name: &str| {
         AttributeDefinition::builder()
@@ -139,6 +158,25 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dy
                 )
                 .build()
                 .expect("index fully described"),
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .expect("stream fully described"),
+        )
+        .send()
+        .await?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(EXPIRES_AT)
+                .build()
+                .expect("TTL fully described"),
         )
         .send()
         .await?;

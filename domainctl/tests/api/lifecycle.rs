@@ -1,0 +1,299 @@
+//! Lifecycle events end to end: the API writes them with each change, a publisher reads
+//! the store's stream (DynamoDB Local's own, or the in-memory outbox) and puts them on a
+//! bus in moto, whose rule delivers them to an SQS queue the test reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domainctl::events::{From, StreamFeed};
+use domains::clock::{Clock, SystemClock};
+use domains::cloud::Cloud;
+use domains::events::{
+    EventBridgeSink, EventFeed, EventSink, LifecycleEvent, publish_batch, publish_forever,
+};
+use domains::model::DomainId;
+use domains::store::{MemoryStore, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use testkit::{
+    Backend, DeliveredEvents, dynamodb_local, for_each_backend, fresh_dynamo_store, sdk_config_for,
+};
+
+use crate::harness::{BASE, TestApp, id_of, publish};
+
+fn domain_id(id: &str) -> DomainId {
+    DomainId::parse(id).expect("a domain id")
+}
+
+/// EventBridge, or EventBridge unreachable (an address where nothing listens) while the
+/// switch is down.
+struct Switched {
+    up: EventBridgeSink,
+    down: EventBridgeSink,
+    is_down: AtomicBool,
+}
+
+#[async_trait]
+impl EventSink for Switched {
+    async fn put(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), String>> {
+        if self.is_down.load(Ordering::SeqCst) {
+            self.down.put(events).await
+        } else {
+            self.up.put(events).await
+        }
+    }
+}
+
+struct Fixture {
+    app: TestApp,
+    delivered: DeliveredEvents,
+    sink: Arc<Switched>,
+}
+
+fn dead_sink(bus: &str) -> EventBridgeSink {
+    EventBridgeSink::new(&sdk_config_for("http://127.0.0.1:9"), bus)
+}
+
+impl Fixture {
+    /// The server over a fresh store, and a publisher reading that store's stream.
+    async fn new(backend: Backend) -> Self {
+        let (store, feed): (Arc<dyn Store>, Box<dyn EventFeed>) = match backend {
+            Backend::Memory => {
+                let store = Arc::new(MemoryStore::new());
+                let feed = store.feed();
+                (store, feed)
+            }
+            Backend::Dynamo => {
+                let store = fresh_dynamo_store().await;
+                let aws = sdk_config_for(&dynamodb_local().endpoint);
+                let feed = StreamFeed::open(&aws, store.table(), From::Oldest)
+                    .await
+                    .expect("the table has a stream");
+                (Arc::new(store), Box::new(feed))
+            }
+        };
+        let delivered = DeliveredEvents::new().await;
+        let sink = Arc::new(Switched {
+            up: delivered.sink(),
+            down: dead_sink(&delivered.bus),
+            is_down: AtomicBool::new(false),
+        });
+        let publisher = (store.clone(), sink.clone());
+        tokio::spawn(async move {
+            let (store, sink) = publisher;
+            publish_forever(store.as_ref(), &SystemClock, feed, sink.as_ref()).await
+        });
+        Self {
+            app: TestApp::spawn_on(store, Cloud::default()).await,
+            delivered,
+            sink,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> StatusCode {
+        let reply = self.app.as_a(method, path, body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+        reply.status
+    }
+}
+
+fn detail_types(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap_or_default())
+        .collect()
+}
+
+async fn a_domains_life_reaches_the_bus_in_order(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let registered = f.app.register("life.example").await;
+    let id = id_of(&registered);
+    let path = format!("{BASE}/{id}");
+    publish(&f.app.dns, &registered["dnsRecords"]);
+    f.call(Method::POST, &format!("{path}/verify"), None).await;
+    for status in ["suspended", "active"] {
+        let body = json!({ "status": status });
+        f.call(Method::PATCH, &path, Some(body)).await;
+    }
+    f.call(Method::DELETE, &path, None).await;
+
+    let events = f.delivered.received(5, Duration::from_secs(30)).await;
+    assert_eq!(
+        detail_types(&events),
+        [
+            "domain.created",
+            "domain.verified",
+            "domain.suspended",
+            "domain.reactivated",
+            "domain.deleted"
+        ]
+    );
+    let statuses: Vec<(&Value, &Value, &Value)> = events
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            (&d["previousStatus"], &d["status"], &d["reason"])
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (&Value::Null, &json!("pending"), &Value::Null),
+            (&json!("pending"), &json!("active"), &Value::Null),
+            (&json!("active"), &json!("suspended"), &json!("requested")),
+            (&json!("suspended"), &json!("active"), &json!("requested")),
+            (&json!("active"), &json!("deleted"), &json!("requested")),
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["source"], "email.domains");
+        let detail = &event["detail"];
+        assert_eq!(detail["domainId"], id.as_str());
+        assert_eq!(detail["orgId"], "org_a");
+        assert_eq!(detail["domain"], "life.example");
+        assert!(detail["eventId"].as_str().unwrap().starts_with("evt_"));
+        assert!(detail["occurredAt"].as_str().unwrap().ends_with('Z'));
+    }
+    // Nothing more, and every delivered event marked so it expires.
+    assert!(
+        f.delivered
+            .received(1, Duration::from_secs(2))
+            .await
+            .is_empty()
+    );
+    assert_eq!(undelivered(&f, &domain_id(&id)).await, 0);
+}
+
+/// Outbox items not yet marked delivered (marking follows the put by a moment).
+async fn undelivered(f: &Fixture, id: &DomainId) -> usize {
+    for _ in 0..50 {
+        let left = f.app.store.undelivered_events(id).await.unwrap().len();
+        if left == 0 {
+            return 0;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f.app.store.undelivered_events(id).await.unwrap().len()
+}
+
+async fn events_refused_while_the_bus_is_down_all_arrive_later(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.sink.is_down.store(true, Ordering::SeqCst);
+    let mut ids = Vec::new();
+    for name in ["one.example", "two.example", "three.example"] {
+        ids.push(id_of(&f.app.register(name).await));
+    }
+    let body = json!({ "status": "suspended" });
+    f.call(Method::PATCH, &format!("{BASE}/{}", ids[0]), Some(body))
+        .await;
+    // A few attempts fail meanwhile; nothing arrives and nothing is marked.
+    assert!(
+        f.delivered
+            .received(1, Duration::from_secs(3))
+            .await
+            .is_empty()
+    );
+    let mut written = Vec::new();
+    for id in &ids {
+        let events = f
+            .app
+            .store
+            .undelivered_events(&domain_id(id))
+            .await
+            .unwrap();
+        written.extend(events.into_iter().map(|e| e.detail.event_id));
+    }
+    assert_eq!(written.len(), 4);
+
+    f.sink.is_down.store(false, Ordering::SeqCst);
+    let mut events = f.delivered.received(4, Duration::from_secs(30)).await;
+    events.extend(f.delivered.received(8, Duration::from_secs(2)).await);
+    let mut arrived: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail"]["eventId"].as_str().unwrap())
+        .collect();
+    // The first domain's suspension after its creation.
+    let first: Vec<&str> = events
+        .iter()
+        .filter(|e| e["detail"]["domainId"] == ids[0].as_str())
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(&first[..2], ["domain.created", "domain.suspended"]);
+    arrived.sort_unstable();
+    arrived.dedup();
+    written.sort_unstable();
+    assert_eq!(arrived, written, "every event, none invented");
+    for id in &ids {
+        assert_eq!(undelivered(&f, &domain_id(id)).await, 0);
+    }
+}
+
+for_each_backend!(
+    a_domains_life_reaches_the_bus_in_order,
+    events_refused_while_the_bus_is_down_all_arrive_later,
+);
+
+/// `publish-events` as Lambda runs it: a batch of stream records in, a partial-batch
+/// response out that names the first record to deliver again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_handler_names_the_first_record_to_retry() {
+    let store = fresh_dynamo_store().await;
+    let now = SystemClock.now();
+    let mut written = Vec::new();
+    for name in ["l1.example", "l2.example"] {
+        let domain = testkit::pending_domain("org_a", name, now);
+        store
+            .insert_domain(&domain, domains::store::DefaultChoice::Never)
+            .await
+            .unwrap();
+        written.extend(store.undelivered_events(&domain.id).await.unwrap());
+    }
+    // The records as the stream carries them to Lambda, with a domain item between.
+    let record = |sequence: usize, image: Value| {
+        json!({
+            "eventID": sequence.to_string(), "eventName": "INSERT", "awsRegion": "us-east-1",
+            "eventSource": "aws:dynamodb",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1.79e9, "SequenceNumber": sequence.to_string(),
+                "SizeBytes": 100, "StreamViewType": "NEW_IMAGE", "Keys": {}, "NewImage": image
+            }
+        })
+    };
+    let mut records = vec![record(
+        99,
+        json!({"PK": {"S": "ORG#org_a"}, "SK": {"S": "DOMAIN#x"}}),
+    )];
+    for (i, event) in written.iter().enumerate() {
+        let image = json!({
+            "PK": {"S": format!("EVENTS#{}", event.detail.domain_id)},
+            "SK": {"S": format!("EVENT#{:020}", event.sequence)},
+            "event": {"S": serde_json::to_string(event).unwrap()},
+        });
+        records.push(record(100 + i, image));
+    }
+    let batch = serde_json::from_value(json!({ "Records": records })).unwrap();
+
+    let delivered = DeliveredEvents::new().await;
+    let refused = publish_batch(&store, &dead_sink(&delivered.bus), &batch, now).await;
+    let named: Vec<Option<String>> = refused
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(named, [Some("100".to_owned())]);
+    assert_eq!(written.len(), 2);
+
+    let answered = publish_batch(&store, &delivered.sink(), &batch, now).await;
+    assert!(answered.batch_item_failures.is_empty());
+    let events = delivered.received(2, Duration::from_secs(10)).await;
+    assert_eq!(detail_types(&events), ["domain.created", "domain.created"]);
+    for event in &written {
+        let left = store
+            .undelivered_events(&event.detail.domain_id)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "marked delivered, so the TTL removes it");
+    }
+}

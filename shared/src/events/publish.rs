@@ -1,0 +1,176 @@
+//! Delivery: events from the table's stream (or the in-memory store's outbox) to a sink,
+//! at least once and, for each domain, in the order they happened.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use async_trait::async_trait;
+
+use super::LifecycleEvent;
+use crate::model::DomainId;
+
+/// Most entries EventBridge takes in one `PutEvents`.
+pub const MAX_PER_PUT: usize = 10;
+
+/// An outbox item as the stream hands it over: `position` is the record's sequence number,
+/// what a partial-batch response names to have the stream resume there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedEvent {
+    pub position: String,
+    pub event: LifecycleEvent,
+}
+
+/// Where events go.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Puts at most [`MAX_PER_PUT`] events; one answer per event, in order: `Err` says why
+    /// that one was not accepted.
+    async fn put(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), String>>;
+}
+
+/// A source of outbox items in stream order, for hosts that read the stream themselves
+/// (the local server); Lambda hands the function its batches instead.
+#[async_trait]
+pub trait EventFeed: Send {
+    /// The next items, waiting until there is at least one.
+    async fn next_batch(&mut self) -> Result<Vec<StreamedEvent>, String>;
+}
+
+/// What one delivery did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Accepted by the sink.
+    pub delivered: Vec<LifecycleEvent>,
+    /// The first item of the batch that must be delivered again, with everything after it
+    /// (some of which may be delivered twice; consumers dedupe on `eventId`).
+    pub retry_from: Option<usize>,
+}
+
+/// Delivers `batch` to `sink`. A domain's event is put only once the one before it was
+/// accepted, so one domain's events reach the bus in order; a domain whose event is refused
+/// waits for the next attempt, and the others go on.
+pub async fn deliver(batch: &[StreamedEvent], sink: &dyn EventSink) -> Delivery {
+    // Each domain's items, in order: the stream's, then the domain's own sequence.
+    let mut queues: Vec<(DomainId, VecDeque<usize>)> = Vec::new();
+    let mut queue_of: HashMap<&DomainId, usize> = HashMap::new();
+    for (index, item) in batch.iter().enumerate() {
+        let domain = &item.event.detail.domain_id;
+        let at = *queue_of.entry(domain).or_insert_with(|| {
+            queues.push((domain.clone(), VecDeque::new()));
+            queues.len() - 1
+        });
+        queues[at].1.push_back(index);
+    }
+    for (_, queue) in &mut queues {
+        queue
+            .make_contiguous()
+            .sort_by_key(|index| batch[*index].event.sequence);
+    }
+
+    let mut delivery = Delivery::default();
+    let mut refused: HashSet<usize> = HashSet::new();
+    loop {
+        // One round: the next event of every domain that may go on.
+        let heads: Vec<(usize, usize)> = queues
+            .iter()
+            .enumerate()
+            .filter(|(q, _)| !refused.contains(q))
+            .filter_map(|(q, (_, queue))| queue.front().map(|index| (q, *index)))
+            .collect();
+        if heads.is_empty() {
+            break;
+        }
+        let answers = futures::future::join_all(heads.chunks(MAX_PER_PUT).map(|chunk| {
+            let events: Vec<&LifecycleEvent> = chunk
+                .iter()
+                .map(|(_, index)| &batch[*index].event)
+                .collect();
+            async move { sink.put(&events).await }
+        }))
+        .await;
+        for ((q, index), answer) in heads.iter().zip(answers.into_iter().flatten()) {
+            match answer {
+                Ok(()) => {
+                    queues[*q].1.pop_front();
+                    delivery.delivered.push(batch[*index].event.clone());
+                }
+                Err(error) => {
+                    let event = &batch[*index].event;
+                    tracing::warn!(
+                        event_id = event.detail.event_id,
+                        domain_id = %event.detail.domain_id,
+                        error,
+                        "event not accepted; it is delivered again with those after it"
+                    );
+                    refused.insert(*q);
+                }
+            }
+        }
+    }
+    delivery.retry_from = queues
+        .iter()
+        .flat_map(|(_, queue)| queue.iter())
+        .min()
+        .copied();
+    delivery
+}
+
+/// Writes each event as one JSON line on standard output, in EventBridge's envelope: the
+/// local server's sink when no EventBridge is configured.
+pub struct LogSink;
+
+#[async_trait]
+impl EventSink for LogSink {
+    async fn put(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), String>> {
+        events
+            .iter()
+            .map(|event| {
+                let line = serde_json::json!({
+                    "source": super::SOURCE,
+                    "detail-type": event.detail_type,
+                    "time": event.detail.occurred_at,
+                    "detail": event.detail,
+                });
+                println!("{line}");
+                Ok(())
+            })
+            .collect()
+    }
+}
+
+/// How long the local publisher waits before delivering refused events again.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Delivers what `feed` yields to `sink` until the process ends, as `publish-events` does
+/// from the table's stream: refused events, with everything after them, are delivered
+/// again before anything newer, and delivered ones are marked so they expire.
+pub async fn publish_forever(
+    store: &dyn crate::store::Store,
+    clock: &dyn crate::clock::Clock,
+    mut feed: Box<dyn EventFeed>,
+    sink: &dyn EventSink,
+) {
+    let mut pending: Vec<StreamedEvent> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            match feed.next_batch().await {
+                Ok(batch) => pending = batch,
+                Err(error) => {
+                    tracing::warn!(error, "the event feed could not be read; trying again");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
+            }
+        }
+        let delivery = deliver(&pending, sink).await;
+        if let Err(error) = store.mark_delivered(&delivery.delivered, clock.now()).await {
+            tracing::warn!(error = %error, "delivered events could not be marked");
+        }
+        match delivery.retry_from {
+            None => pending.clear(),
+            Some(from) => {
+                pending.drain(..from);
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
