@@ -115,20 +115,8 @@ impl StreamFeed {
             if self.opened.contains(&id) {
                 continue;
             }
-            let kind = match (first, self.from) {
-                (true, From::Now) => ShardIteratorType::Latest,
-                _ => ShardIteratorType::TrimHorizon,
-            };
-            let iterator = self
-                .client
-                .get_shard_iterator()
-                .stream_arn(&self.stream)
-                .shard_id(&id)
-                .shard_iterator_type(kind)
-                .send()
-                .await
-                .map_err(|e| format!("cannot open shard {id}: {e}"))?;
-            if let Some(iterator) = iterator.shard_iterator {
+            let latest = first && matches!(self.from, From::Now);
+            if let Some(iterator) = self.open_shard(&id, latest).await? {
                 self.iterators.insert(id.clone(), iterator);
             }
             self.opened.insert(id);
@@ -138,24 +126,25 @@ impl StreamFeed {
 }
 
 impl StreamFeed {
-    /// A new iterator for `shard`, just after the last record read from it (from its
-    /// oldest record if none was).
-    async fn iterator_after(&self, shard: &str) -> Result<Option<String>, String> {
+    /// An iterator for `shard`: at its newest end (`latest`), or just after the last
+    /// record read from it, or at its oldest record if none was.
+    async fn open_shard(&self, shard: &str, latest: bool) -> Result<Option<String>, String> {
         let request = self
             .client
             .get_shard_iterator()
             .stream_arn(&self.stream)
             .shard_id(shard);
-        let request = match self.last_read.get(shard) {
-            Some(sequence) => request
+        let request = match (latest, self.last_read.get(shard)) {
+            (true, _) => request.shard_iterator_type(ShardIteratorType::Latest),
+            (false, Some(sequence)) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .sequence_number(sequence),
-            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            (false, None) => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
         let answer = request
             .send()
             .await
-            .map_err(|e| format!("cannot reopen shard {shard}: {e}"))?;
+            .map_err(|e| format!("cannot open shard {shard}: {e}"))?;
         Ok(answer.shard_iterator)
     }
 }
@@ -212,7 +201,7 @@ impl EventFeed for StreamFeed {
                     // empty, which DynamoDB Local then calls trimmed): a fresh one from
                     // the last record read reads on without losing or repeating any.
                     Err(error) if is_stale_iterator(&error) => {
-                        let fresh = self.iterator_after(&shard).await;
+                        let fresh = self.open_shard(&shard, false).await;
                         match fresh {
                             Ok(Some(iterator)) => {
                                 self.iterators.insert(shard, iterator);

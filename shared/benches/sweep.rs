@@ -72,18 +72,9 @@ async fn main() {
             .set_quota(&testkit::org("org_bench"), DOMAINS as u64)
             .await
             .unwrap();
-        for i in 0..DOMAINS {
-            // A name per run, so earlier runs' records do not leak into this one.
-            let name = format!("d{i}.c{concurrency}.{ZONE}");
-            let domain = pending_domain("org_bench", &name, now);
-            if i % 2 == 0 {
-                dns.publish_required(&domain);
-            }
-            store
-                .insert_domain(&domain, DefaultChoice::Never)
-                .await
-                .unwrap();
-        }
+        // A name per run, so earlier runs' records do not leak into this one.
+        let names = (0..DOMAINS).map(|i| format!("d{i}.c{concurrency}.{ZONE}"));
+        seed_pending(dns, store.as_ref(), "org_bench", names, now).await;
         let (summary, elapsed, asked) = timed_sweep(dns, store, concurrency).await;
         assert_eq!(summary.checked, DOMAINS, "{summary:?}");
         // Where two cores are saturated (256, and 64 on a busy machine) some answers come
@@ -103,6 +94,27 @@ async fn main() {
         );
     }
     mixed_run(dns).await;
+}
+
+/// Registers a pending domain of `org` for each name, every other one with its records
+/// published.
+async fn seed_pending(
+    dns: &DnsHierarchy,
+    store: &dyn Store,
+    org: &str,
+    names: impl Iterator<Item = String>,
+    now: domains::model::Timestamp,
+) {
+    for (i, name) in names.enumerate() {
+        let domain = pending_domain(org, &name, now);
+        if i % 2 == 0 {
+            dns.publish_required(&domain);
+        }
+        store
+            .insert_domain(&domain, DefaultChoice::Never)
+            .await
+            .unwrap();
+    }
 }
 
 /// One sweep over `store`: its summary, its duration in seconds, and the questions the
@@ -142,16 +154,8 @@ async fn mixed_run(dns: &DnsHierarchy) {
         .set_quota(&org, (PENDING + ACTIVE) as u64)
         .await
         .unwrap();
-    for i in 0..PENDING {
-        let domain = pending_domain("org_mixed", &format!("p{i}.mixed.{ZONE}"), now);
-        if i % 2 == 0 {
-            dns.publish_required(&domain);
-        }
-        store
-            .insert_domain(&domain, DefaultChoice::Never)
-            .await
-            .unwrap();
-    }
+    let names = (0..PENDING).map(|i| format!("p{i}.mixed.{ZONE}"));
+    seed_pending(dns, store.as_ref(), "org_mixed", names, now).await;
     let mut active_due = 0;
     for i in 0..ACTIVE {
         let mut domain = pending_domain("org_mixed", &format!("a{i}.mixed.{ZONE}"), now);

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::App;
 use crate::dns::Session;
-use crate::model::{DomainId, DomainState, Health, OrgId, Status};
+use crate::events::EventType;
+use crate::model::{DomainId, DomainState, OrgId, Status};
 use crate::provision::reclaim;
 use crate::store::{DomainUpdate, NameHolder, StoreError};
 use crate::verify::check_and_apply;
@@ -252,16 +253,13 @@ async fn sweep_one(
         Err(StoreError::NotFound) => return Ok(Outcome::Skipped),
         Err(other) => return Err(other),
     };
-    let (before, after) = (&current.state, &stored.state);
-    Ok(match (before.status, after.status) {
-        (_, Status::Failed) => Outcome::Failed,
-        (Status::Active, Status::Active) => match (before.health(), after.health()) {
-            (Some(Health::Ok), Some(Health::Degraded)) => Outcome::Degraded,
-            (Some(Health::Degraded), Some(Health::Ok)) => Outcome::Recovered,
-            _ => Outcome::Checked,
-        },
-        (_, Status::Active) => Outcome::Activated,
-        // Still pending, or suspended while it was being checked (and left suspended).
-        (_, Status::Pending | Status::Suspended) => Outcome::Checked,
+    // Counted as the change's event says: a domain announced verified is one activated.
+    Ok(match EventType::of_change(&current.state, &stored.state) {
+        Some(EventType::Verified) => Outcome::Activated,
+        Some(EventType::Degraded) => Outcome::Degraded,
+        Some(EventType::Recovered) => Outcome::Recovered,
+        Some(EventType::Failed) => Outcome::Failed,
+        // Still pending, still healthy, or suspended while it was being checked.
+        _ => Outcome::Checked,
     })
 }

@@ -8,11 +8,12 @@ mod stream;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Domain, DomainId, Health, OrgId, Status, Timestamp};
+use crate::model::{Domain, DomainId, DomainState, Health, OrgId, Status, Timestamp};
 
 pub use eventbridge::EventBridgeSink;
 pub use publish::{
-    Delivery, EventFeed, EventSink, LogSink, MAX_PER_PUT, StreamedEvent, deliver, publish_forever,
+    Delivery, EventFeed, EventSink, LogSink, MAX_PER_PUT, StreamedEvent, deliver, deliver_and_mark,
+    publish_forever,
 };
 pub use stream::{outbox_item, outbox_records, publish_batch};
 
@@ -55,6 +56,27 @@ impl EventType {
         EventType::Reactivated,
         EventType::Deleted,
     ];
+
+    /// What a change of state from `before` to `after` is, if it changes the status or the
+    /// health: the one rule both the events and the sweep's counts follow.
+    pub fn of_change(before: &DomainState, after: &DomainState) -> Option<Self> {
+        let (from, to) = (before.status, after.status);
+        if from != to {
+            return Some(match (from, to) {
+                (Status::Suspended, Status::Active | Status::Pending)
+                | (Status::Failed, Status::Pending) => EventType::Reactivated,
+                (_, Status::Active) => EventType::Verified,
+                (_, Status::Suspended) => EventType::Suspended,
+                (_, Status::Failed) => EventType::Failed,
+                (_, Status::Pending) => EventType::Reactivated,
+            });
+        }
+        match (before.health(), after.health()) {
+            (Some(Health::Ok), Some(Health::Degraded)) => Some(EventType::Degraded),
+            (Some(Health::Degraded), Some(Health::Ok)) => Some(EventType::Recovered),
+            _ => None,
+        }
+    }
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -168,27 +190,14 @@ impl LifecycleEvent {
     /// health; `None` for any other change (a check that found nothing new, a default
     /// switched, the sweep taking a domain for a check).
     pub fn of_change(before: &Domain, after: &Domain) -> Option<Self> {
-        let (from, to) = (before.state.status, after.state.status);
-        let (detail_type, reason) = if from != to {
-            match (from, to) {
-                (Status::Suspended, Status::Active | Status::Pending)
-                | (Status::Failed, Status::Pending) => {
-                    (EventType::Reactivated, Some("requested".to_owned()))
-                }
-                (_, Status::Active) => (EventType::Verified, None),
-                (_, Status::Suspended) => (EventType::Suspended, Some("requested".to_owned())),
-                (_, Status::Failed) => (EventType::Failed, after.state.failure_reason.clone()),
-                (_, Status::Pending) => (EventType::Reactivated, None),
-            }
-        } else {
-            match (before.state.health(), after.state.health()) {
-                (Some(Health::Ok), Some(Health::Degraded)) => {
-                    (EventType::Degraded, Some(degraded_reason(after)))
-                }
-                (Some(Health::Degraded), Some(Health::Ok)) => (EventType::Recovered, None),
-                _ => return None,
-            }
+        let detail_type = EventType::of_change(&before.state, &after.state)?;
+        let reason = match detail_type {
+            EventType::Reactivated | EventType::Suspended => Some("requested".to_owned()),
+            EventType::Failed => after.state.failure_reason.clone(),
+            EventType::Degraded => Some(degraded_reason(after)),
+            _ => None,
         };
+        let (from, to) = (before.state.status, after.state.status);
         Some(Self::new(
             detail_type,
             after,
@@ -208,13 +217,7 @@ fn degraded_reason(domain: &Domain) -> String {
         .last_check
         .iter()
         .flat_map(|report| report.required_failing())
-        .map(|f| {
-            let status = serde_json::to_value(f.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            format!("{} ({status})", f.kind.label())
-        })
+        .map(|f| format!("{} ({})", f.kind.label(), f.status.as_str()))
         .collect();
     format!("required records not verifying: {}", failing.join(", "))
 }

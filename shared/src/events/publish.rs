@@ -114,6 +114,21 @@ pub async fn deliver(batch: &[StreamedEvent], sink: &dyn EventSink) -> Delivery 
     delivery
 }
 
+/// [`deliver`], then marks what was delivered so it expires. A failed mark is logged: the
+/// items stay in the table without an expiry, and nothing is lost or sent twice by it.
+pub async fn deliver_and_mark(
+    batch: &[StreamedEvent],
+    sink: &dyn EventSink,
+    store: &dyn crate::store::Store,
+    now: crate::model::Timestamp,
+) -> Delivery {
+    let delivery = deliver(batch, sink).await;
+    if let Err(error) = store.mark_delivered(&delivery.delivered, now).await {
+        tracing::warn!(error = %error, "delivered events could not be marked");
+    }
+    delivery
+}
+
 /// Writes each event as one JSON line on standard output, in EventBridge's envelope: the
 /// local server's sink when no EventBridge is configured.
 pub struct LogSink;
@@ -161,10 +176,7 @@ pub async fn publish_forever(
                 }
             }
         }
-        let delivery = deliver(&pending, sink).await;
-        if let Err(error) = store.mark_delivered(&delivery.delivered, clock.now()).await {
-            tracing::warn!(error = %error, "delivered events could not be marked");
-        }
+        let delivery = deliver_and_mark(&pending, sink, store, clock.now()).await;
         match delivery.retry_from {
             None => pending.clear(),
             Some(from) => {

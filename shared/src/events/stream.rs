@@ -3,7 +3,7 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
-use super::{EventSink, LifecycleEvent, StreamedEvent, deliver};
+use super::{EventSink, LifecycleEvent, StreamedEvent, deliver_and_mark};
 use crate::model::Timestamp;
 use crate::store::Store;
 use crate::store::schema::EVENTS_PK_PREFIX;
@@ -64,11 +64,7 @@ pub async fn publish_batch(
     now: Timestamp,
 ) -> DynamoDbEventResponse {
     let batch = outbox_records(event);
-    let delivery = deliver(&batch, sink).await;
-    if let Err(error) = store.mark_delivered(&delivery.delivered, now).await {
-        // They stay in the table without an expiry; nothing is lost or sent twice by it.
-        tracing::warn!(error = %error, "delivered events could not be marked");
-    }
+    let delivery = deliver_and_mark(&batch, sink, store, now).await;
     tracing::info!(
         records = event.records.len(),
         events = batch.len(),

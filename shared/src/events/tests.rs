@@ -65,6 +65,13 @@ fn kind_of(before: &Domain, after: &Domain) -> Option<EventType> {
 }
 
 #[test]
+fn detail_types_are_the_serialized_names() {
+    for kind in EventType::ALL {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+}
+
+#[test]
 fn a_life_yields_one_event_per_change_of_status_or_health() {
     let pending = domain();
     let created = LifecycleEvent::created(&pending);

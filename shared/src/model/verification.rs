@@ -94,6 +94,29 @@ pub enum RecordStatus {
 }
 
 impl RecordStatus {
+    pub const ALL: [RecordStatus; 7] = [
+        RecordStatus::NotChecked,
+        RecordStatus::Verified,
+        RecordStatus::Missing,
+        RecordStatus::WrongValue,
+        RecordStatus::Conflict,
+        RecordStatus::Propagating,
+        RecordStatus::TemporaryFailure,
+    ];
+
+    /// The name the API gives it (`status` of a finding).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordStatus::NotChecked => "not_checked",
+            RecordStatus::Verified => "verified",
+            RecordStatus::Missing => "missing",
+            RecordStatus::WrongValue => "wrong_value",
+            RecordStatus::Conflict => "conflict",
+            RecordStatus::Propagating => "propagating",
+            RecordStatus::TemporaryFailure => "temporary_failure",
+        }
+    }
+
     pub fn is_verified(&self) -> bool {
         *self == RecordStatus::Verified
     }
@@ -328,6 +351,9 @@ mod tests {
             DkimRetired,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.label());
+        }
+        for status in RecordStatus::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }
     }
 
