@@ -167,6 +167,19 @@ pub enum OrgsCommand {
         #[arg(long, value_parser = parse_org)]
         org: OrgId,
     },
+    /// Count an organization's domains one by one and compare with the counters lists
+    /// and quotas read. Exits 1 if they differ, unless `--repair` fixed them.
+    Counts {
+        #[arg(long, value_parser = parse_org, required_unless_present = "all", conflicts_with = "all")]
+        org: Option<OrgId>,
+        /// Every organization in the table (a scan: for operators, not for schedules).
+        #[arg(long)]
+        all: bool,
+        /// Write the counted values (only if no change lands meanwhile; else count again),
+        /// and put domains missing from the status index back in it.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 //! Lambda functions. Also the host the API tests spawn.
 
 pub mod cli;
+pub mod counts;
 pub mod dev;
 pub mod events;
 pub mod local;

@@ -136,6 +136,20 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Orgs { command } => {
             let store = dynamo_store(&config::aws().await, Exists::Required).await?;
             let org = match &command {
+                OrgsCommand::Counts { org, all, repair } => {
+                    let orgs = match org {
+                        Some(org) if !all => vec![org.clone()],
+                        _ => store.organizations().await.map_err(|e| e.to_string())?,
+                    };
+                    let drifted = domainctl::counts::check(&store, &orgs, *repair).await?;
+                    return if drifted == 0 || *repair {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{drifted} organization(s) with counts that differ; run again with --repair"
+                        ))
+                    };
+                }
                 OrgsCommand::SetQuota { org, max_domains } => {
                     store
                         .set_quota(org, *max_domains)

@@ -22,6 +22,8 @@ struct Inner {
     cloud: Cloud,
     /// How often an active domain is checked again.
     watch: time::Duration,
+    /// The store's cursor key, read the first time a list needs it.
+    cursor_key: tokio::sync::OnceCell<[u8; 32]>,
     #[cfg(feature = "fault-injection")]
     faults: Option<Arc<crate::faults::Faults>>,
 }
@@ -37,6 +39,7 @@ impl App {
                 dns,
                 cloud: Cloud::default(),
                 watch: crate::model::WATCH_INTERVAL,
+                cursor_key: tokio::sync::OnceCell::new(),
                 #[cfg(feature = "fault-injection")]
                 faults: None,
             }),
@@ -96,6 +99,15 @@ impl App {
 
     pub fn dns(&self) -> &DnsChecker {
         &self.inner.dns
+    }
+
+    /// The key list cursors are sealed with, read from the store once per process.
+    pub async fn cursor_key(&self) -> Result<[u8; 32], crate::store::StoreError> {
+        self.inner
+            .cursor_key
+            .get_or_try_init(|| self.store().cursor_key())
+            .await
+            .copied()
     }
 
     pub fn now(&self) -> Timestamp {

@@ -1,4 +1,4 @@
-use domains::model::Status;
+use domains::model::{Status, Timestamp};
 use domains::store::DomainUpdate;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -171,7 +171,100 @@ async fn status_filter_counts_the_filtered_set(backend: Backend) {
     );
 }
 
+/// `nextCursor` walks the whole list; cursors are refused (400 VALIDATION_ERROR) when they
+/// were altered, made for another organization or filter, combined with an offset, or are
+/// older than a day.
+async fn cursors_walk_and_are_refused_elsewhere(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    with_domains(&app, 5).await;
+    let mut walked = Vec::new();
+    let mut url = format!("{BASE}?limit=2");
+    let last_cursor = loop {
+        let reply = app.as_a(Method::GET, &url, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["total"], 5);
+        assert_eq!(reply.body["counts"]["pending"], 5);
+        walked.extend(names(&reply.body));
+        match reply.body["nextCursor"].as_str() {
+            Some(cursor) => url = format!("{BASE}?limit=2&cursor={cursor}"),
+            None => break url,
+        }
+    };
+    assert_eq!(
+        walked,
+        [
+            "d4.example",
+            "d3.example",
+            "d2.example",
+            "d1.example",
+            "d0.example"
+        ]
+    );
+    let cursor = last_cursor.split("cursor=").nth(1).unwrap().to_owned();
+    // The last page has no cursor; an offset page gives one to go on from.
+    let offset = app
+        .as_a(Method::GET, &format!("{BASE}?limit=1&offset=1"), None)
+        .await;
+    let from_offset = offset.body["nextCursor"].as_str().unwrap();
+    let next = app
+        .as_a(
+            Method::GET,
+            &format!("{BASE}?limit=1&cursor={from_offset}"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&next.body), ["d2.example"]);
+
+    let mut altered = cursor.clone().into_bytes();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let refused = [
+        (format!("{BASE}?cursor={altered}"), "a"),
+        (format!("{BASE}?cursor={cursor}&status=pending"), "a"),
+        (format!("{BASE}?cursor={cursor}&offset=0"), "a"),
+        (format!("{BASE}?cursor="), "a"),
+        (format!("{BASE}?cursor=not-a-cursor"), "a"),
+        (format!("{BASE}?cursor={}", "A".repeat(5000)), "a"),
+        (format!("{BASE}?cursor={cursor}"), "b"),
+    ];
+    for (url, who) in refused {
+        let reply = match who {
+            "a" => app.as_a(Method::GET, &url, None).await,
+            _ => app.as_b(Method::GET, &url, None).await,
+        };
+        reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    // Org B's own lists are untouched by org A's cursor: it has none of A's domains.
+    let b = app.as_b(Method::GET, BASE, None).await;
+    assert_eq!(
+        (b.body["total"].as_u64(), names(&b.body).len()),
+        (Some(0), 0)
+    );
+
+    // A cursor made with this store's key, for this list, but 25 hours ago.
+    let key = app.store.cursor_key().await.unwrap();
+    let scope = domains::http::cursor::ListScope {
+        org: &org_a(),
+        status: None,
+    };
+    let now = domains::clock::Clock::now(&domains::clock::SystemClock);
+    let day_old = Timestamp::from_unix(now.datetime().unix_timestamp() - 25 * 3600);
+    let any_id = domain_id(&app.register("late.example").await);
+    let stale = domains::http::cursor::seal(&key, scope, &any_id, day_old);
+    let reply = app
+        .as_a(Method::GET, &format!("{BASE}?cursor={stale}"), None)
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    reply.assert_message_contains("expired");
+    let fresh = domains::http::cursor::seal(&key, scope, &any_id, now);
+    let reply = app
+        .as_a(Method::GET, &format!("{BASE}?cursor={fresh}"), None)
+        .await;
+    assert_eq!(names(&reply.body).len(), 5, "{}", reply.body);
+}
+
 for_each_backend!(
+    cursors_walk_and_are_refused_elsewhere,
     lists_newest_first_in_the_seed_shape,
     pagination_edges,
     status_filter_counts_the_filtered_set,

@@ -1,5 +1,6 @@
 use lambda_http::http::StatusCode;
 
+use super::cursor::{self, ListScope};
 use super::request::Query;
 use super::response::json;
 use super::views::{DomainList, DomainSummary};
@@ -7,6 +8,7 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::{OrgId, Status};
+use crate::store::{PageQuery, PageStart};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -15,7 +17,7 @@ const MAX_LIMIT: usize = 100;
 const MAX_OFFSET: u64 = (1 << 53) - 1;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
-    let query = Query::parse(request, &["status", "limit", "offset"])?;
+    let query = Query::parse(request, &["status", "limit", "offset", "cursor"])?;
     let status = query
         .get("status")
         .map(|s| {
@@ -47,25 +49,54 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             })?,
     };
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-
-    let domains = app.store().list_domains(org).await?;
-    let matching: Vec<_> = domains
-        .iter()
-        .filter(|d| status.is_none_or(|s| d.state.status == s))
-        .collect();
-    let page = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|d| DomainSummary::from(*d))
-        .collect();
+    let scope = ListScope { org, status };
+    let start = match query.get("cursor") {
+        None => PageStart::Offset(offset),
+        Some(_) if query.get("offset").is_some() => {
+            return Err(ApiError::Validation(
+                "give cursor or offset, not both".into(),
+            ));
+        }
+        Some(text) => {
+            let key = app.cursor_key().await?;
+            PageStart::After(cursor::open(&key, scope, text, app.now())?)
+        }
+    };
+    let page = app
+        .store()
+        .list_page(
+            org,
+            &PageQuery {
+                status,
+                start,
+                limit,
+            },
+        )
+        .await?;
+    let next_cursor = match page.domains.last() {
+        Some(last) if page.more => {
+            let key = app.cursor_key().await?;
+            Some(cursor::seal(&key, scope, &last.id, app.now()))
+        }
+        _ => None,
+    };
+    let total = match status {
+        Some(status) => page.counts.get(status),
+        None => page.counts.total(),
+    };
     Ok(json(
         StatusCode::OK,
         &DomainList {
-            domains: page,
-            total: matching.len(),
+            domains: page.domains.iter().map(DomainSummary::from).collect(),
+            total,
             limit,
-            offset,
+            offset: if query.get("cursor").is_some() {
+                0
+            } else {
+                offset
+            },
+            counts: page.counts,
+            next_cursor,
         },
     ))
 }

@@ -2,6 +2,7 @@
 //! request (path parameters already extracted by the host) and return a response.
 
 mod claims;
+pub mod cursor;
 mod delete;
 mod get;
 mod list;

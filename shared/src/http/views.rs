@@ -64,11 +64,17 @@ impl<'a> From<&'a Domain> for DomainSummary<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DomainList<'a> {
     pub domains: Vec<DomainSummary<'a>>,
-    pub total: usize,
+    /// The filtered set's size, from the organization's counters.
+    pub total: u64,
     pub limit: usize,
     pub offset: usize,
+    /// The organization's domains by status, whatever the filter.
+    pub counts: crate::model::StatusCounts,
+    /// Where the next page starts (`?cursor=`), while there is one.
+    pub next_cursor: Option<String>,
 }
 
 /// A record to publish and, once checked, what DNS holds for it.

@@ -21,7 +21,7 @@ pub use domain_name::{DomainName, DomainNameError};
 pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
 pub use mail_from::MailFrom;
 pub use region::{RECEIVING_REGIONS, Region};
-pub use status::Status;
+pub use status::{Status, StatusCounts};
 pub use timestamp::Timestamp;
 pub use verification::{
     Capabilities, CheckReport, Finding, Purpose, RecordKind, RecordStatus, ServerFinding, SesView,

@@ -50,6 +50,49 @@ impl fmt::Display for Status {
     }
 }
 
+/// How many of an organization's domains are in each status: what lists report as `total`
+/// and `counts`, kept by the stores in the same step as each change they count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub active: u64,
+    pub suspended: u64,
+    pub failed: u64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, status: Status) -> u64 {
+        match status {
+            Status::Pending => self.pending,
+            Status::Active => self.active,
+            Status::Suspended => self.suspended,
+            Status::Failed => self.failed,
+        }
+    }
+
+    pub fn get_mut(&mut self, status: Status) -> &mut u64 {
+        match status {
+            Status::Pending => &mut self.pending,
+            Status::Active => &mut self.active,
+            Status::Suspended => &mut self.suspended,
+            Status::Failed => &mut self.failed,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        Status::ALL.into_iter().map(|s| self.get(s)).sum()
+    }
+
+    /// The counts of these statuses.
+    pub fn of(statuses: impl IntoIterator<Item = Status>) -> Self {
+        let mut counts = Self::default();
+        for status in statuses {
+            *counts.get_mut(status) += 1;
+        }
+        counts
+    }
+}
+
 impl FromStr for Status {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {

@@ -1,4 +1,6 @@
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -6,24 +8,25 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
 };
 
 use super::schema::{
-    CHECK_SHARDS, DOMAIN_SK_PREFIX, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, KEY_ID_SK, KEY_SK, NAME_SK,
-    ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK, SK, ZONE_SK, check_shard, claim_sk,
-    domain_sk, event_sk, events_pk, key_id_pk, key_pk, name_pk, org_key_sk, org_pk, org_zone_sk,
-    reservation_shard, reservation_shard_key, shard_key, zone_pk,
+    CHECK_SHARDS, CONFIG_SK, CURSOR_KEY_PK, DOMAIN_SK_PREFIX, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK,
+    GSI2, GSI2_PK, KEY_ID_SK, KEY_SK, NAME_SK, ORG_KEY_SK_PREFIX, ORG_SK, ORG_ZONE_SK_PREFIX, PK,
+    SK, ZONE_SK, check_shard, claim_sk, domain_sk, event_sk, events_pk, key_id_pk, key_pk, name_pk,
+    org_key_sk, org_pk, org_zone_sk, reservation_shard, reservation_shard_key, shard_key,
+    status_list_key, zone_pk,
 };
 use super::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
-    Store, StoreError, backoff, effects,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainPage, DomainUpdate, NameHolder,
+    PageQuery, PageStart, Quota, Recount, Reservation, Store, StoreError, backoff, effects,
 };
 use crate::cloud::{self, CloudError};
 use crate::events::{DELIVERED_KEPT_FOR, LifecycleEvent, Removal};
 use crate::model::{
     Claim, ClaimId, Counter, Counters, Domain, DomainId, DomainName, DomainState, MailFrom, OrgId,
-    Region, Status, Timestamp, VerificationSetup, ZoneId,
+    Region, Status, StatusCounts, Timestamp, VerificationSetup, ZoneId,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -31,6 +34,18 @@ type Item = HashMap<String, AttributeValue>;
 /// The organization item's count of domains held, and its limit where an operator set one.
 const DOMAIN_COUNT: &str = "domainCount";
 const MAX_DOMAINS: &str = "maxDomains";
+/// Moves with every change of the organization's counts (see [`DynamoStore::org_update`]).
+const COUNTS_VERSION: &str = "countsVersion";
+
+/// The organization item's counter of domains in `status`.
+fn status_count_attribute(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "pendingCount",
+        Status::Active => "activeCount",
+        Status::Suspended => "suspendedCount",
+        Status::Failed => "failedCount",
+    }
+}
 
 /// Room for one more domain: under the organization's own limit, or the default one.
 const QUOTA_FREE: &str = "((attribute_not_exists(#max) AND (attribute_not_exists(#count) \
@@ -46,6 +61,7 @@ const ATTEMPTS: usize = 5;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    reads: Arc<AtomicU64>,
 }
 
 impl DynamoStore {
@@ -53,6 +69,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            reads: Arc::default(),
         }
     }
 
@@ -232,92 +249,268 @@ impl DynamoStore {
         self.put(item, "attribute_not_exists(#pk)")
     }
 
-    fn set_default(&self, org: &OrgId, id: &DomainId, only_if_none: bool) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(org_pk(org)))
-            .key(SK, s(ORG_SK))
-            .update_expression("SET #default = :id")
-            .expression_attribute_names("#default", "defaultDomainId")
-            .expression_attribute_values(":id", s(id.as_str()));
-        if only_if_none {
-            update = update.condition_expression("attribute_not_exists(#default)");
-        }
-        TransactWriteItem::builder()
-            .update(update.build().expect("table, key and expression set"))
-            .build()
-    }
-
-    fn clear_default(&self, org: &OrgId, id: &DomainId) -> TransactWriteItem {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(org_pk(org)))
-            .key(SK, s(ORG_SK))
-            .update_expression("REMOVE #default")
-            .condition_expression("#default = :id")
-            .expression_attribute_names("#default", "defaultDomainId")
-            .expression_attribute_values(":id", s(id.as_str()))
-            .build()
-            .expect("table, key and expression set");
-        TransactWriteItem::builder().update(update).build()
-    }
-
-    /// Counts a new domain on its organization's item, within the quota, and makes it the
-    /// default when asked: one update, since a transaction touches an item once.
-    fn count_in(&self, org: &OrgId, id: &DomainId, default: Option<bool>) -> TransactWriteItem {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(org_pk(org)))
-            .key(SK, s(ORG_SK))
-            .expression_attribute_names("#count", DOMAIN_COUNT)
-            .expression_attribute_names("#max", MAX_DOMAINS)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(DEFAULT_MAX_DOMAINS));
-        let mut condition = QUOTA_FREE.to_owned();
-        let expression = match default {
-            None => "ADD #count :one",
-            Some(only_if_none) => {
-                update = update
-                    .expression_attribute_names("#default", "defaultDomainId")
-                    .expression_attribute_values(":id", s(id.as_str()));
-                if only_if_none {
-                    condition.push_str(" AND attribute_not_exists(#default)");
-                }
-                "SET #default = :id ADD #count :one"
+    /// The one update of an organization's item a transaction makes (a transaction touches
+    /// an item once): its default, its count of domains held (within the quota when it
+    /// grows) and its status counters, which move together with the changes they count.
+    fn org_update(
+        &self,
+        org: &OrgId,
+        default: DefaultChange<'_>,
+        held: i64,
+        moves: &[(Status, i64)],
+    ) -> TransactWriteItem {
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut adds = Vec::new();
+        let mut conditions = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut name = |placeholder: &str, attribute: &str| {
+            names.insert(placeholder.to_owned(), attribute.to_owned());
+        };
+        let id = match default {
+            DefaultChange::Keep => None,
+            DefaultChange::Set(id) => {
+                sets.push("#default = :id");
+                Some(id)
+            }
+            DefaultChange::SetIfNone(id) => {
+                sets.push("#default = :id");
+                conditions.push("attribute_not_exists(#default)");
+                Some(id)
+            }
+            DefaultChange::Clear(id) => {
+                removes.push("#default");
+                conditions.push("#default = :id");
+                Some(id)
+            }
+            DefaultChange::NotTo(id) => {
+                conditions.push("(attribute_not_exists(#default) OR #default <> :id)");
+                Some(id)
             }
         };
-        let update = update
-            .update_expression(expression)
-            .condition_expression(condition)
-            .build()
-            .expect("table, key and expression set");
-        TransactWriteItem::builder().update(update).build()
-    }
-
-    /// Gives a deleted domain's quota slot back, and clears the default if it was this
-    /// domain (else guards against a concurrent switch to it).
-    fn count_out(&self, org: &OrgId, id: &DomainId, was_default: bool) -> TransactWriteItem {
-        let (expression, condition) = if was_default {
-            ("REMOVE #default ADD #count :minus", "#default = :id")
-        } else {
-            (
-                "ADD #count :minus",
-                "attribute_not_exists(#default) OR #default <> :id",
-            )
-        };
-        let update = Update::builder()
+        if let Some(id) = id {
+            name("#default", "defaultDomainId");
+            values.insert(":id".to_owned(), s(id.as_str()));
+        }
+        if held != 0 {
+            name("#count", DOMAIN_COUNT);
+            adds.push("#count :held".to_owned());
+            values.insert(":held".to_owned(), n(held));
+        }
+        if held > 0 {
+            name("#max", MAX_DOMAINS);
+            conditions.push(QUOTA_FREE);
+            values.insert(":limit".to_owned(), n(DEFAULT_MAX_DOMAINS));
+        }
+        for (status, delta) in moves {
+            let placeholder = format!("#{}", status.as_str());
+            let value = format!(":{}", status.as_str());
+            name(&placeholder, status_count_attribute(*status));
+            adds.push(format!("{placeholder} {value}"));
+            values.insert(value, n(delta));
+        }
+        if held != 0 || !moves.is_empty() {
+            // Every change of the counts moves their version, so a recount can tell that
+            // nothing changed while it read the domains.
+            name("#countsVersion", COUNTS_VERSION);
+            adds.push("#countsVersion :one".to_owned());
+            values.insert(":one".to_owned(), n(1));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {} ", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push_str(&format!("REMOVE {} ", removes.join(", ")));
+        }
+        if !adds.is_empty() {
+            expression.push_str(&format!("ADD {}", adds.join(", ")));
+        }
+        let mut update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(org_pk(org)))
             .key(SK, s(ORG_SK))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .expression_attribute_names("#default", "defaultDomainId")
-            .expression_attribute_names("#count", DOMAIN_COUNT)
-            .expression_attribute_values(":id", s(id.as_str()))
-            .expression_attribute_values(":minus", n(-1))
-            .build()
-            .expect("table, key and expression set");
+            .update_expression(expression.trim_end())
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        if !conditions.is_empty() {
+            update = update.condition_expression(conditions.join(" AND "));
+        }
+        let update = update.build().expect("table, key and expression set");
         TransactWriteItem::builder().update(update).build()
+    }
+
+    /// The organization item, which holds its default, its counts and its limit.
+    async fn org_item(&self, org: &OrgId) -> Result<Item, StoreError> {
+        Ok(self
+            .get_item(org_pk(org), ORG_SK)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// A query of the organization's domains, newest first, starting after `after` where
+    /// given: by status, keys from the status index; else from the table, whole items or
+    /// (`keys_only`) a projection of their keys.
+    fn list_query(
+        &self,
+        org: &OrgId,
+        status: Option<Status>,
+        keys_only: bool,
+        after: Option<&DomainId>,
+    ) -> QueryFluentBuilder {
+        let mut start = after.map(|id| {
+            HashMap::from([
+                (PK.to_owned(), s(org_pk(org))),
+                (SK.to_owned(), s(domain_sk(id))),
+            ])
+        });
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .scan_index_forward(false)
+            .expression_attribute_names("#sk", SK);
+        let query = match status {
+            Some(status) => {
+                let partition = status_list_key(org, status);
+                if let Some(start) = &mut start {
+                    start.insert(GSI2_PK.to_owned(), s(&partition));
+                }
+                query
+                    .index_name(GSI2)
+                    .key_condition_expression("#key = :key")
+                    .expression_attribute_names("#key", GSI2_PK)
+                    .expression_attribute_values(":key", s(partition))
+                    // The index holds keys only; named here so both paths read one shape.
+                    .projection_expression("#sk")
+            }
+            None => {
+                let query = query
+                    .key_condition_expression("#key = :key AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#key", PK)
+                    .expression_attribute_values(":key", s(org_pk(org)))
+                    .expression_attribute_values(":prefix", s(DOMAIN_SK_PREFIX))
+                    .consistent_read(true);
+                if keys_only {
+                    query.projection_expression("#sk")
+                } else {
+                    query
+                }
+            }
+        };
+        query.set_exclusive_start_key(start)
+    }
+
+    /// Reads `query` until it has given `wanted` items or ended, asking each page for no
+    /// more than are still wanted.
+    async fn first_items(
+        &self,
+        query: QueryFluentBuilder,
+        wanted: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(wanted.min(1_000));
+        let mut start = query.get_exclusive_start_key().clone();
+        while items.len() < wanted {
+            let page = query
+                .clone()
+                .limit(i32::try_from(wanted - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            self.count_reads(page.scanned_count().max(0) as u64);
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        items.truncate(wanted);
+        Ok(items)
+    }
+
+    /// The organization's domains of `ids`, read consistently, in the order of `ids`;
+    /// those gone since their keys were read are left out.
+    async fn domains_by_id(&self, org: &OrgId, ids: &[DomainId]) -> Result<Vec<Item>, StoreError> {
+        let mut found: HashMap<String, Item> = HashMap::with_capacity(ids.len());
+        let keys: Vec<Item> = ids
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    (PK.to_owned(), s(org_pk(org))),
+                    (SK.to_owned(), s(domain_sk(id))),
+                ])
+            })
+            .collect();
+        let mut pending = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .ok();
+        let mut attempt = 0;
+        while let Some(request) = pending.take().filter(|r| !r.keys().is_empty()) {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(classify)?;
+            let items = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            self.count_reads(items.len() as u64);
+            for item in items {
+                if let Some(sk) = opt_str(&item, SK) {
+                    found.insert(sk, item);
+                }
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            if pending.is_some() {
+                // Unprocessed keys mean throttling: wait before asking again.
+                backoff(attempt).await;
+                attempt += 1;
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(&domain_sk(id)))
+            .collect())
+    }
+
+    fn count_reads(&self, items: u64) {
+        self.reads.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// How many items (whole, or index keys) this store has read, for benchmarks.
+    pub fn items_read(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+}
+
+/// What a transaction does to an organization's default.
+#[derive(Clone, Copy)]
+enum DefaultChange<'a> {
+    Keep,
+    Set(&'a DomainId),
+    /// Only if the organization has none.
+    SetIfNone(&'a DomainId),
+    /// It is this domain, and stops being one.
+    Clear(&'a DomainId),
+    /// Guards against a concurrent switch to this domain (which is going away).
+    NotTo(&'a DomainId),
+}
+
+impl<'a> DefaultChange<'a> {
+    /// A domain leaving its organization: its default goes with it.
+    fn leaving(domain: &'a Domain) -> Self {
+        if domain.is_default {
+            DefaultChange::Clear(&domain.id)
+        } else {
+            DefaultChange::NotTo(&domain.id)
+        }
     }
 }
 
@@ -340,10 +533,15 @@ impl Store for DynamoStore {
             let items = vec![
                 self.put_name(name.clone(), &domain.id),
                 self.put(domain_item(domain), "attribute_not_exists(#pk)"),
-                self.count_in(
+                self.org_update(
                     &domain.org_id,
-                    &domain.id,
-                    make_default.then_some(only_if_none),
+                    match (make_default, only_if_none) {
+                        (false, _) => DefaultChange::Keep,
+                        (true, true) => DefaultChange::SetIfNone(&domain.id),
+                        (true, false) => DefaultChange::Set(&domain.id),
+                    },
+                    1,
+                    &[(domain.state.status, 1)],
                 ),
                 self.put_event(&created),
             ];
@@ -545,6 +743,229 @@ impl Store for DynamoStore {
         Ok(domains)
     }
 
+    async fn list_page(&self, org: &OrgId, query: &PageQuery) -> Result<DomainPage, StoreError> {
+        let wanted = query.limit + 1;
+        let (skip, after) = match &query.start {
+            PageStart::Offset(skip) => (*skip, None),
+            PageStart::After(id) => (0, Some(id)),
+        };
+        let whole = query.status.is_none() && skip == 0;
+        let page = async {
+            if whole {
+                // The plain first page, or a cursor's: whole items, straight from the table.
+                let mut items = self
+                    .first_items(self.list_query(org, None, false, after), wanted)
+                    .await?;
+                let more = items.len() > query.limit;
+                items.truncate(query.limit);
+                return Ok::<_, StoreError>((items, more));
+            }
+            // Keys first (skipping `skip` of them), then the page's items by key.
+            let keys = self
+                .first_items(
+                    self.list_query(org, query.status, true, after),
+                    skip.saturating_add(wanted),
+                )
+                .await?;
+            let ids: Vec<DomainId> = keys
+                .iter()
+                .skip(skip)
+                .filter_map(|key| {
+                    opt_str(key, SK)?
+                        .strip_prefix(DOMAIN_SK_PREFIX)
+                        .and_then(DomainId::parse)
+                })
+                .collect();
+            let mut items = self
+                .domains_by_id(org, &ids[..ids.len().min(query.limit)])
+                .await?;
+            // The index may lag a change by a moment: keep only what still matches.
+            items.retain(|item| {
+                query.status.is_none_or(|status| {
+                    opt_str(item, "status").as_deref() == Some(status.as_str())
+                })
+            });
+            Ok((items, ids.len() > query.limit))
+        };
+        let ((items, more), org_item) = tokio::try_join!(page, self.org_item(org))?;
+        self.count_reads(1);
+        let default = opt_str(&org_item, "defaultDomainId");
+        let domains = items
+            .iter()
+            .map(|item| {
+                let mut domain = parse_domain(item)?;
+                domain.is_default = default.as_deref() == Some(domain.id.as_str());
+                Ok(domain)
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(DomainPage {
+            domains,
+            more,
+            counts: stored_counts(&org_item).0,
+        })
+    }
+
+    async fn recount(&self, org: &OrgId, repair: bool) -> Result<Recount, StoreError> {
+        for attempt in 0..ATTEMPTS {
+            let before = self.org_item(org).await?;
+            let items = self.items_under(org_pk(org), DOMAIN_SK_PREFIX).await?;
+            let domains = items
+                .iter()
+                .map(parse_domain)
+                .collect::<Result<Vec<_>, _>>()?;
+            let (stored, negative) = stored_counts(&before);
+            let stored_held = opt_num(&before, DOMAIN_COUNT).unwrap_or(0);
+            let unindexed: Vec<(&Item, &Domain)> = items
+                .iter()
+                .zip(&domains)
+                .filter(|(item, domain)| {
+                    opt_str(item, GSI2_PK).as_deref()
+                        != Some(status_list_key(org, domain.state.status).as_str())
+                })
+                .collect();
+            let mut recount = Recount {
+                stored,
+                stored_held: stored_held.max(0) as u64,
+                negative: negative || stored_held < 0,
+                counted: StatusCounts::of(domains.iter().map(|d| d.state.status)),
+                unindexed: unindexed.len(),
+                repaired: false,
+            };
+            if !repair || !recount.drifted() {
+                return Ok(recount);
+            }
+            for (_, domain) in &unindexed {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(org_pk(org)))
+                    .key(SK, s(domain_sk(&domain.id)))
+                    .update_expression("SET #index = :index")
+                    .condition_expression("#version = :version")
+                    .expression_attribute_names("#index", GSI2_PK)
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(
+                        ":index",
+                        s(status_list_key(org, domain.state.status)),
+                    )
+                    .expression_attribute_values(":version", n(domain.version))
+                    .send()
+                    .await;
+                // A domain changed since it was read has its keys written by that change.
+                conflict_unless_met(result).or_else(|e| match e {
+                    StoreError::Conflict => Ok(()),
+                    other => Err(other),
+                })?;
+            }
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(org_pk(org)))
+                .key(SK, s(ORG_SK))
+                .expression_attribute_names("#count", DOMAIN_COUNT)
+                .expression_attribute_names("#countsVersion", COUNTS_VERSION)
+                .expression_attribute_values(":held", n(recount.counted.total()))
+                .expression_attribute_values(":one", n(1));
+            let mut sets = vec!["#count = :held".to_owned()];
+            for status in Status::ALL {
+                let (name, value) = (format!("#{status}"), format!(":{status}"));
+                sets.push(format!("{name} = {value}"));
+                update = update
+                    .expression_attribute_names(&name, status_count_attribute(status))
+                    .expression_attribute_values(&value, n(recount.counted.get(status)));
+            }
+            // Written only if no change of the counts landed since they were read before
+            // the domains: the count is then exactly what the counters must say.
+            update = match opt_num(&before, COUNTS_VERSION) {
+                Some(version) => update
+                    .condition_expression("#countsVersion = :version")
+                    .expression_attribute_values(":version", n(version)),
+                None => update.condition_expression("attribute_not_exists(#countsVersion)"),
+            };
+            let result = update
+                .update_expression(format!("SET {} ADD #countsVersion :one", sets.join(", ")))
+                .send()
+                .await;
+            match conflict_unless_met(result) {
+                Ok(()) => {
+                    recount.repaired = true;
+                    return Ok(recount);
+                }
+                Err(StoreError::Conflict) => backoff(attempt).await,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn organizations(&self) -> Result<Vec<OrgId>, StoreError> {
+        let mut orgs = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :org")
+                .projection_expression("#pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":org", s(ORG_SK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            orgs.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| OrgId::parse(opt_str(item, PK)?.strip_prefix("ORG#")?)),
+            );
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        orgs.sort();
+        Ok(orgs)
+    }
+
+    async fn cursor_key(&self) -> Result<[u8; 32], StoreError> {
+        let stored = |item: &Item| {
+            item.get("key")
+                .and_then(|v| v.as_b().ok())
+                .and_then(|b| <[u8; 32]>::try_from(b.as_ref()).ok())
+                .ok_or_else(|| corrupt("key"))
+        };
+        if let Some(item) = self.get_item(CURSOR_KEY_PK.to_owned(), CONFIG_SK).await? {
+            return stored(&item);
+        }
+        let key = crate::crypto::random_bytes::<32>();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(CURSOR_KEY_PK))
+            .item(SK, s(CONFIG_SK))
+            .item("key", AttributeValue::B(key.to_vec().into()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(key),
+            // Another process made it first: theirs is the key.
+            Err(err) if is_condition_failure(&err) => self
+                .get_item(CURSOR_KEY_PK.to_owned(), CONFIG_SK)
+                .await?
+                .as_ref()
+                .map(stored)
+                .unwrap_or_else(|| Err(corrupt("key"))),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
     async fn update_domain(
         &self,
         current: &Domain,
@@ -612,16 +1033,25 @@ impl Store for DynamoStore {
         if let Some(event) = LifecycleEvent::of_change(current, &next) {
             items.push(self.put_event(&event));
         }
-        match update.default {
+        let default = match update.default {
             Some(true) => {
-                items.push(self.set_default(org, id, false));
                 next.is_default = true;
+                DefaultChange::Set(id)
             }
             Some(false) if current.is_default => {
-                items.push(self.clear_default(org, id));
                 next.is_default = false;
+                DefaultChange::Clear(id)
             }
-            _ => {}
+            _ => DefaultChange::Keep,
+        };
+        let (from, to) = (current.state.status, next.state.status);
+        let moves = if from == to {
+            vec![]
+        } else {
+            vec![(from, -1), (to, 1)]
+        };
+        if !matches!(default, DefaultChange::Keep) || !moves.is_empty() {
+            items.push(self.org_update(org, default, 0, &moves));
         }
         match self.transact(items).await {
             Ok(()) => Ok(next),
@@ -669,7 +1099,12 @@ impl Store for DynamoStore {
             let items = vec![
                 TransactWriteItem::builder().delete(delete_domain).build(),
                 TransactWriteItem::builder().delete(delete_claim).build(),
-                self.count_out(org, id, current.is_default),
+                self.org_update(
+                    org,
+                    DefaultChange::leaving(&current),
+                    -1,
+                    &[(current.state.status, -1)],
+                ),
                 // Its sequence follows the last change's: a change landing meanwhile takes
                 // it first, and this transaction is decided again on the new state.
                 self.put_event(&LifecycleEvent::deleted(&current, Removal::Requested, at)),
@@ -929,7 +1364,12 @@ impl Store for DynamoStore {
         self.transact(vec![
             TransactWriteItem::builder().delete(delete_holder).build(),
             TransactWriteItem::builder().put(take_name).build(),
-            self.count_out(&holder.org_id, &holder.id, holder.is_default),
+            self.org_update(
+                &holder.org_id,
+                DefaultChange::leaving(holder),
+                -1,
+                &[(holder.state.status, -1)],
+            ),
             self.put_event(&LifecycleEvent::deleted(holder, Removal::Claimed, at)),
         ])
         .await
@@ -1282,6 +1722,10 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
     let time = |t: Option<Timestamp>| t.map(|t| s(t.to_string()));
     vec![
         ("status", Some(s(state.status.as_str()))),
+        (
+            GSI2_PK,
+            Some(s(status_list_key(&domain.org_id, state.status))),
+        ),
         ("verifiedAt", time(state.verified_at)),
         ("lastCheckedAt", time(state.last_checked_at)),
         ("pendingSince", time(state.pending_since)),
@@ -1296,6 +1740,19 @@ fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<AttributeValue
         ),
         (GSI1_SK, time(state.next_check_at)),
     ]
+}
+
+/// The organization item's status counters, and whether any was below zero (a change
+/// counted out of a status it was never counted into: drift for a recount to repair).
+fn stored_counts(item: &Item) -> (StatusCounts, bool) {
+    let mut counts = StatusCounts::default();
+    let mut negative = false;
+    for status in Status::ALL {
+        let value = opt_num(item, status_count_attribute(status)).unwrap_or(0);
+        negative |= value < 0;
+        *counts.get_mut(status) = value.max(0) as u64;
+    }
+    (counts, negative)
 }
 
 fn opt_str(item: &Item, name: &str) -> Option<String> {

@@ -4,12 +4,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, NameHolder, Quota, Reservation,
-    Store, StoreError,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainPage, DomainUpdate, NameHolder,
+    PageQuery, PageStart, Quota, Recount, Reservation, Store, StoreError,
 };
 use crate::events::{EventFeed, LifecycleEvent, Removal, StreamedEvent};
 use crate::model::{
-    Claim, ClaimId, Counter, Domain, DomainId, DomainName, OrgId, Timestamp, ZoneId,
+    Claim, ClaimId, Counter, Domain, DomainId, DomainName, OrgId, StatusCounts, Timestamp, ZoneId,
 };
 
 /// The embedded store of the local server. One lock over everything makes every
@@ -19,6 +19,7 @@ pub struct MemoryStore {
     inner: Mutex<Tables>,
     /// Woken when an event enters the outbox.
     events_ready: tokio::sync::Notify,
+    cursor_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -32,6 +33,8 @@ struct Tables {
     zones: BTreeMap<ZoneId, OrgId>,
     /// Domains held, by organization (kept with every insert and delete).
     counts: HashMap<OrgId, u64>,
+    /// Domains by status, by organization (kept with every change of status too).
+    status_counts: HashMap<OrgId, StatusCounts>,
     limits: HashMap<OrgId, u64>,
     /// Lifecycle events not yet delivered, by their position in this store's stream.
     outbox: BTreeMap<u64, LifecycleEvent>,
@@ -94,6 +97,7 @@ impl Tables {
         if let Some(count) = self.counts.get_mut(org) {
             *count = count.saturating_sub(1);
         }
+        self.count_status(org, domain.state.status, -1);
         if self
             .names
             .get(domain.name.as_str())
@@ -104,6 +108,36 @@ impl Tables {
         if self.defaults.get(org) == Some(&domain.id) {
             self.defaults.remove(org);
         }
+    }
+
+    fn count_status(&mut self, org: &OrgId, status: crate::model::Status, delta: i64) {
+        let count = self
+            .status_counts
+            .entry(org.clone())
+            .or_default()
+            .get_mut(status);
+        *count = count.saturating_add_signed(delta);
+    }
+
+    /// The organization's domains, newest first, from just after `after` where given.
+    fn org_domains<'a>(
+        &'a self,
+        org: &OrgId,
+        after: Option<&DomainId>,
+    ) -> impl Iterator<Item = &'a Domain> + 'a {
+        use std::ops::Bound;
+        let first = DomainId::parse("dom_00000000000000000000000000").expect("the least ULID");
+        let last = DomainId::parse("dom_7ZZZZZZZZZZZZZZZZZZZZZZZZZ").expect("the greatest ULID");
+        let upper = match after {
+            Some(id) => Bound::Excluded((org.clone(), id.clone())),
+            None => Bound::Included((org.clone(), last)),
+        };
+        let org = org.clone();
+        self.domains
+            .range((Bound::Included((org.clone(), first)), upper))
+            .rev()
+            .map(|(_, domain)| domain)
+            .take_while(move |domain| domain.org_id == org)
     }
 
     fn resolved(&self, domain: &Domain) -> Domain {
@@ -203,6 +237,7 @@ impl Store for MemoryStore {
         }
         t.quota(&domain.org_id).room()?;
         *t.counts.entry(domain.org_id.clone()).or_default() += 1;
+        t.count_status(&domain.org_id, domain.state.status, 1);
         t.names.insert(
             name.to_owned(),
             NameHolder::Domain {
@@ -232,12 +267,61 @@ impl Store for MemoryStore {
 
     async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError> {
         let t = self.tables();
-        Ok(t.domains
-            .values()
-            .rev()
-            .filter(|d| &d.org_id == org)
+        Ok(t.org_domains(org, None).map(|d| t.resolved(d)).collect())
+    }
+
+    async fn list_page(&self, org: &OrgId, query: &PageQuery) -> Result<DomainPage, StoreError> {
+        let t = self.tables();
+        let (skip, after) = match &query.start {
+            PageStart::Offset(skip) => (*skip, None),
+            PageStart::After(id) => (0, Some(id)),
+        };
+        let mut matching = t
+            .org_domains(org, after)
+            .filter(|d| query.status.is_none_or(|s| d.state.status == s))
+            .skip(skip);
+        let domains = matching
+            .by_ref()
+            .take(query.limit)
             .map(|d| t.resolved(d))
-            .collect())
+            .collect();
+        Ok(DomainPage {
+            domains,
+            more: matching.next().is_some(),
+            counts: t.status_counts.get(org).copied().unwrap_or_default(),
+        })
+    }
+
+    async fn recount(&self, org: &OrgId, repair: bool) -> Result<Recount, StoreError> {
+        let mut t = self.tables();
+        let counted = StatusCounts::of(t.org_domains(org, None).map(|d| d.state.status));
+        let mut recount = Recount {
+            stored: t.status_counts.get(org).copied().unwrap_or_default(),
+            stored_held: t.counts.get(org).copied().unwrap_or(0),
+            negative: false,
+            counted,
+            unindexed: 0,
+            repaired: false,
+        };
+        if repair && recount.drifted() {
+            t.status_counts.insert(org.clone(), counted);
+            t.counts.insert(org.clone(), counted.total());
+            recount.repaired = true;
+        }
+        Ok(recount)
+    }
+
+    async fn organizations(&self) -> Result<Vec<OrgId>, StoreError> {
+        let t = self.tables();
+        let mut orgs: Vec<OrgId> = t.counts.keys().cloned().collect();
+        orgs.sort();
+        Ok(orgs)
+    }
+
+    async fn cursor_key(&self) -> Result<[u8; 32], StoreError> {
+        Ok(*self
+            .cursor_key
+            .get_or_init(crate::crypto::random_bytes::<32>))
     }
 
     async fn update_domain(
@@ -272,6 +356,10 @@ impl Store for MemoryStore {
         }
         if let Some(event) = LifecycleEvent::of_change(current, &next) {
             self.emit(&mut t, event);
+        }
+        if current.state.status != next.state.status {
+            t.count_status(org, current.state.status, -1);
+            t.count_status(org, next.state.status, 1);
         }
         let resolved = t.resolved(&next);
         t.domains.insert(key, next);

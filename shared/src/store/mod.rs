@@ -13,8 +13,8 @@ pub use memory::MemoryStore;
 
 use crate::events::LifecycleEvent;
 use crate::model::{
-    Claim, ClaimId, Counter, Domain, DomainId, DomainName, DomainState, OrgId, Region, Timestamp,
-    VerificationSetup, ZoneId,
+    Claim, ClaimId, Counter, Domain, DomainId, DomainName, DomainState, OrgId, Region, Status,
+    StatusCounts, Timestamp, VerificationSetup, ZoneId,
 };
 
 /// Pause before retrying a write lost to a concurrent writer: growing with each attempt,
@@ -132,6 +132,58 @@ pub struct DomainUpdate {
     pub at: Timestamp,
 }
 
+/// Where a page of a list starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    /// After skipping this many of the list's domains.
+    Offset(usize),
+    /// Just after this domain (which need not exist any more): the list goes on with the
+    /// next older one.
+    After(DomainId),
+}
+
+/// One page of an organization's domains, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    pub status: Option<Status>,
+    pub start: PageStart,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainPage {
+    pub domains: Vec<Domain>,
+    /// Whether older domains follow the page.
+    pub more: bool,
+    /// The organization's counts by status, from its counters.
+    pub counts: StatusCounts,
+}
+
+/// An organization's counters beside a count of its domains one by one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recount {
+    /// The counters as they were read (below zero read as zero, and flagged).
+    pub stored: StatusCounts,
+    /// The count of domains held, which the quota uses.
+    pub stored_held: u64,
+    /// Some counter was below zero.
+    pub negative: bool,
+    pub counted: StatusCounts,
+    /// Domains whose list-index keys were missing or wrong (rewritten when repairing).
+    pub unindexed: usize,
+    /// Whether anything was written.
+    pub repaired: bool,
+}
+
+impl Recount {
+    pub fn drifted(&self) -> bool {
+        self.negative
+            || self.stored != self.counted
+            || self.stored_held != self.counted.total()
+            || self.unindexed > 0
+    }
+}
+
 /// An API key as stored: only the SHA-256 of the key, never the key, and an id (`key_` +
 /// a ULID) by which operators list and revoke it without handling the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,8 +238,25 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError>;
 
-    /// Every domain of the organization, newest first.
+    /// Every domain of the organization, newest first. Reads the whole partition: for
+    /// recounts and tools, never for a request.
     async fn list_domains(&self, org: &OrgId) -> Result<Vec<Domain>, StoreError>;
+
+    /// One page of the organization's domains, newest first, with its counts: reads about
+    /// `limit` items whatever the organization's size (an offset also reads `offset` keys).
+    async fn list_page(&self, org: &OrgId, query: &PageQuery) -> Result<DomainPage, StoreError>;
+
+    /// Counts the organization's domains one by one and compares the count with its
+    /// counters. With `repair`, writes what it counted, unless a change landed while it
+    /// counted (then it counts again), and puts domains missing from the list index back.
+    async fn recount(&self, org: &OrgId, repair: bool) -> Result<Recount, StoreError>;
+
+    /// Every organization that has held a domain, sorted. Reads the whole table: for tools.
+    async fn organizations(&self) -> Result<Vec<OrgId>, StoreError>;
+
+    /// The key list cursors are sealed with: made at random the first time it is asked
+    /// for, then the same for every process that shares the store.
+    async fn cursor_key(&self) -> Result<[u8; 32], StoreError>;
 
     /// Applies `update` if the stored domain is still at `current.version` (else
     /// `Conflict`: read again and decide again), with the lifecycle event it makes, if

@@ -15,6 +15,10 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1_PK: &str = "GSI1PK";
 pub const GSI1_SK: &str = "GSI1SK";
+/// Lists by status: every domain's keys under its organization and status, sorted by
+/// `SK` (creation order).
+pub const GSI2: &str = "GSI2";
+pub const GSI2_PK: &str = "GSI2PK";
 
 /// Due checks are spread over this many index partitions so that a burst of
 /// registrations does not write to one hot key.
@@ -31,6 +35,15 @@ pub fn domain_sk(id: &DomainId) -> String {
 }
 
 pub const DOMAIN_SK_PREFIX: &str = "DOMAIN#";
+
+/// A domain's partition in the status index.
+pub fn status_list_key(org: &OrgId, status: crate::model::Status) -> String {
+    format!("ORG#{org}#STATUS#{status}")
+}
+
+/// The key list cursors are sealed with, made once per table.
+pub const CURSOR_KEY_PK: &str = "CONFIG#cursor-key";
+pub const CONFIG_SK: &str = "CONFIG";
 
 pub fn name_pk(name: &DomainName) -> String {
     format!("NAME#{name}")
@@ -119,20 +132,35 @@ pub fn shard_key(shard: u32) -> String {
     format!("CHECK#{shard}")
 }
 
-/// Creates the table (on-demand billing, the sweep's sparse index, a stream of new images
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("name and type set")
+}
+
+fn keys_only_index(name: &str, hash: &str, range: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash))
+        .key_schema(key(range, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .expect("index fully described")
+}
+
+/// Creates the table (on-demand billing, the sweep's sparse index, the list indexes, a stream of new images
 /// for the event publisher, TTL on [`EXPIRES_AT`]).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dynamodb::Error> {
     let string_attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type set")
-    };
-    let key = |name: &str, key_type: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
             .build()
             .expect("name and type set")
     };
@@ -144,21 +172,11 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dy
         .attribute_definitions(string_attr(SK))
         .attribute_definitions(string_attr(GSI1_PK))
         .attribute_definitions(string_attr(GSI1_SK))
+        .attribute_definitions(string_attr(GSI2_PK))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(GSI1)
-                .key_schema(key(GSI1_PK, KeyType::Hash))
-                .key_schema(key(GSI1_SK, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .expect("index fully described"),
-        )
+        .global_secondary_indexes(keys_only_index(GSI1, GSI1_PK, GSI1_SK))
+        .global_secondary_indexes(keys_only_index(GSI2, GSI2_PK, SK))
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
