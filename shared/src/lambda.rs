@@ -14,7 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config;
 use crate::dns::DnsChecker;
 use crate::events::{EventBridgeSink, publish_batch};
-use crate::http::Endpoint;
+use crate::http::{Handler, Needs};
 use crate::store::DynamoStore;
 use crate::sweep::{SweepOptions, SweepSummary, sweep};
 use crate::telemetry;
@@ -29,14 +29,22 @@ async fn table_from_env() -> Result<(aws_config::SdkConfig, DynamoStore), Error>
     Ok((aws, store))
 }
 
-/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, DNS from `DNS_NAMESERVERS`,
-/// SES and Route 53 clients from one AWS configuration, the watch interval from
-/// `WATCH_INTERVAL`.
-async fn app_from_env() -> Result<App, Error> {
+/// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, the watch interval from
+/// `WATCH_INTERVAL`, and only what `needs` asks for: DNS from `DNS_NAMESERVERS`, SES,
+/// Route 53 and KMS from the AWS configuration. Inlined into each function with its
+/// endpoint's constant `needs`, so what is not built is not linked either.
+#[inline(always)]
+async fn app_from_env(needs: Needs) -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
-    let dns = DnsChecker::from_env()?;
-    let mut app = App::new(Arc::new(store), Arc::new(SystemClock), dns)
-        .with_cloud(config::lambda_cloud(&aws));
+    let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
+    let mut app = if needs.dns {
+        App::new(store, clock, DnsChecker::from_env()?)
+    } else {
+        App::without_dns(store, clock)
+    };
+    if needs.cloud {
+        app = app.with_cloud(config::lambda_cloud(&aws));
+    }
     if let Some(watch) = config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);
     }
@@ -58,19 +66,23 @@ pub async fn run_publisher() -> Result<(), Error> {
     .await
 }
 
-/// Serves `endpoint` behind API Gateway until the runtime stops.
-pub async fn run(endpoint: Endpoint) -> Result<(), Error> {
-    let app = app_from_env().await?;
+/// Serves `H`'s endpoint behind API Gateway until the runtime stops.
+pub async fn run<H: Handler>() -> Result<(), Error> {
+    let app = app_from_env(const { H::ENDPOINT.needs() }).await?;
     lambda_http::run(service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle(endpoint, request).await) }
+        async move { Ok::<_, Infallible>(app.handle_as::<H>(request).await) }
     }))
     .await
 }
 
 /// Runs the sweep once per scheduled event until the runtime stops.
 pub async fn run_sweep() -> Result<(), Error> {
-    let app = app_from_env().await?;
+    let app = app_from_env(Needs {
+        dns: true,
+        cloud: true,
+    })
+    .await?;
     let options = SweepOptions::from_env();
     lambda_http::lambda_runtime::run(service_fn(move |event| {
         let (app, options) = (app.clone(), options.clone());

@@ -1,6 +1,6 @@
-//! Lambda function `delete-domain`: `domains::http::Endpoint::Delete` behind API Gateway.
+//! Lambda function `delete-domain`: `domains::http::handlers::Delete` behind API Gateway.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    domains::lambda::run(domains::http::Endpoint::Delete).await
+    domains::lambda::run::<domains::http::handlers::Delete>().await
 }

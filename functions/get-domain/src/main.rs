@@ -1,6 +1,6 @@
-//! Lambda function `get-domain`: `domains::http::Endpoint::Get` behind API Gateway.
+//! Lambda function `get-domain`: `domains::http::handlers::Get` behind API Gateway.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    domains::lambda::run(domains::http::Endpoint::Get).await
+    domains::lambda::run::<domains::http::handlers::Get>().await
 }

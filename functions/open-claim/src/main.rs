@@ -1,6 +1,6 @@
-//! Lambda function `open-claim`: `domains::http::Endpoint::OpenClaim` behind API Gateway.
+//! Lambda function `open-claim`: `domains::http::handlers::OpenClaim` behind API Gateway.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    domains::lambda::run(domains::http::Endpoint::OpenClaim).await
+    domains::lambda::run::<domains::http::handlers::OpenClaim>().await
 }

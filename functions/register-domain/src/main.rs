@@ -1,6 +1,6 @@
-//! Lambda function `register-domain`: `domains::http::Endpoint::Register` behind API Gateway.
+//! Lambda function `register-domain`: `domains::http::handlers::Register` behind API Gateway.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    domains::lambda::run(domains::http::Endpoint::Register).await
+    domains::lambda::run::<domains::http::handlers::Register>().await
 }

@@ -1,6 +1,6 @@
-//! Lambda function `rotate-dkim`: `domains::http::Endpoint::RotateDkim` behind API Gateway.
+//! Lambda function `rotate-dkim`: `domains::http::handlers::RotateDkim` behind API Gateway.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    domains::lambda::run(domains::http::Endpoint::RotateDkim).await
+    domains::lambda::run::<domains::http::handlers::RotateDkim>().await
 }

@@ -29,6 +29,7 @@ pub use response::error_response;
 
 use crate::App;
 use crate::error::ApiError;
+use crate::model::OrgId;
 
 pub type Request = lambda_http::Request;
 pub type Response = lambda_http::Response<Body>;
@@ -104,32 +105,121 @@ impl Endpoint {
     }
 }
 
+/// What an endpoint's function builds at a cold start besides the table: only what its
+/// handler uses, so `get-domain` never builds a resolver or an SES client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The DNS checker (verification).
+    pub dns: bool,
+    /// SES, Route 53 and KMS (identities, records, keys).
+    pub cloud: bool,
+}
+
+impl Endpoint {
+    pub const fn needs(&self) -> Needs {
+        match self {
+            Endpoint::List
+            | Endpoint::Get
+            | Endpoint::Update
+            | Endpoint::ZoneFile
+            | Endpoint::OpenClaim => Needs {
+                dns: false,
+                cloud: false,
+            },
+            Endpoint::Register | Endpoint::Delete | Endpoint::RotateDkim => Needs {
+                dns: false,
+                cloud: true,
+            },
+            Endpoint::Verify | Endpoint::VerifyClaim => Needs {
+                dns: true,
+                cloud: true,
+            },
+        }
+    }
+}
+
+/// One endpoint as a type: a function generic over it links its own handler and nothing
+/// another endpoint uses (the match over [`Endpoint`] in [`App::handle`] links them all,
+/// which the local server wants and a Lambda function does not).
+pub trait Handler: Send + Sync + 'static {
+    const ENDPOINT: Endpoint;
+
+    fn handle<'a>(
+        app: &'a App,
+        org: &'a OrgId,
+        request: &'a Request,
+    ) -> impl Future<Output = Result<Response, ApiError>> + Send + 'a;
+}
+
+macro_rules! handlers {
+    ($($name:ident => $endpoint:ident, $handle:path;)*) => {
+        /// The endpoints as [`Handler`] types, one per Lambda function.
+        pub mod handlers {
+            $(
+                pub struct $name;
+
+                impl super::Handler for $name {
+                    const ENDPOINT: super::Endpoint = super::Endpoint::$endpoint;
+
+                    fn handle<'a>(
+                        app: &'a crate::App,
+                        org: &'a crate::model::OrgId,
+                        request: &'a super::Request,
+                    ) -> impl Future<Output = Result<super::Response, crate::error::ApiError>>
+                    + Send
+                    + 'a {
+                        $handle(app, org, request)
+                    }
+                }
+            )*
+        }
+
+        impl App {
+            /// Serves one request to any endpoint (the local server's way).
+            pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response {
+                match endpoint {
+                    $(Endpoint::$endpoint => self.handle_as::<handlers::$name>(request).await,)*
+                }
+            }
+        }
+    };
+}
+
+handlers! {
+    List => List, super::list::handle;
+    Register => Register, super::register::handle;
+    Get => Get, super::get::handle;
+    Update => Update, super::update::handle;
+    Verify => Verify, super::verify::handle;
+    Delete => Delete, super::delete::handle;
+    OpenClaim => OpenClaim, super::claims::open;
+    VerifyClaim => VerifyClaim, super::claims::verify;
+    ZoneFile => ZoneFile, super::zonefile::handle;
+    RotateDkim => RotateDkim, super::rotate::handle;
+}
+
 impl App {
-    /// Serves one request. Never fails: every error becomes the contract's error body.
-    /// Every log line it causes carries the request id and the function's name.
-    pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response {
+    /// Serves one request to `H`'s endpoint. Never fails: every error becomes the
+    /// contract's error body. Every log line it causes carries the request id and the
+    /// function's name.
+    pub async fn handle_as<H: Handler>(&self, request: Request) -> Response {
         let request_id = request_id(&request);
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
-            function = endpoint.function_name()
+            function = H::ENDPOINT.function_name()
         );
-        self.handle_in_span(endpoint, request, request_id)
+        self.handle_in_span::<H>(request, request_id)
             .instrument(span)
             .await
     }
 
-    async fn handle_in_span(
-        &self,
-        endpoint: Endpoint,
-        request: Request,
-        request_id: String,
-    ) -> Response {
+    async fn handle_in_span<H: Handler>(&self, request: Request, request_id: String) -> Response {
         let started = Instant::now();
         // A bug that panics answers this request with a logged 500; it never takes the
         // process, and with it every other request and check in flight, down (the release
         // profile unwinds for this reason).
-        let result = AssertUnwindSafe(self.dispatch(endpoint, &request))
+        let result = AssertUnwindSafe(self.dispatch::<H>(&request))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(ApiError::Internal(panic_message(panic.as_ref()))));
@@ -151,25 +241,14 @@ impl App {
         response
     }
 
-    async fn dispatch(&self, endpoint: Endpoint, request: &Request) -> Result<Response, ApiError> {
+    async fn dispatch<H: Handler>(&self, request: &Request) -> Result<Response, ApiError> {
         request::check_body_size(request)?;
         let authorization = request
             .headers()
             .get(lambda_http::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let org = self.auth().organization(authorization).await?;
-        match endpoint {
-            Endpoint::List => list::handle(self, &org, request).await,
-            Endpoint::Register => register::handle(self, &org, request).await,
-            Endpoint::Get => get::handle(self, &org, request).await,
-            Endpoint::Update => update::handle(self, &org, request).await,
-            Endpoint::Verify => verify::handle(self, &org, request).await,
-            Endpoint::Delete => delete::handle(self, &org, request).await,
-            Endpoint::OpenClaim => claims::open(self, &org, request).await,
-            Endpoint::VerifyClaim => claims::verify(self, &org, request).await,
-            Endpoint::ZoneFile => zonefile::handle(self, &org, request).await,
-            Endpoint::RotateDkim => rotate::handle(self, &org, request).await,
-        }
+        H::handle(self, &org, request).await
     }
 }
 
