@@ -1667,7 +1667,10 @@ fn n(number: impl ToString) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
-fn domain_item(domain: &Domain) -> Item {
+/// A domain as the table stores it, with its index keys: for bulk loads (benchmarks,
+/// imports), which write it with `BatchWriteItem` and then repair the organization's
+/// counters with [`Store::recount`].
+pub fn domain_item(domain: &Domain) -> Item {
     let mut item: Item = HashMap::from([
         (PK.into(), s(org_pk(&domain.org_id))),
         (SK.into(), s(domain_sk(&domain.id))),

@@ -8,7 +8,7 @@ pub mod schema;
 
 use async_trait::async_trait;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, domain_item};
 pub use memory::MemoryStore;
 
 use crate::events::LifecycleEvent;
