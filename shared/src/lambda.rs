@@ -29,20 +29,39 @@ async fn table_from_env() -> Result<(aws_config::SdkConfig, DynamoStore), Error>
     Ok((aws, store))
 }
 
+/// What a function builds at its cold start, as a constant of a type: [`app_from_env`] is
+/// generic over it, so in each function the branches it does not take are gone at compile
+/// time, and with them the code they would have linked (the resolver, SES, Route 53, KMS).
+trait ColdStart {
+    const NEEDS: Needs;
+}
+
+impl<H: Handler> ColdStart for H {
+    const NEEDS: Needs = H::ENDPOINT.needs();
+}
+
+/// The sweep: it verifies, activates and undoes, so it builds everything.
+struct Everything;
+
+impl ColdStart for Everything {
+    const NEEDS: Needs = Needs {
+        dns: true,
+        cloud: true,
+    };
+}
+
 /// The state of a cold start: DynamoDB from `DOMAINS_TABLE`, the watch interval from
-/// `WATCH_INTERVAL`, and only what `needs` asks for: DNS from `DNS_NAMESERVERS`, SES,
-/// Route 53 and KMS from the AWS configuration. Inlined into each function with its
-/// endpoint's constant `needs`, so what is not built is not linked either.
-#[inline(always)]
-async fn app_from_env(needs: Needs) -> Result<App, Error> {
+/// `WATCH_INTERVAL`, and only what `C` needs: DNS from `DNS_NAMESERVERS`, SES, Route 53
+/// and KMS from the AWS configuration.
+async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
     let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
-    let mut app = if needs.dns {
+    let mut app = if C::NEEDS.dns {
         App::new(store, clock, DnsChecker::from_env()?)
     } else {
         App::without_dns(store, clock)
     };
-    if needs.cloud {
+    if C::NEEDS.cloud {
         app = app.with_cloud(config::lambda_cloud(&aws));
     }
     if let Some(watch) = config::watch_interval_from_env()? {
@@ -68,7 +87,7 @@ pub async fn run_publisher() -> Result<(), Error> {
 
 /// Serves `H`'s endpoint behind API Gateway until the runtime stops.
 pub async fn run<H: Handler>() -> Result<(), Error> {
-    let app = app_from_env(const { H::ENDPOINT.needs() }).await?;
+    let app = app_from_env::<H>().await?;
     lambda_http::run(service_fn(move |request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle_as::<H>(request).await) }
@@ -78,11 +97,7 @@ pub async fn run<H: Handler>() -> Result<(), Error> {
 
 /// Runs the sweep once per scheduled event until the runtime stops.
 pub async fn run_sweep() -> Result<(), Error> {
-    let app = app_from_env(Needs {
-        dns: true,
-        cloud: true,
-    })
-    .await?;
+    let app = app_from_env::<Everything>().await?;
     let options = SweepOptions::from_env();
     lambda_http::lambda_runtime::run(service_fn(move |event| {
         let (app, options) = (app.clone(), options.clone());
