@@ -4,7 +4,8 @@
 //! spawn to its first poll for work and to its response posted, and its peak RSS.
 //!
 //! Run with `scripts/bench-coldstart` (release builds, then this); figures in the README.
-//! DynamoDB Local (from `scripts/install-test-tools`) serves the table. Each function gets
+//! DynamoDB Local and moto (from `scripts/install-test-tools`) serve the table and SES,
+//! Route 53 and KMS. Each function gets
 //! its sample event from `events/`, with the sample key made valid, so it does its real
 //! work; the baselines get `get-domain`'s event.
 
@@ -29,6 +30,8 @@ const SAMPLE_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
 struct Seen {
     first_poll: Option<Instant>,
     response: Option<Instant>,
+    /// The status the function answered its request with.
+    status: Option<u64>,
     served: bool,
     error: Option<String>,
 }
@@ -68,8 +71,12 @@ async fn next(State(runtime): State<Arc<Runtime>>) -> (HeaderMap, String) {
     (headers, runtime.event.clone())
 }
 
-async fn response(State(runtime): State<Arc<Runtime>>) -> StatusCode {
-    runtime.seen.lock().unwrap().response = Some(Instant::now());
+async fn response(State(runtime): State<Arc<Runtime>>, body: String) -> StatusCode {
+    let mut seen = runtime.seen.lock().unwrap();
+    seen.response = Some(Instant::now());
+    seen.status = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|answer| answer["statusCode"].as_u64());
     StatusCode::ACCEPTED
 }
 
@@ -132,6 +139,10 @@ async fn cold_start(binary: &Path, event: &str, env: &[(&str, String)]) -> Resul
                 break Err(format!("{}: {error}", binary.display()));
             }
             if let (Some(poll), Some(response)) = (seen.first_poll, seen.response) {
+                // A failing store answers fast: only real work counts.
+                if !seen.status.is_some_and(|s| s < 500) {
+                    break Err(format!("{}: answered {:?}", binary.display(), seen.status));
+                }
                 break Ok(Run {
                     first_poll_ms: (poll - spawned).as_secs_f64() * 1000.0,
                     response_ms: (response - spawned).as_secs_f64() * 1000.0,
@@ -171,11 +182,17 @@ async fn main() {
     let port = devservers::free_port();
     let _dynamodb = devservers::dynamodb_local(port).expect("DynamoDB Local");
     let endpoint = format!("http://127.0.0.1:{port}");
+    // SES, Route 53 and KMS on moto: the functions that provision call them for real.
+    let moto_port = devservers::free_port();
+    let _moto = devservers::moto(moto_port).expect("moto");
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .endpoint_url(&endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+        // DynamoDB Local keeps a table per access key: the functions' own.
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "bench",
+        ))
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     schema::create_table(&client, "bench").await.expect("table");
@@ -196,8 +213,8 @@ async fn main() {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{moto_port}")),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        // SES and Route 53 clients are built as in AWS, and never called by these events.
         ("DNS_NAMESERVERS", "127.0.0.1:53".to_owned()),
     ];
     let mut binaries: Vec<(String, String)> = domains::http::Endpoint::ALL

@@ -1,6 +1,7 @@
 //! Baseline: the DynamoDB calls `get-domain` makes, with the plain SDK and nothing else:
 //! the API key, then the domain and its organization, answered as JSON.
 
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
@@ -18,13 +19,18 @@ async fn main() -> Result<(), Error> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
         let get = |pk: String, sk: &str| {
-            client
+            let request = client
                 .get_item()
                 .table_name(table)
                 .key("PK", AttributeValue::S(pk))
                 .key("SK", AttributeValue::S(sk.to_owned()))
-                .consistent_read(true)
-                .send()
+                .consistent_read(true);
+            async move {
+                request
+                    .send()
+                    .await
+                    .map_err(|e| DisplayErrorContext(e).to_string())
+            }
         };
         let found = get(format!("KEY#{}", domains::auth::hash_key(key)), "KEY").await?;
         let org = found
