@@ -1,7 +1,10 @@
 //! Logging: JSON lines in Lambda (CloudWatch), readable text locally; level from `RUST_LOG`.
 
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Crates whose verbose output would carry secrets, and the most they may say whatever
 /// `RUST_LOG` asks: DNS messages hold ownership tokens; the AWS SDK's TRACE lines hold
@@ -30,17 +33,41 @@ pub fn filter_from(spec: &str) -> EnvFilter {
     )
 }
 
-fn filter() -> EnvFilter {
-    filter_from(&std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+/// The Lambda functions' filter: `spec` as `target=level` directives, with [`CAPPED`]
+/// applied. Not an [`EnvFilter`]: its span and field filters would link a regex engine into
+/// every function, which no function's logging needs. A spec that does not parse is
+/// `info`.
+pub fn targets_from(spec: &str) -> Targets {
+    let asked: Targets = spec
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+    CAPPED.iter().fold(asked.clone(), |targets, (target, cap)| {
+        let asked_for = [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ]
+        .into_iter()
+        .find(|level| asked.would_enable(target, level))
+        .map_or(LevelFilter::OFF, LevelFilter::from_level);
+        targets.with_target(*target, asked_for.min(*cap))
+    })
 }
 
+/// JSON lines for CloudWatch, level from `RUST_LOG` (default `info`).
 pub fn init_json() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter())
-        .with_current_span(true)
-        .with_target(false)
-        .without_time()
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(targets_from(&spec))
         .try_init();
 }
 
@@ -74,5 +101,22 @@ mod tests {
         assert!(verbose.contains("lambda_runtime=debug"), "{verbose}");
         let quiet = filter_from("warn").to_string();
         assert!(!quiet.contains("aws_smithy_runtime"), "{quiet}");
+    }
+
+    #[test]
+    fn the_functions_caps_lower_and_never_raise() {
+        let verbose = targets_from("trace");
+        assert!(verbose.would_enable("domains::http", &Level::TRACE));
+        assert!(!verbose.would_enable("hickory_net::udp", &Level::INFO));
+        assert!(verbose.would_enable("hickory_net", &Level::WARN));
+        assert!(!verbose.would_enable("aws_smithy_runtime::client", &Level::TRACE));
+        assert!(verbose.would_enable("aws_smithy_runtime", &Level::DEBUG));
+        assert!(!verbose.would_enable("lambda_runtime", &Level::TRACE));
+        let quiet = targets_from("warn,hickory_net=error");
+        assert!(!quiet.would_enable("hickory_net", &Level::WARN));
+        assert!(!quiet.would_enable("aws_smithy_runtime", &Level::INFO));
+        let unreadable = targets_from("[{x=1}]=trace");
+        assert!(unreadable.would_enable("domains", &Level::INFO));
+        assert!(!unreadable.would_enable("domains", &Level::DEBUG));
     }
 }

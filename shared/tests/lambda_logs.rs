@@ -99,10 +99,16 @@ fn the_lambda_runtime_path_logs_no_api_key() {
     }
     let captured = CapturedLogs::default();
     let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(domains::telemetry::filter_from("trace"))
-        .with_writer(move || writer.clone())
+    // The functions' own filter (`telemetry::init_json`), at its most verbose.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(move || writer.clone()),
+        )
+        .with(domains::telemetry::targets_from("trace"))
         .init();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -140,7 +140,7 @@ async fn cold_start(binary: &Path, event: &str, env: &[(&str, String)]) -> Resul
             }
             if let (Some(poll), Some(response)) = (seen.first_poll, seen.response) {
                 // A failing store answers fast: only real work counts.
-                if !seen.status.is_some_and(|s| s < 500) {
+                if seen.status.is_none_or(|s| s >= 500) {
                     break Err(format!("{}: answered {:?}", binary.display(), seen.status));
                 }
                 break Ok(Run {
