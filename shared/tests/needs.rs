@@ -33,6 +33,19 @@ fn request(key: &str, endpoint: Endpoint, id: Option<&str>, body: &str) -> lambd
     }
 }
 
+/// Registers `name` with `key`; the new domain's id.
+async fn register(app: &App, key: &str, name: &str) -> String {
+    let body = format!(r#"{{"domain":"{name}"}}"#);
+    let response = app
+        .handle(
+            Endpoint::Register,
+            request(key, Endpoint::Register, None, &body),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "{}", json(&response));
+    json(&response)["id"].as_str().unwrap().to_owned()
+}
+
 fn json(response: &lambda_http::Response<Body>) -> serde_json::Value {
     match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
@@ -51,32 +64,8 @@ async fn endpoints_built_without_dns_never_need_it() {
     let app = App::without_dns(store, Arc::new(SystemClock));
     let key = key.key.as_str();
     // A name another organization holds, for the claim below.
-    let held = app
-        .handle(
-            Endpoint::Register,
-            request(
-                &other.key,
-                Endpoint::Register,
-                None,
-                r#"{"domain":"held.example"}"#,
-            ),
-        )
-        .await;
-    assert_eq!(held.status(), 201);
-
-    let registered = app
-        .handle(
-            Endpoint::Register,
-            request(
-                key,
-                Endpoint::Register,
-                None,
-                r#"{"domain":"slim.example"}"#,
-            ),
-        )
-        .await;
-    assert_eq!(registered.status(), 201, "{}", json(&registered));
-    let id = json(&registered)["id"].as_str().unwrap().to_owned();
+    register(&app, &other.key, "held.example").await;
+    let id = register(&app, key, "slim.example").await;
     let id = Some(id.as_str());
     let steps = [
         (Endpoint::List, None, ""),
@@ -107,18 +96,7 @@ async fn endpoints_built_without_dns_never_need_it() {
     }
 
     // The test can tell: an endpoint that does check DNS, built without it, is a 500.
-    let again = app
-        .handle(
-            Endpoint::Register,
-            request(
-                key,
-                Endpoint::Register,
-                None,
-                r#"{"domain":"slim2.example"}"#,
-            ),
-        )
-        .await;
-    let id = json(&again)["id"].as_str().unwrap().to_owned();
+    let id = register(&app, key, "slim2.example").await;
     let verify = app
         .handle(
             Endpoint::Verify,
