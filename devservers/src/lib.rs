@@ -24,6 +24,17 @@ pub fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("bind an ephemeral port on 127.0.0.1: {e}"))
 }
 
+/// The most memory a process has held resident (`VmHWM`), in MiB: `pid` as `/proc` names
+/// it (`"self"` for this one). For the benchmarks; NaN where `/proc` does not say.
+pub fn peak_rss_mib(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// The repository's root (this crate is one of its members).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -21,15 +21,6 @@ const DOMAINS: usize = 10_000;
 const DNS_LATENCY: Duration = Duration::from_millis(20);
 const ZONE: &str = "bench.example";
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// The DNS servers run on a runtime of their own, as remote servers would, so their work
 /// does not queue behind the sweep's tasks. Two threads: one thread of the test servers
 /// tops out near 25,000 answers a second, which 64 checks of ten questions each exceed.
@@ -90,7 +81,7 @@ async fn main() {
             100.0 * rate / bound,
             summary.activated,
             asked as f64 / DOMAINS as f64,
-            peak_rss_mib()
+            devservers::peak_rss_mib("self")
         );
     }
     mixed_run(dns).await;
@@ -198,6 +189,6 @@ async fn mixed_run(dns: &DnsHierarchy) {
         summary.degraded,
         due as f64 / elapsed,
         asked as f64 / due as f64,
-        peak_rss_mib()
+        devservers::peak_rss_mib("self")
     );
 }

@@ -10,7 +10,7 @@
 //! work; the baselines get `get-domain`'s event.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,15 +85,6 @@ async fn error(State(runtime): State<Arc<Runtime>>, body: String) -> StatusCode 
     StatusCode::ACCEPTED
 }
 
-fn peak_rss_mib(child: &Child) -> f64 {
-    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 struct Run {
     first_poll_ms: f64,
     response_ms: f64,
@@ -157,7 +148,7 @@ async fn cold_start(binary: &Path, event: &str, env: &[(&str, String)]) -> Resul
     };
     // Let it return to its next poll, where it waits, before reading its peak.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let rss = peak_rss_mib(&child);
+    let rss = devservers::peak_rss_mib(&child.id().to_string());
     let _ = child.kill();
     let _ = child.wait();
     server.abort();

@@ -62,6 +62,11 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             PageStart::After(cursor::open(&key, scope, text, app.now())?)
         }
     };
+    // A cursor's page is not placed by an offset: it answers 0.
+    let echoed_offset = match start {
+        PageStart::Offset(offset) => offset,
+        PageStart::After(_) => 0,
+    };
     let page = app
         .store()
         .list_page(
@@ -90,11 +95,7 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             domains: page.domains.iter().map(DomainSummary::from).collect(),
             total,
             limit,
-            offset: if query.get("cursor").is_some() {
-                0
-            } else {
-                offset
-            },
+            offset: echoed_offset,
             counts: page.counts,
             next_cursor,
         },

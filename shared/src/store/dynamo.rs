@@ -359,12 +359,7 @@ impl DynamoStore {
         keys_only: bool,
         after: Option<&DomainId>,
     ) -> QueryFluentBuilder {
-        let mut start = after.map(|id| {
-            HashMap::from([
-                (PK.to_owned(), s(org_pk(org))),
-                (SK.to_owned(), s(domain_sk(id))),
-            ])
-        });
+        let mut start = after.map(|id| domain_key(org, id));
         let query = self
             .client
             .query()
@@ -434,15 +429,7 @@ impl DynamoStore {
     /// those gone since their keys were read are left out.
     async fn domains_by_id(&self, org: &OrgId, ids: &[DomainId]) -> Result<Vec<Item>, StoreError> {
         let mut found: HashMap<String, Item> = HashMap::with_capacity(ids.len());
-        let keys: Vec<Item> = ids
-            .iter()
-            .map(|id| {
-                HashMap::from([
-                    (PK.to_owned(), s(org_pk(org))),
-                    (SK.to_owned(), s(domain_sk(id))),
-                ])
-            })
-            .collect();
+        let keys: Vec<Item> = ids.iter().map(|id| domain_key(org, id)).collect();
         let mut pending = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -1665,6 +1652,14 @@ fn s(text: impl Into<String>) -> AttributeValue {
 
 fn n(number: impl ToString) -> AttributeValue {
     AttributeValue::N(number.to_string())
+}
+
+/// A domain's key in the table.
+fn domain_key(org: &OrgId, id: &DomainId) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(org_pk(org))),
+        (SK.to_owned(), s(domain_sk(id))),
+    ])
 }
 
 /// A domain as the table stores it, with its index keys: for bulk loads (benchmarks,
