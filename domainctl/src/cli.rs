@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::{Parser, Subcommand};
 use domains::model::{OrgId, ZoneId};
-use domains::sweep::SweepOptions;
+use domains::workflows::sweep::SweepOptions;
 
 #[derive(Parser)]
 #[command(

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use devservers::{Server, free_port};
+use domains::aws::Cloud;
+use domains::aws::Kms;
 use domains::clock::{Clock, SystemClock};
-use domains::cloud::Cloud;
 use domains::config;
 use domains::model::{OrgId, ZoneId};
-use domains::sealing::Kms;
 use domains::store::{DynamoStore, schema};
 
 use crate::local::{self, Backing, Options};
-use domains::events::EventBridgeSink;
+use domains::aws::EventBridgeSink;
 
 const TABLE: &str = "domains";
 const REGION: &str = "us-east-1";
@@ -43,7 +43,7 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         .map_err(|e| format!("cannot create the table in DynamoDB Local: {e}"))?;
     let cloud_config = aws_at(&moto_url);
     let zone = hosted_zone(&cloud_config).await?;
-    let kms_key = domains::sealing::create_key(&cloud_config)
+    let kms_key = domains::aws::create_key(&cloud_config)
         .await
         .map_err(|e| format!("cannot create the KMS key in moto: {e}"))?;
 

@@ -8,8 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
+use domains::aws::{EventBridgeSink, EventSink};
 use domains::config;
-use domains::events::{EventBridgeSink, EventFeed, EventSink, LogSink, StreamedEvent, outbox_item};
+use domains::model::event::StreamedEvent;
+use domains::outbox::{LogSink, outbox_item};
+use domains::store::EventFeed;
 
 /// How often an idle stream is polled.
 const POLL_EVERY: Duration = Duration::from_millis(200);

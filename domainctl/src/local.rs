@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use domains::App;
 use domains::auth::NewApiKey;
+use domains::aws::Cloud;
+use domains::aws::EventSink;
 use domains::clock::{Clock, SystemClock};
-use domains::cloud::Cloud;
-use domains::dns::DnsChecker;
-use domains::events::{EventFeed, EventSink, publish_forever};
 use domains::model::{OrgId, ZoneId};
+use domains::outbox::publish_forever;
+use domains::store::EventFeed;
 use domains::store::{Store, StoreError};
-use domains::sweep::{SweepOptions, sweep};
+use domains::workflows::sweep::{SweepOptions, sweep};
 
 /// What the server runs over.
 pub struct Backing {
@@ -38,7 +39,7 @@ pub struct Options {
 
 /// Stores the keys and zone assignments, prints the banner, and serves until Ctrl-C.
 pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
-    let dns = DnsChecker::configured(&options.dns)?;
+    let dns = domains::config::dns_checker(&options.dns)?;
     let store = backing.store;
     let now = SystemClock.now();
     let generated = options.api_keys.is_empty();

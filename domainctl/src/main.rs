@@ -13,12 +13,14 @@ use domainctl::local::{self, Backing, Options};
 use domainctl::preflight::{self, Exists, Uses};
 use domains::App;
 use domains::auth::{NewApiKey, hash_key};
+use domains::aws::{EventSink, MAX_PER_PUT};
 use domains::clock::{Clock, SystemClock};
 use domains::config;
-use domains::dns::DnsChecker;
-use domains::events::{EventFeed, EventSink, LogSink, MAX_PER_PUT};
-use domains::store::{DynamoStore, MemoryStore, Store, StoreError, schema};
-use domains::sweep::{SweepOptions, sweep};
+use domains::outbox::LogSink;
+use domains::store::{
+    DynamoStore, EventFeed, KeyStore, MemoryStore, OrgStore, Store, StoreError, schema,
+};
+use domains::workflows::sweep::{SweepOptions, sweep};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -57,7 +59,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Sweep { dns, concurrency } => {
             let aws = config::aws().await;
             let store = Arc::new(dynamo_store(&aws, Exists::Required).await?);
-            let dns = DnsChecker::configured(&dns)?;
+            let dns = domains::config::dns_checker(&dns)?;
             let app = App::new(store, Arc::new(SystemClock), dns)
                 .with_cloud(config::cloud_if_endpoints(&aws));
             let options = SweepOptions {

@@ -3,7 +3,8 @@
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domains::store::{DefaultChoice, Store};
+use domains::store::DefaultChoice;
+use domains::store::{DomainStore, OrgStore};
 use testkit::pending_domain;
 
 /// Runs `domainctl orgs counts ARGS` on `table`; exit status and stdout.

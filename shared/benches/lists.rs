@@ -18,8 +18,9 @@ use domains::clock::{Clock, SystemClock};
 use domains::http::Endpoint;
 use domains::model::{Domain, Status, Timestamp};
 use domains::store::{
-    DefaultChoice, DomainPage, DynamoStore, MemoryStore, PageQuery, PageStart, Store, domain_item,
+    DefaultChoice, DomainPage, DynamoStore, MemoryStore, PageQuery, PageStart, domain_item,
 };
+use domains::store::{DomainStore, KeyStore, ListStore};
 use futures::StreamExt;
 use lambda_http::{Body, RequestExt};
 use testkit::{org, pending_domain};

@@ -14,7 +14,7 @@ use domains::App;
 use domains::clock::{Clock, SystemClock};
 use domains::model::Status;
 use domains::store::{DefaultChoice, MemoryStore, Store};
-use domains::sweep::{SweepOptions, sweep};
+use domains::workflows::sweep::{SweepOptions, sweep};
 use testkit::{DnsHierarchy, pending_domain};
 
 const DOMAINS: usize = 10_000;
@@ -114,7 +114,7 @@ async fn timed_sweep(
     dns: &DnsHierarchy,
     store: Arc<dyn Store>,
     concurrency: usize,
-) -> (domains::sweep::SweepSummary, f64, usize) {
+) -> (domains::workflows::sweep::SweepSummary, f64, usize) {
     let checker = dns.checker(Duration::from_secs(2));
     let app = App::new(store, Arc::new(SystemClock), checker);
     let options = SweepOptions {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::aws::Cloud;
 use crate::clock::Clock;
-use crate::cloud::Cloud;
 use crate::dns::DnsChecker;
 use crate::model::Timestamp;
 use crate::store::Store;

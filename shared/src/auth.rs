@@ -108,7 +108,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{KeyStore, MemoryStore};
 
     fn org(id: &str) -> OrgId {
         OrgId::parse(id).unwrap()

@@ -1,14 +1,17 @@
-//! Configuration from the environment, read once per cold start.
+//! Configuration from the environment, read once per cold start: the one module that reads
+//! environment variables (the AWS SDK's own chain aside), each with an error that names the
+//! variable and what was wrong.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::cloud::Cloud;
-use crate::route53::Route53;
-use crate::sealing::Kms;
-use crate::ses::SesV2;
+use crate::aws::{Cloud, Kms, Route53, SesV2};
+use crate::dns::DnsChecker;
+use crate::dns::check::{DEFAULT_TIMEOUT, parse_nameservers};
 use crate::store::DynamoStore;
+use crate::workflows::sweep::SweepOptions;
 
 /// Name of the DynamoDB table. Required in Lambda; in the local server its presence
 /// switches from the in-memory store to DynamoDB.
@@ -36,7 +39,7 @@ pub fn cloud(config: &SdkConfig) -> Cloud {
     Cloud {
         ses: Some(Arc::new(SesV2::new(config.clone()))),
         zones: Some(Arc::new(Route53::new(config))),
-        sealer: Kms::from_env(config).map(|kms| Arc::new(kms) as _),
+        sealer: kms_key_from_env().map(|id| Arc::new(Kms::new(config, id)) as _),
     }
 }
 
@@ -109,4 +112,63 @@ pub fn event_bus_from_env() -> String {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "default".to_owned())
+}
+
+/// Names the KMS key that seals DKIM keys (id, ARN or alias).
+pub const KMS_KEY_VAR: &str = "DKIM_KMS_KEY_ID";
+
+/// The key `DKIM_KMS_KEY_ID` names, if it names one.
+pub fn kms_key_from_env() -> Option<String> {
+    std::env::var(KMS_KEY_VAR)
+        .ok()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+}
+
+/// Environment variable naming the resolver (`ip:port,ip:port`); the system's when unset.
+pub const NAMESERVERS_VAR: &str = "DNS_NAMESERVERS";
+/// `recursive` asks the resolver only (for networks that cannot reach the Internet's name
+/// servers); anything else, or unset, asks the authoritative servers.
+pub const MODE_VAR: &str = "DNS_MODE";
+
+/// The DNS checker: these resolvers (the command line's), else `DNS_NAMESERVERS`, else the
+/// system's; and `DNS_MODE`.
+pub fn dns_checker(resolvers: &[SocketAddr]) -> Result<DnsChecker, String> {
+    let from_env = std::env::var(NAMESERVERS_VAR).unwrap_or_default();
+    let checker = if !resolvers.is_empty() {
+        DnsChecker::with_nameservers(resolvers, DEFAULT_TIMEOUT)
+    } else if !from_env.trim().is_empty() {
+        DnsChecker::with_nameservers(&parse_nameservers(&from_env)?, DEFAULT_TIMEOUT)
+    } else {
+        DnsChecker::system()?
+    };
+    Ok(match std::env::var(MODE_VAR) {
+        Ok(mode) if mode.trim().eq_ignore_ascii_case("recursive") => checker.recursive(),
+        Ok(mode)
+            if !mode.trim().is_empty() && !mode.trim().eq_ignore_ascii_case("authoritative") =>
+        {
+            return Err(format!(
+                "{MODE_VAR} is '{mode}'; it takes authoritative (the default) or recursive"
+            ));
+        }
+        _ => checker,
+    })
+}
+
+/// The sweep's options: the defaults, with `SWEEP_CONCURRENCY` when set.
+pub fn sweep_options_from_env() -> SweepOptions {
+    let mut options = SweepOptions::default();
+    if let Some(n) = std::env::var("SWEEP_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        options.concurrency = n;
+    }
+    options
+}
+
+/// The log filter's directives: `RUST_LOG`, else `default`.
+pub fn log_spec_from_env(default: &str) -> String {
+    std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned())
 }

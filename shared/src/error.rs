@@ -3,6 +3,7 @@
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::aws::CloudError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +144,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<CloudError> for ApiError {
+    fn from(error: CloudError) -> Self {
+        match error {
+            CloudError::Unavailable(cause) => ApiError::Unavailable(cause),
+            CloudError::IdentityTaken(message) => ApiError::IdentityTaken(message),
+            CloudError::RecordsExist(message) => ApiError::DnsRecordConflict(message),
+            CloudError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +175,20 @@ mod tests {
             "SERVICE_UNAVAILABLE"
         );
         assert_eq!(code(StoreError::Internal("x".into())), "INTERNAL_ERROR");
+    }
+
+    #[test]
+    fn cloud_errors_map_to_the_contract() {
+        let code = |e: CloudError| ApiError::from(e).code();
+        assert_eq!(
+            code(CloudError::Unavailable("AWS account limit reached".into())),
+            "SERVICE_UNAVAILABLE"
+        );
+        assert_eq!(code(CloudError::IdentityTaken("x".into())), "DOMAIN_EXISTS");
+        assert_eq!(
+            code(CloudError::RecordsExist("x".into())),
+            "DNS_RECORD_CONFLICT"
+        );
+        assert_eq!(code(CloudError::Internal("x".into())), "INTERNAL_ERROR");
     }
 }

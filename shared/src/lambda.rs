@@ -10,14 +10,14 @@ use serde::Deserialize;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 
 use crate::App;
+use crate::aws::EventBridgeSink;
 use crate::clock::{Clock, SystemClock};
 use crate::config;
-use crate::dns::DnsChecker;
-use crate::events::{EventBridgeSink, publish_batch};
 use crate::http::{Handler, Needs};
+use crate::outbox::publish_batch;
 use crate::store::DynamoStore;
-use crate::sweep::{SweepOptions, SweepSummary, sweep};
 use crate::telemetry;
+use crate::workflows::sweep::{SweepOptions, SweepSummary, sweep};
 
 /// The table from `DOMAINS_TABLE` and the AWS configuration, logging set up.
 async fn table_from_env() -> Result<(aws_config::SdkConfig, DynamoStore), Error> {
@@ -57,7 +57,7 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
     let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
     let mut app = if C::NEEDS.dns {
-        App::new(store, clock, DnsChecker::from_env()?)
+        App::new(store, clock, config::dns_checker(&[])?)
     } else {
         App::without_dns(store, clock)
     };
@@ -98,7 +98,7 @@ pub async fn run<H: Handler>() -> Result<(), Error> {
 /// Runs the sweep once per scheduled event until the runtime stops.
 pub async fn run_sweep() -> Result<(), Error> {
     let app = app_from_env::<Everything>().await?;
-    let options = SweepOptions::from_env();
+    let options = config::sweep_options_from_env();
     lambda_http::lambda_runtime::run(service_fn(move |event| {
         let (app, options) = (app.clone(), options.clone());
         async move { Ok::<_, Error>(handle_scheduled(&app, &options, event).await) }

@@ -58,7 +58,7 @@ pub fn targets_from(spec: &str) -> Targets {
 
 /// JSON lines for CloudWatch, level from `RUST_LOG` (default `info`).
 pub fn init_json() {
-    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let spec = crate::config::log_spec_from_env("info");
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -78,8 +78,7 @@ pub fn init_json() {
 /// no instance metadata service to ask for a region or credentials) are left out: the local
 /// tools check the configuration themselves and say in one line what to set.
 pub fn init_text() {
-    let spec = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| "info,aws_config=error,aws_smithy_runtime=warn".into());
+    let spec = crate::config::log_spec_from_env("info,aws_config=error,aws_smithy_runtime=warn");
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter_from(&spec))

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use domains::App;
 use domains::auth::NewApiKey;
+use domains::aws::Cloud;
+use domains::aws::SesV2;
 use domains::clock::SystemClock;
-use domains::cloud::Cloud;
 use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::model::Timestamp;
-use domains::ses::SesV2;
-use domains::store::Store;
+use domains::store::KeyStore;
 use lambda_http::{Body, RequestExt};
 use testkit::{CapturedLogs, TestDns, org};
 

@@ -7,10 +7,10 @@ use aws_sdk_route53::types::{
 
 use std::sync::Arc;
 
-use domains::cloud::Cloud;
-use domains::route53::Route53;
-use domains::sealing::Kms;
-use domains::ses::SesV2;
+use domains::aws::Cloud;
+use domains::aws::Kms;
+use domains::aws::Route53;
+use domains::aws::SesV2;
 
 use crate::moto;
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::Target;
-use domains::events::{EventBridgeSink, SOURCE};
+use domains::aws::EventBridgeSink;
+use domains::model::event::SOURCE;
 use serde_json::Value;
 
 use crate::moto;

@@ -29,7 +29,7 @@ pub fn moto() -> &'static Moto {
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(domains::sealing::create_key(&config))
+                .block_on(domains::aws::create_key(&config))
         })
         .join()
         .expect("the KMS key thread")

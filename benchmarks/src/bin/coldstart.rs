@@ -20,7 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use domains::auth::hash_key;
 use domains::model::{OrgId, Timestamp};
-use domains::store::{ApiKeyRecord, DynamoStore, Store, schema};
+use domains::store::KeyStore;
+use domains::store::{ApiKeyRecord, DynamoStore, schema};
 
 const RUNS: usize = 7;
 const SAMPLE_KEY: &str = "emk_sample_events_key_0000000000000000000000000";

@@ -46,7 +46,7 @@ async fn a_squatted_name_goes_to_whoever_proves_it(backend: Backend) {
         identity_tags(&name)
             .await
             .unwrap()
-            .contains(&(domains::ses::ORG_TAG.into(), "org_a".into()))
+            .contains(&(domains::aws::ORG_TAG.into(), "org_a".into()))
     );
 
     let opened = open_claim(&app, &name).await;
@@ -90,11 +90,11 @@ async fn a_squatted_name_goes_to_whoever_proves_it(backend: Backend) {
     assert_eq!(app.store.quota(&org("org_a")).await.unwrap().used, 0);
     let tags = identity_tags(&name).await.unwrap();
     assert!(
-        tags.contains(&(domains::ses::ORG_TAG.into(), "org_b".into())),
+        tags.contains(&(domains::aws::ORG_TAG.into(), "org_b".into())),
         "{tags:?}"
     );
     assert!(
-        tags.contains(&(domains::ses::DOMAIN_TAG.into(), new_id.clone())),
+        tags.contains(&(domains::aws::DOMAIN_TAG.into(), new_id.clone())),
         "{tags:?}"
     );
     let mine = app

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use aws_sdk_route53::types::RrType;
-use domains::cloud::Cloud;
+use domains::aws::Cloud;
+use domains::aws::SesV2;
 use domains::model::{Timestamp, ZoneId};
-use domains::ses::SesV2;
 use domains::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use domains::App;
 use domains::auth::NewApiKey;
+use domains::aws::Cloud;
 use domains::clock::SystemClock;
-use domains::cloud::Cloud;
 use domains::model::{DomainId, OrgId, Timestamp};
 use domains::store::Store;
 use reqwest::{Method, StatusCode};

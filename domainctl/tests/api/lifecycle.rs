@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domainctl::events::{From, StreamFeed};
+use domains::aws::Cloud;
+use domains::aws::{EventBridgeSink, EventSink};
 use domains::clock::{Clock, SystemClock};
-use domains::cloud::Cloud;
-use domains::events::{
-    EventBridgeSink, EventFeed, EventSink, LifecycleEvent, publish_batch, publish_forever,
-};
 use domains::model::DomainId;
+use domains::model::event::LifecycleEvent;
+use domains::outbox::{publish_batch, publish_forever};
+use domains::store::EventFeed;
 use domains::store::{MemoryStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,6 +23,7 @@ use testkit::{
 };
 
 use crate::harness::{BASE, TestApp, id_of, publish};
+use domains::store::{DomainStore, OutboxStore};
 
 fn domain_id(id: &str) -> DomainId {
     DomainId::parse(id).expect("a domain id")

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use domains::cloud::Cloud;
+use domains::aws::Cloud;
+use domains::aws::{KeySealer, Kms, SealContext};
 use domains::dns::DkimKeyPair;
 use domains::model::DomainId;
-use domains::sealing::{KeySealer, Kms, SealContext};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::aws::{identity_dkim, unique_domain, zone_records};

@@ -20,12 +20,6 @@ use crate::model::{
     CheckReport, Claim, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Timestamp,
 };
 
-/// Environment variable naming the resolver (`ip:port,ip:port`); the system's when unset.
-pub const NAMESERVERS_VAR: &str = "DNS_NAMESERVERS";
-/// `recursive` asks the resolver only (for networks that cannot reach the Internet's name
-/// servers); anything else, or unset, asks the authoritative servers.
-pub const MODE_VAR: &str = "DNS_MODE";
-
 /// How long one server may take to answer one question, retries included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one record's check may take, zone discovery, CNAMEs and delegations included:
@@ -54,36 +48,6 @@ pub struct DnsChecker {
 }
 
 impl DnsChecker {
-    /// `DNS_NAMESERVERS` (or the system's resolver) and `DNS_MODE`.
-    pub fn from_env() -> Result<Self, String> {
-        Self::configured(&[])
-    }
-
-    /// These resolvers (the command line's), else `DNS_NAMESERVERS`, else the system's;
-    /// and `DNS_MODE`.
-    pub fn configured(resolvers: &[SocketAddr]) -> Result<Self, String> {
-        let from_env = std::env::var(NAMESERVERS_VAR).unwrap_or_default();
-        let checker = if !resolvers.is_empty() {
-            Self::with_nameservers(resolvers, DEFAULT_TIMEOUT)
-        } else if !from_env.trim().is_empty() {
-            Self::with_nameservers(&parse_nameservers(&from_env)?, DEFAULT_TIMEOUT)
-        } else {
-            Self::system()?
-        };
-        Ok(match std::env::var(MODE_VAR) {
-            Ok(mode) if mode.trim().eq_ignore_ascii_case("recursive") => checker.recursive(),
-            Ok(mode)
-                if !mode.trim().is_empty()
-                    && !mode.trim().eq_ignore_ascii_case("authoritative") =>
-            {
-                return Err(format!(
-                    "{MODE_VAR} is '{mode}'; it takes authoritative (the default) or recursive"
-                ));
-            }
-            _ => checker,
-        })
-    }
-
     /// The system's resolver, authoritative mode.
     pub fn system() -> Result<Self, String> {
         let builder = TokioResolver::builder_tokio()

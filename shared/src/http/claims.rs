@@ -1,3 +1,6 @@
+//! `POST /claims` and `POST /claims/:id/verify`: a claim of a name another organization
+//! holds unverified.
+
 use lambda_http::http::StatusCode;
 use serde::Deserialize;
 
@@ -7,9 +10,9 @@ use super::response::json;
 use super::views::ClaimView;
 use super::{Request, Response};
 use crate::App;
-use crate::claims::{self, Unproven};
 use crate::error::ApiError;
 use crate::model::OrgId;
+use crate::workflows::claims::{self, Unproven};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -6,9 +6,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::crypto::{open_with, seal_with};
 use crate::error::ApiError;
 use crate::model::{DomainId, OrgId, Status, Timestamp};
-use crate::sealing::{open_with, seal_with};
 
 /// How long a cursor is honoured: long enough for any walk, short enough that an old link
 /// does not resume a list as if no time had passed.

@@ -1,3 +1,5 @@
+//! `DELETE /:id`: removes the domain, its SES identity and the records the service wrote.
+
 use lambda_http::http::StatusCode;
 
 use super::request::domain_id;
@@ -7,11 +9,11 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
-use crate::provision;
+use crate::workflows::delete;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let id = domain_id(request)?;
-    provision::remove(app, org, &id).await?;
+    delete::remove(app, org, &id).await?;
     Ok(json(
         StatusCode::OK,
         &Deleted {

@@ -1,3 +1,5 @@
+//! `GET /:id`: one domain, everything about it.
+
 use lambda_http::http::StatusCode;
 
 use super::request::requested_domain;

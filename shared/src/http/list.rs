@@ -1,3 +1,5 @@
+//! `GET /`: a page of the organization's domains, by offset or cursor, with counts.
+
 use lambda_http::http::StatusCode;
 
 use super::cursor::{self, ListScope};

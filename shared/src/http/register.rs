@@ -1,3 +1,5 @@
+//! `POST /`: registers a domain; `201` with the records to publish.
+
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
@@ -8,8 +10,8 @@ use super::{BASE_PATH, Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::{Domain, MailFrom, OrgId};
-use crate::provision;
 use crate::store::DefaultChoice;
+use crate::workflows::register::{Registration, register_domain};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -29,38 +31,22 @@ struct RegisterRequest {
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let body: RegisterRequest = json_body(request)?;
-    let name = domain_name(&body.domain)?;
-    let region = region(body.region.as_deref())?;
-    // Both limits together keep `<label>.<domain>` a valid name (see `MailFrom::MAX_LEN`).
-    let mail_from = match &body.mail_from {
-        Some(text) => MailFrom::parse(text).map_err(ApiError::Validation)?,
-        None => MailFrom::standard(),
+    let registration = Registration {
+        name: domain_name(&body.domain)?,
+        region: region(body.region.as_deref())?,
+        // Both limits together keep `<label>.<domain>` a valid name (see `MailFrom::MAX_LEN`).
+        mail_from: match &body.mail_from {
+            Some(text) => MailFrom::parse(text).map_err(ApiError::Validation)?,
+            None => MailFrom::standard(),
+        },
+        default: match body.is_default {
+            None => DefaultChoice::IfNone,
+            Some(true) => DefaultChoice::Always,
+            Some(false) => DefaultChoice::Never,
+        },
+        auto_configure_dns: body.auto_configure_dns == Some(true),
     };
-    let default = match body.is_default {
-        None => DefaultChoice::IfNone,
-        Some(true) => DefaultChoice::Always,
-        Some(false) => DefaultChoice::Never,
-    };
-
-    let hosted_zone_id = if body.auto_configure_dns == Some(true) {
-        Some(provision::assigned_zone(app, org, &name).await?.to_string())
-    } else {
-        None
-    };
-
-    // The cheap refusals first: no RSA key is made for an organization at its limit or for
-    // a name someone holds (the register transaction decides both atomically in any case).
-    tokio::try_join!(
-        async { Ok::<_, ApiError>(app.store().quota(org).await?.room()?) },
-        provision::refuse_if_held(app, org, &name)
-    )?;
-
-    let now = app.now();
-    let (mut setup, dkim) = provision::new_keys(now).await?;
-    setup.mail_from = Some(mail_from);
-    let mut domain = Domain::new_pending(org.clone(), name, region, setup, now);
-    domain.hosted_zone_id = hosted_zone_id;
-    let stored = provision::register(app, &domain, &dkim, default).await?;
+    let stored = register_domain(app, org, registration).await?;
     Ok(created(&stored))
 }
 

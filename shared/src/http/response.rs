@@ -1,3 +1,5 @@
+//! Writing responses: JSON bodies, and errors as the contract's `{"error": …}`.
+
 use lambda_http::Body;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use serde::Serialize;

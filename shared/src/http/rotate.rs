@@ -1,3 +1,5 @@
+//! `POST /:id/dkim/rotate`: starts a DKIM key rotation.
+
 use lambda_http::http::StatusCode;
 
 use super::request::domain_id;
@@ -7,12 +9,12 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
-use crate::rotation;
+use crate::workflows::rotate_dkim;
 
 /// `POST /:id/dkim/rotate`: `202`, with the domain showing its next DKIM record beside the
 /// current one; the rotation completes once that record verifies.
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let id = domain_id(request)?;
-    let domain = rotation::start(app, org, &id).await?;
+    let domain = rotate_dkim::start(app, org, &id).await?;
     Ok(json(StatusCode::ACCEPTED, &DomainDetail::from(&domain)))
 }

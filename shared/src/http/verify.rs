@@ -1,3 +1,6 @@
+//! `POST /:id/verify`: checks DNS now; `422` with every finding while required records
+//! are missing.
+
 use lambda_http::http::StatusCode;
 
 use super::request::requested_domain;
@@ -7,7 +10,7 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
-use crate::verify::verify;
+use crate::workflows::verify::verify;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let domain = requested_domain(app, org, request).await?;

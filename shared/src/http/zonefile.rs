@@ -1,3 +1,5 @@
+//! `GET /:id/zonefile`: the records to publish as a zone-file fragment.
+
 use lambda_http::Body;
 use lambda_http::http::{HeaderValue, StatusCode, header};
 

@@ -1,7 +1,10 @@
+//! The stored domain and its state machine: status, health, the check schedule, what a
+//! check's findings do to it.
+
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
-use super::{CheckReport, DomainId, DomainName, OrgId, Region, Status, Timestamp};
+use super::{CheckReport, DomainId, DomainName, Health, OrgId, Region, Status, Timestamp};
 
 /// What the owner publishes to prove control and to let SES sign: fixed at registration,
 /// except the DKIM keys, which a rotation changes. No DKIM private key is here in plain:
@@ -42,14 +45,6 @@ pub struct DomainState {
     /// Since when an active domain's required records have not verified (its health is
     /// `degraded`); `None` while they do.
     pub degraded_since: Option<Timestamp>,
-}
-
-/// An active domain's standing at its last check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Ok,
-    Degraded,
 }
 
 /// How long a domain may stay pending before it is `failed` (SES's own window).

@@ -1,3 +1,6 @@
+//! A registrable domain name, validated and normalised (IDNA, case, trailing dot) once,
+//! at the edge.
+
 use std::fmt;
 use std::net::IpAddr;
 

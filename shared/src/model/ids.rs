@@ -1,3 +1,6 @@
+//! The ids this service issues (`dom_…`, `clm_…`: a prefix and a ULID) and the ones it is
+//! given (organizations, hosted zones), each validated.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! The custom MAIL FROM label (`send` in `send.yourcompany.com`), validated.
+
 use std::fmt;
 
 /// The label of a domain's custom MAIL FROM subdomain: `send` in `send.yourcompany.com`.

@@ -4,6 +4,7 @@ mod claim;
 mod dkim;
 mod domain;
 mod domain_name;
+pub mod event;
 mod ids;
 mod mail_from;
 mod region;
@@ -14,16 +15,17 @@ mod verification;
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
 pub use dkim::{NextDkim, RetiredDkim, SealedKey, selector_for};
 pub use domain::{
-    Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, Health,
-    VERIFICATION_WINDOW, VerificationSetup, WATCH_INTERVAL, check_backoff,
+    Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, VERIFICATION_WINDOW,
+    VerificationSetup, WATCH_INTERVAL, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
+pub use event::{EventType, LifecycleEvent, Removal, StreamedEvent};
 pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
 pub use mail_from::MailFrom;
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::{Status, StatusCounts};
 pub use timestamp::Timestamp;
 pub use verification::{
-    Capabilities, CheckReport, Finding, Purpose, RecordKind, RecordStatus, ServerFinding, SesView,
-    VerificationStatus,
+    Capabilities, CheckReport, Finding, Health, Purpose, RecordKind, RecordStatus, ServerFinding,
+    SesView, VerificationStatus,
 };

@@ -1,3 +1,5 @@
+//! The SES regions a domain can be registered in: those that receive mail.
+
 use std::fmt;
 
 use serde::Serialize;

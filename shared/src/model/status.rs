@@ -1,3 +1,6 @@
+//! A domain's status (pending, active, suspended, failed), the moves a caller may ask for,
+//! and counts by status.
+
 use std::fmt;
 use std::str::FromStr;
 

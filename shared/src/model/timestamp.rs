@@ -1,3 +1,5 @@
+//! Timestamps: UTC, whole seconds, RFC 3339 in JSON and in the table.
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

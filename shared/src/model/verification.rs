@@ -4,6 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 
+/// An active domain's standing at its last check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Ok,
+    Degraded,
+}
+
 /// The records of the contract, by purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -253,9 +261,9 @@ impl CheckReport {
     /// published (missing, wrong, defeated, or gone from some servers), and `None` when the
     /// check could not tell (no authoritative server answered): one unreachable server is
     /// not a broken domain, and nothing is announced on it.
-    pub fn health(&self) -> Option<super::Health> {
+    pub fn health(&self) -> Option<Health> {
         if self.required_passed() {
-            return Some(super::Health::Ok);
+            return Some(Health::Ok);
         }
         let definite = self.required_failing().any(|f| {
             !matches!(
@@ -263,7 +271,7 @@ impl CheckReport {
                 RecordStatus::TemporaryFailure | RecordStatus::NotChecked
             )
         });
-        definite.then_some(super::Health::Degraded)
+        definite.then_some(Health::Degraded)
     }
 
     /// The required records that did not verify.

@@ -1,0 +1,111 @@
+//! Envelope encryption under a KMS key: how a rotation's DKIM private key waits for its
+//! record to be published without ever being stored in plain text.
+//!
+//! KMS makes a one-off AES-256 data key ([`SealedKey`] explains the shape); the private key
+//! is sealed under it with AES-256-GCM. Both KMS (its encryption context) and the cipher
+//! (its additional data) bind the sealed key to its domain and selector, so a sealed key
+//! copied onto another domain's item does not open.
+
+use async_trait::async_trait;
+use aws_sdk_kms::Client;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::sdk_error::{CloudError, classify};
+use super::{KeySealer, SealContext};
+use crate::crypto::{open_with, seal_with};
+use crate::model::SealedKey;
+
+/// The KMS adapter.
+pub struct Kms {
+    client: Client,
+    key_id: String,
+}
+
+impl Kms {
+    pub fn new(config: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
+        Self {
+            client: Client::new(config),
+            key_id: key_id.into(),
+        }
+    }
+}
+
+/// Creates a symmetric KMS key for sealing DKIM keys and returns its ARN: for moto, in the
+/// tests and `domainctl dev` (a deployment's key comes from the template).
+pub async fn create_key(config: &aws_config::SdkConfig) -> Result<String, CloudError> {
+    let out = Client::new(config)
+        .create_key()
+        .description("Seals DKIM private keys while a rotation waits (email domains)")
+        .send()
+        .await
+        .map_err(|err| classify("KMS CreateKey", err))?;
+    out.key_metadata()
+        .and_then(|m| m.arn())
+        .map(str::to_owned)
+        .ok_or_else(|| CloudError::Internal("KMS CreateKey answered without a key".into()))
+}
+
+#[async_trait]
+impl KeySealer for Kms {
+    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
+        let out = self
+            .client
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .encryption_context("domainId", context.domain_id.as_str())
+            .encryption_context("selector", context.selector)
+            .send()
+            .await
+            .map_err(|err| classify("KMS GenerateDataKey", err))?;
+        let (Some(plain), Some(encrypted)) = (out.plaintext(), out.ciphertext_blob()) else {
+            return Err(CloudError::Internal(
+                "KMS GenerateDataKey answered without a data key".into(),
+            ));
+        };
+        let (nonce, ciphertext) = seal_with(plain.as_ref(), &context.aad(), secret)
+            .map_err(|error| CloudError::Internal(error.to_string()))?;
+        Ok(SealedKey {
+            key_id: out.key_id().unwrap_or(&self.key_id).to_owned(),
+            data_key: STANDARD.encode(encrypted.as_ref()),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ciphertext),
+        })
+    }
+
+    async fn open(
+        &self,
+        sealed: &SealedKey,
+        context: SealContext<'_>,
+    ) -> Result<Vec<u8>, CloudError> {
+        let decode = |field: &str, text: &str| {
+            STANDARD.decode(text).map_err(|_| {
+                CloudError::Internal(format!("sealed DKIM key: {field} is not base64"))
+            })
+        };
+        let encrypted = decode("dataKey", &sealed.data_key)?;
+        let out = self
+            .client
+            .decrypt()
+            .key_id(&sealed.key_id)
+            .ciphertext_blob(Blob::new(encrypted))
+            .encryption_context("domainId", context.domain_id.as_str())
+            .encryption_context("selector", context.selector)
+            .send()
+            .await
+            .map_err(|err| classify("KMS Decrypt", err))?;
+        let plain = out.plaintext().ok_or_else(|| {
+            CloudError::Internal("KMS Decrypt answered without the data key".into())
+        })?;
+        open_with(
+            plain.as_ref(),
+            &context.aad(),
+            &decode("nonce", &sealed.nonce)?,
+            decode("ciphertext", &sealed.ciphertext)?,
+        )
+        .map_err(|error| CloudError::Internal(error.to_string()))
+    }
+}

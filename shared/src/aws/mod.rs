@@ -1,0 +1,131 @@
+//! Outbound ports: what the service asks of AWS outside its table, as traits, with one
+//! adapter per child module (SES v2, Route 53, KMS, EventBridge). Workflows hold the traits,
+//! so tests and the local server can turn any service off.
+
+mod eventbridge;
+mod kms;
+mod route53;
+pub mod sdk_error;
+mod ses;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use eventbridge::EventBridgeSink;
+pub use kms::{Kms, create_key};
+pub use route53::{Route53, record_value};
+pub use sdk_error::CloudError;
+pub use ses::{DOMAIN_TAG, ORG_TAG, SesV2};
+
+use crate::dns::{DkimKeyPair, DnsRecord};
+use crate::model::{
+    DomainId, DomainName, LifecycleEvent, OrgId, Region, SealedKey, SesView, ZoneId,
+};
+
+/// The AWS services a host uses; any may be off (the local server without endpoints).
+#[derive(Clone, Default)]
+pub struct Cloud {
+    pub ses: Option<Arc<dyn EmailIdentities>>,
+    pub zones: Option<Arc<dyn DnsZones>>,
+    /// KMS, which seals a DKIM rotation's private key while it waits for SES.
+    pub sealer: Option<Arc<dyn KeySealer>>,
+}
+
+/// The identity a registration needs.
+pub struct IdentitySpec<'a> {
+    pub region: Region,
+    pub domain: &'a DomainName,
+    pub dkim: &'a DkimKeyPair,
+    pub org: &'a OrgId,
+    pub domain_id: &'a DomainId,
+    /// The custom MAIL FROM domain (`send.yourcompany.com`), if the domain has one.
+    pub mail_from: Option<String>,
+}
+
+#[async_trait]
+pub trait EmailIdentities: Send + Sync + 'static {
+    /// Creates the identity. One already there that this organization's earlier,
+    /// unfinished registration left is replaced (a retried request); one that anybody else
+    /// owns is `IdentityTaken`.
+    async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError>;
+
+    /// Removes the identity if it is `org`'s; absent already is fine, and one that belongs
+    /// to anybody else is left alone.
+    async fn delete(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        org: &OrgId,
+    ) -> Result<(), CloudError>;
+
+    /// Makes SES sign `domain`'s mail with `key` from now on (BYODKIM), replacing the
+    /// key it signed with. Setting the key it already has again is harmless.
+    async fn switch_dkim(
+        &self,
+        region: Region,
+        domain: &DomainName,
+        key: &DkimKeyPair,
+    ) -> Result<(), CloudError>;
+
+    /// SES's view, or `None` if there is no identity.
+    async fn view(
+        &self,
+        region: Region,
+        domain: &DomainName,
+    ) -> Result<Option<SesView>, CloudError>;
+}
+
+#[async_trait]
+pub trait DnsZones: Send + Sync + 'static {
+    /// The account's public hosted zones for `domain` or, if it has none, for its nearest
+    /// parent that has one: the zone that serves the name (Route 53 allows several zones of
+    /// one name, so all of them). Empty if no zone of the account covers the name.
+    async fn nearest_zones(&self, domain: &DomainName) -> Result<Vec<ZoneId>, CloudError>;
+
+    /// Adds `records` in one atomic change. `RecordsExist`, and nothing written, if the zone
+    /// already has a record set of the same name and type (it is not ours to replace).
+    async fn create_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError>;
+
+    /// Removes those of `records` that are in the zone exactly as written; anything else
+    /// there stays. Removing what is already gone is fine.
+    async fn delete_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError>;
+}
+
+/// What a sealed key belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct SealContext<'a> {
+    pub domain_id: &'a DomainId,
+    pub selector: &'a str,
+}
+
+impl SealContext<'_> {
+    /// The cipher's additional data: unambiguous, as neither part contains `/`.
+    fn aad(&self) -> Vec<u8> {
+        format!("email-domains/dkim/{}/{}", self.domain_id, self.selector).into_bytes()
+    }
+}
+
+#[async_trait]
+pub trait KeySealer: Send + Sync + 'static {
+    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError>;
+
+    /// The secret, or an error if KMS refuses or the sealed key does not open in this
+    /// context (tampered with, or another domain's).
+    async fn open(
+        &self,
+        sealed: &SealedKey,
+        context: SealContext<'_>,
+    ) -> Result<Vec<u8>, CloudError>;
+}
+
+/// Most entries EventBridge takes in one `PutEvents`.
+pub const MAX_PER_PUT: usize = 10;
+
+/// Where events go.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Puts at most [`MAX_PER_PUT`] events; one answer per event, in order: `Err` says why
+    /// that one was not accepted.
+    async fn put(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), String>>;
+}

@@ -1,0 +1,55 @@
+//! [`OutboxStore`] on the table: a domain's event items (written by the transactions that
+//! make them), marked to expire once delivered.
+
+use async_trait::async_trait;
+
+use super::items::{corrupt, n, opt_json, s};
+use super::{DynamoStore, conflict_unless_met};
+use crate::model::event::{DELIVERED_KEPT_FOR, LifecycleEvent};
+use crate::model::{DomainId, Timestamp};
+use crate::store::schema::{EXPIRES_AT, PK, SK, event_sk, events_pk};
+use crate::store::{OutboxStore, StoreError};
+
+#[async_trait]
+impl OutboxStore for DynamoStore {
+    async fn mark_delivered(
+        &self,
+        events: &[LifecycleEvent],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let expires = at.plus(DELIVERED_KEPT_FOR).datetime().unix_timestamp();
+        let marks = events.iter().map(|event| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(events_pk(&event.detail.domain_id)))
+                .key(SK, s(event_sk(event.sequence)))
+                .update_expression("SET #expires = :expires")
+                // Never recreate an item the TTL already removed.
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#expires", EXPIRES_AT)
+                .expression_attribute_values(":expires", n(expires));
+            async move { conflict_unless_met(request.send().await) }
+        });
+        for result in futures::future::join_all(marks).await {
+            match result {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
+        self.items_under(events_pk(id), "EVENT#")
+            .await?
+            .iter()
+            .filter(|item| !item.contains_key(EXPIRES_AT))
+            .map(|item| {
+                opt_json(item, "event").and_then(|event| event.ok_or_else(|| corrupt("event")))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,82 @@
+//! [`OutboxStore`] in memory: events in stream order until delivered, and the feed that
+//! reads them as a table's stream would be read.
+
+use async_trait::async_trait;
+
+use super::MemoryStore;
+use crate::model::event::{LifecycleEvent, StreamedEvent};
+use crate::model::{DomainId, Timestamp};
+use crate::store::{EventFeed, OutboxStore, StoreError};
+
+impl MemoryStore {
+    /// Reads the outbox in order, as a table's stream would be read: events written from
+    /// now on (and those not yet delivered), each once per feed.
+    pub fn feed(self: &std::sync::Arc<Self>) -> Box<dyn EventFeed> {
+        Box::new(MemoryFeed {
+            store: self.clone(),
+            after: None,
+        })
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn mark_delivered(
+        &self,
+        events: &[LifecycleEvent],
+        _at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Nothing here outlives the process, so delivered events go at once.
+        let mut t = self.tables();
+        t.outbox.retain(|_, kept| {
+            !events
+                .iter()
+                .any(|e| e.detail.event_id == kept.detail.event_id)
+        });
+        Ok(())
+    }
+
+    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let t = self.tables();
+        let mut events: Vec<LifecycleEvent> = t
+            .outbox
+            .values()
+            .filter(|e| &e.detail.domain_id == id)
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| e.sequence);
+        Ok(events)
+    }
+}
+
+struct MemoryFeed {
+    store: std::sync::Arc<MemoryStore>,
+    /// The position of the last event handed out.
+    after: Option<u64>,
+}
+
+#[async_trait]
+impl EventFeed for MemoryFeed {
+    async fn next_batch(&mut self) -> Result<Vec<StreamedEvent>, String> {
+        loop {
+            let batch: Vec<StreamedEvent> = {
+                let t = self.store.tables();
+                let from = self.after.map_or(0, |p| p + 1);
+                t.outbox
+                    .range(from..)
+                    .take(100)
+                    .map(|(position, event)| StreamedEvent {
+                        position: position.to_string(),
+                        event: event.clone(),
+                    })
+                    .collect()
+            };
+            if let Some(last) = batch.last() {
+                self.after = last.position.parse().ok();
+                return Ok(batch);
+            }
+            // A permit left by an event written since the read above ends this at once.
+            self.store.events_ready.notified().await;
+        }
+    }
+}
