@@ -1,7 +1,9 @@
-//! The README's shell blocks cannot drift from the code: every command in them is checked
-//! (each `domainctl` command parses, each script, event file and function exists, each
-//! variable is one something reads), and the DynamoDB Local and moto paths are run as
-//! written, against the servers the tests start in place of the ones the README starts.
+//! The shell blocks of the README and of every `docs/*.md` cannot drift from the code: every
+//! command in them is checked (each `domainctl` command parses, each script, event file and
+//! function exists, each variable is one something reads), and the DynamoDB Local, `cargo
+//! lambda` and moto paths are run as written, against the servers the tests start in place
+//! of the ones the documents start. Their relative links lead to files and headings that
+//! exist.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -13,15 +15,47 @@ use clap::Parser;
 use devservers::root;
 use domainctl::cli::Cli;
 
-/// A fenced `sh` block: the heading it sits under, and its commands (continuation lines
-/// joined, comments and blank lines dropped).
+/// A fenced `sh` block: the file and the heading it sits under, and its commands
+/// (continuation lines joined, comments and blank lines dropped).
 struct Block {
+    file: String,
     section: String,
     commands: Vec<String>,
 }
 
+impl Block {
+    /// Where `command` is, for a failure message.
+    fn at(&self, command: &str) -> String {
+        format!("{}, section {:?}: {command}", self.file, self.section)
+    }
+}
+
+/// The documents whose shell blocks are checked: `README.md`, then every `docs/*.md`, as
+/// paths relative to the repository's root.
+fn documents() -> Vec<String> {
+    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    std::iter::once("README.md".to_owned())
+        .chain(docs)
+        .collect()
+}
+
 fn blocks() -> Vec<Block> {
-    let text = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    documents()
+        .iter()
+        .flat_map(|file| blocks_of(file))
+        .collect()
+}
+
+/// The `sh` blocks of one document.
+fn blocks_of(file: &str) -> Vec<Block> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let mut blocks = Vec::new();
     let mut section = String::new();
     let mut lines = text.lines();
@@ -51,6 +85,7 @@ fn blocks() -> Vec<Block> {
             }
         }
         blocks.push(Block {
+            file: file.to_owned(),
             section: section.clone(),
             commands,
         });
@@ -106,7 +141,7 @@ fn parse(command: &str) -> Vec<Simple> {
 /// One stage of `command`: words, with assignments and redirections taken out.
 fn simple(part: &str, command: &str) -> Simple {
     let words = shlex::split(part.trim().trim_end_matches('&'))
-        .unwrap_or_else(|| panic!("README command does not parse as shell: {command}"));
+        .unwrap_or_else(|| panic!("documented command does not parse as shell: {command}"));
     let mut simple = Simple::default();
     let mut words = words.into_iter();
     while let Some(word) = words.next() {
@@ -134,7 +169,7 @@ fn domainctl_args(simple: &Simple) -> Option<&[String]> {
         .then(|| &words[5..])
 }
 
-/// Variables the README may set: the AWS SDK's own, and those the code reads.
+/// Variables the documents may set: the AWS SDK's own, and those the code reads.
 fn known_variable(name: &str) -> bool {
     const SDK: [&str; 5] = [
         "AWS_REGION",
@@ -178,7 +213,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_command_in_the_readme_matches_the_code() {
     let blocks = blocks();
-    assert!(blocks.len() > 10, "the README's sh blocks were found");
+    assert!(
+        blocks.len() > 10,
+        "the README's and docs' sh blocks were found"
+    );
     let functions: Vec<String> = std::fs::read_dir(root().join("functions"))
         .expect("functions/")
         .flatten()
@@ -188,7 +226,7 @@ fn every_command_in_the_readme_matches_the_code() {
     for block in &blocks {
         for command in &block.commands {
             for simple in parse(command) {
-                let at = format!("README, section {:?}: {command}", block.section);
+                let at = block.at(command);
                 // The AWS SDK's and ours; others are the reader's own (`K`) or the
                 // toolchain's (`RUSTC_BOOTSTRAP`).
                 let checked = ["AWS_", "DOMAINS_", "DNS_", "SWEEP_"];
@@ -226,29 +264,33 @@ fn every_command_in_the_readme_matches_the_code() {
     );
 }
 
-/// The commands of the one block that contains `marker`.
+/// The commands of the one block that contains `marker`, in whichever document holds it.
 fn block_with(marker: &str) -> Vec<Simple> {
-    let mut found = blocks()
+    let found: Vec<Block> = blocks()
         .into_iter()
-        .filter(|b| b.commands.iter().any(|c| c.contains(marker)));
-    let block = found
-        .next()
-        .unwrap_or_else(|| panic!("README: no block with {marker:?}"));
-    assert!(
-        found.next().is_none(),
-        "README: more than one block with {marker:?}"
-    );
+        .filter(|b| b.commands.iter().any(|c| c.contains(marker)))
+        .collect();
+    let [block] = found.as_slice() else {
+        let places: Vec<String> = found
+            .iter()
+            .map(|b| format!("{}, section {:?}", b.file, b.section))
+            .collect();
+        panic!(
+            "README.md and docs/*.md: {} blocks with {marker:?}, not one: {places:?}",
+            found.len()
+        );
+    };
     block.commands.iter().flat_map(|c| parse(c)).collect()
 }
 
-/// Runs the README's commands in order, as a reader's shell would: assignments carry
+/// Runs a document's commands in order, as a reader's shell would: assignments carry
 /// over (`export` or a prefix), `cargo run -p domainctl --` runs the binary built for these
 /// tests, `< file` and `> file` work in a scratch directory, and `serve` is started, asked
 /// to register a domain (which must answer 201), and stopped.
 struct Reader {
     env: HashMap<String, String>,
     dir: PathBuf,
-    /// The README's addresses and the ones of the servers these tests started.
+    /// The documents' addresses and the ones of the servers these tests started.
     swaps: Vec<(String, String)>,
     served: usize,
 }
@@ -284,7 +326,7 @@ impl Reader {
             let line = simple.words.join(" ");
             assert!(
                 simple.words.is_empty() || skipped.iter().any(|s| line.starts_with(s)),
-                "README command not expected here: {simple:?}"
+                "documented command not expected here: {simple:?}"
             );
             if simple.words.is_empty() {
                 self.env.extend(vars);
@@ -335,7 +377,7 @@ impl Reader {
         let output = command.current_dir(&self.dir).output().unwrap();
         assert!(
             output.status.success(),
-            "README command failed: {command:?}\n{}{}",
+            "documented command failed: {command:?}\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -387,7 +429,7 @@ impl Reader {
         assert_eq!(
             String::from_utf8_lossy(&reply.stdout),
             "201",
-            "register through the README's server: {}\nbanner:\n{banner}",
+            "register through the documented server: {}\nbanner:\n{banner}",
             String::from_utf8_lossy(&reply.stderr)
         );
         self.served += 1;
@@ -430,8 +472,8 @@ fn read_banner(child: &mut Child) -> String {
     panic!("serve did not start: {banner}{stderr}");
 }
 
-/// "Against DynamoDB", as written, with testkit's DynamoDB Local where the README's
-/// `scripts/dynamodb-local` listens.
+/// "Against DynamoDB" (docs/operations.md), as written, with testkit's DynamoDB Local where
+/// the documented `scripts/dynamodb-local` listens.
 #[test]
 fn the_dynamodb_path_works_as_written() {
     let dynamo = testkit::dynamodb_local();
@@ -466,12 +508,12 @@ fn the_dynamodb_path_works_as_written() {
     );
     assert!(
         keys.contains("revoked"),
-        "the README's revocation took: {keys}"
+        "the documented revocation took: {keys}"
     );
 }
 
-/// The moto path of "SES identities and Route 53", as written, with testkit's moto where
-/// the README starts its own.
+/// The moto path of "SES identities and Route 53" (docs/operations.md), as written, with
+/// testkit's moto where the document starts its own.
 #[test]
 fn the_moto_path_works_as_written() {
     let moto = testkit::moto();
@@ -483,4 +525,101 @@ fn the_moto_path_works_as_written() {
         reader.run(&simple);
     }
     assert_eq!(reader.served, 1, "the block serves once");
+}
+
+/// The README keeps the project's promise in view: one command runs the service locally,
+/// one passes the tests.
+#[test]
+fn the_readme_shows_the_two_commands() {
+    let commands: Vec<String> = blocks_of("README.md")
+        .into_iter()
+        .flat_map(|b| b.commands)
+        .collect();
+    for wanted in ["cargo run -p domainctl -- serve", "scripts/test"] {
+        assert!(
+            commands.iter().any(|c| c == wanted),
+            "README.md: no sh block runs `{wanted}`"
+        );
+    }
+}
+
+/// The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The headings of a Markdown text, outside fenced blocks.
+fn headings(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            found.push(line.trim_start_matches('#').trim().to_owned());
+        }
+    }
+    found
+}
+
+/// Every relative link of the README and the docs leads to a file that exists, and a
+/// `#fragment` into a Markdown file to one of its headings.
+#[test]
+fn relative_links_lead_somewhere() {
+    let mut checked = 0;
+    for file in documents() {
+        let text = std::fs::read_to_string(root().join(&file)).unwrap();
+        let dir = Path::new(&file)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            for (start, _) in line.match_indices("](") {
+                let rest = &line[start + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let target = &rest[..end];
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let (path, fragment) = target.split_once('#').unwrap_or((target, ""));
+                let linked = if path.is_empty() {
+                    PathBuf::from(&file)
+                } else {
+                    dir.join(path)
+                };
+                let at = format!("{file}: link ({target})");
+                let full = root().join(&linked);
+                assert!(full.exists(), "{at}: {} does not exist", linked.display());
+                if !fragment.is_empty() && linked.extension().is_some_and(|e| e == "md") {
+                    let anchors: Vec<String> = headings(&std::fs::read_to_string(&full).unwrap())
+                        .iter()
+                        .map(|h| slug(h))
+                        .collect();
+                    assert!(
+                        anchors.iter().any(|a| a == fragment),
+                        "{at}: no heading #{fragment} in {}",
+                        linked.display()
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "{checked} links checked");
 }
