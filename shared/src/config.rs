@@ -30,7 +30,11 @@ pub async fn aws() -> SdkConfig {
 }
 
 pub fn dynamo_store(config: &SdkConfig, table: String) -> DynamoStore {
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table)
+    let client = crate::aws::client!(
+        aws_sdk_dynamodb,
+        aws_sdk_dynamodb::config::Builder::from(config)
+    );
+    DynamoStore::new(client, table)
 }
 
 /// SES and Route 53 both on, and KMS where `DKIM_KMS_KEY_ID` names a key: the deployed

@@ -70,11 +70,30 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     Ok(app)
 }
 
+/// The state `H`'s function builds at its cold start, exactly as [`run`] builds it (for the
+/// tests that judge each function's AWS calls against its role).
+pub async fn app_for<H: Handler>() -> Result<App, Error> {
+    app_from_env::<H>().await
+}
+
+/// The state `sweep-domains` builds at its cold start, as [`run_sweep`] builds it.
+pub async fn sweep_app() -> Result<App, Error> {
+    app_from_env::<Everything>().await
+}
+
+/// What `publish-events` builds at its cold start: the table and the bus `EVENT_BUS_NAME`.
+pub async fn publisher_from_env() -> Result<(DynamoStore, EventBridgeSink), Error> {
+    let (aws, store) = table_from_env().await?;
+    Ok((
+        store,
+        EventBridgeSink::new(&aws, config::event_bus_from_env()),
+    ))
+}
+
 /// Publishes the lifecycle events of each batch of the table's stream to the bus
 /// `EVENT_BUS_NAME`, until the runtime stops.
 pub async fn run_publisher() -> Result<(), Error> {
-    let (aws, store) = table_from_env().await?;
-    let sink = EventBridgeSink::new(&aws, config::event_bus_from_env());
+    let (store, sink) = publisher_from_env().await?;
     let (store, sink) = (&store, &sink);
     lambda_http::lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamEvent>| async move {

@@ -16,7 +16,10 @@ pub struct EventBridgeSink {
 impl EventBridgeSink {
     pub fn new(config: &SdkConfig, bus: impl Into<String>) -> Self {
         Self {
-            client: Client::new(config),
+            client: super::client!(
+                aws_sdk_eventbridge,
+                aws_sdk_eventbridge::config::Builder::from(config)
+            ),
             bus: bus.into(),
         }
     }

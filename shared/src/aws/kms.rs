@@ -27,7 +27,7 @@ pub struct Kms {
 impl Kms {
     pub fn new(config: &aws_config::SdkConfig, key_id: impl Into<String>) -> Self {
         Self {
-            client: Client::new(config),
+            client: super::client!(aws_sdk_kms, aws_sdk_kms::config::Builder::from(config)),
             key_id: key_id.into(),
         }
     }
@@ -36,7 +36,7 @@ impl Kms {
 /// Creates a symmetric KMS key for sealing DKIM keys and returns its ARN: for moto, in the
 /// tests and `domainctl dev` (a deployment's key comes from the template).
 pub async fn create_key(config: &aws_config::SdkConfig) -> Result<String, CloudError> {
-    let out = Client::new(config)
+    let out = super::client!(aws_sdk_kms, aws_sdk_kms::config::Builder::from(config))
         .create_key()
         .description("Seals DKIM private keys while a rotation waits (email domains)")
         .send()

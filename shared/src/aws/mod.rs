@@ -4,9 +4,23 @@
 
 mod eventbridge;
 mod kms;
+#[cfg(feature = "call-recording")]
+pub mod recording;
 mod route53;
 pub mod sdk_error;
 mod ses;
+
+/// An SDK client from its configuration builder: the one place clients are made, so that
+/// recording builds attach [`recording::Recorder`] to every one of them.
+macro_rules! client {
+    ($sdk:ident, $builder:expr) => {{
+        let builder = $builder;
+        #[cfg(feature = "call-recording")]
+        let builder = builder.interceptor(crate::aws::recording::Recorder);
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+pub(crate) use client;
 
 use std::sync::Arc;
 

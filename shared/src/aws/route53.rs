@@ -22,7 +22,10 @@ pub struct Route53 {
 impl Route53 {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            client: Client::new(config),
+            client: super::client!(
+                aws_sdk_route53,
+                aws_sdk_route53::config::Builder::from(config)
+            ),
         }
     }
 

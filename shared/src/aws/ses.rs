@@ -42,10 +42,11 @@ impl SesV2 {
         clients
             .entry(region.as_str())
             .or_insert_with(|| {
-                let config = aws_sdk_sesv2::config::Builder::from(&self.config)
-                    .region(aws_sdk_sesv2::config::Region::new(region.as_str()))
-                    .build();
-                Client::from_conf(config)
+                super::client!(
+                    aws_sdk_sesv2,
+                    aws_sdk_sesv2::config::Builder::from(&self.config)
+                        .region(aws_sdk_sesv2::config::Region::new(region.as_str()))
+                )
             })
             .clone()
     }
