@@ -128,6 +128,9 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
     if let Some(watch) = domains::config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);
     }
+    if let Some(after) = domains::config::dkim_retire_after_from_env()? {
+        app = app.with_dkim_retire_after(after);
+    }
     if let Some((feed, sink, _)) = backing.events {
         let app = app.clone();
         tokio::spawn(async move {

@@ -23,6 +23,8 @@ struct Inner {
     cloud: Cloud,
     /// How often an active domain is checked again.
     watch: time::Duration,
+    /// How long a retired DKIM record stays in a managed zone.
+    dkim_retire_after: time::Duration,
     /// The store's cursor key, read the first time a list needs it.
     cursor_key: tokio::sync::OnceCell<[u8; 32]>,
     #[cfg(feature = "fault-injection")]
@@ -49,6 +51,7 @@ impl App {
                 dns,
                 cloud: Cloud::default(),
                 watch: crate::model::WATCH_INTERVAL,
+                dkim_retire_after: crate::model::DKIM_RETIRE_AFTER,
                 cursor_key: tokio::sync::OnceCell::new(),
                 #[cfg(feature = "fault-injection")]
                 faults: None,
@@ -79,6 +82,16 @@ impl App {
     /// How often an active domain is checked again.
     pub fn watch_interval(&self) -> time::Duration {
         self.inner.watch
+    }
+
+    /// Keeps a retired DKIM record in a managed zone for `after` instead of 48 hours.
+    pub fn with_dkim_retire_after(self, after: time::Duration) -> Self {
+        self.rebuilt(|inner| inner.dkim_retire_after = after)
+    }
+
+    /// How long a retired DKIM record stays in a managed zone.
+    pub fn dkim_retire_after(&self) -> time::Duration {
+        self.inner.dkim_retire_after
     }
 
     /// Arms a fault: provisioning stops for good after the step it names.

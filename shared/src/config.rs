@@ -110,6 +110,22 @@ pub fn watch_interval_from_env() -> Result<Option<time::Duration>, String> {
     Ok(Some(duration))
 }
 
+/// How long a retired DKIM record stays in a managed zone: `DKIM_RETIRE_AFTER`, as
+/// `48h`, `3d` and the like.
+pub const DKIM_RETIRE_AFTER_VAR: &str = "DKIM_RETIRE_AFTER";
+
+/// `DKIM_RETIRE_AFTER` if it is set; an error names the variable and what was wrong.
+pub fn dkim_retire_after_from_env() -> Result<Option<time::Duration>, String> {
+    let Ok(text) = std::env::var(DKIM_RETIRE_AFTER_VAR) else {
+        return Ok(None);
+    };
+    let parsed = humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{DKIM_RETIRE_AFTER_VAR}={text:?}: {error}"))?;
+    let duration = time::Duration::try_from(parsed)
+        .map_err(|error| format!("{DKIM_RETIRE_AFTER_VAR}={text:?}: {error}"))?;
+    Ok(Some(duration))
+}
+
 /// The EventBridge bus lifecycle events go to (`EVENT_BUS_NAME`, else `default`).
 pub fn event_bus_from_env() -> String {
     std::env::var("EVENT_BUS_NAME")

@@ -19,6 +19,8 @@ pub enum Step {
     RotationStored,
     /// SES signs with the next key; the table does not say so yet.
     DkimSwitched,
+    /// A delete marked the row; nothing outside the table is removed yet.
+    DeleteMarked,
 }
 
 #[cfg(feature = "fault-injection")]
@@ -30,10 +32,13 @@ mod armed {
 
     use super::Step;
 
-    /// Stops the work after one step: the future never resumes, as if the process died.
+    /// Stops the work after one step: the future never resumes, as if the process died;
+    /// or, made with [`Faults::pause_after`], waits there until [`Faults::resume`], as a
+    /// slow process would.
     pub struct Faults {
         stop_after: Step,
         reached: Notify,
+        resume: Option<Notify>,
     }
 
     impl Faults {
@@ -41,6 +46,21 @@ mod armed {
             Self {
                 stop_after: step,
                 reached: Notify::new(),
+                resume: None,
+            }
+        }
+
+        pub fn pause_after(step: Step) -> Self {
+            Self {
+                resume: Some(Notify::new()),
+                ..Self::stop_after(step)
+            }
+        }
+
+        /// Lets paused work go on.
+        pub fn resume(&self) {
+            if let Some(resume) = &self.resume {
+                resume.notify_one();
             }
         }
 
@@ -53,7 +73,10 @@ mod armed {
             if step == self.stop_after {
                 // A permit is stored if nobody waits yet, so the test cannot miss it.
                 self.reached.notify_one();
-                std::future::pending::<()>().await;
+                match &self.resume {
+                    Some(resume) => resume.notified().await,
+                    None => std::future::pending::<()>().await,
+                }
             }
         }
     }

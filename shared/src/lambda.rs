@@ -67,6 +67,9 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     if let Some(watch) = config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);
     }
+    if let Some(after) = config::dkim_retire_after_from_env()? {
+        app = app.with_dkim_retire_after(after);
+    }
     Ok(app)
 }
 

@@ -88,6 +88,7 @@ pub fn pending_domain(org_id: &str, name: &str, now: Timestamp) -> Domain {
         mail_from: Some(MailFrom::standard()),
         dkim_next: None,
         dkim_retired: None,
+        zone_records: None,
     };
     let name = DomainName::parse(name).expect("valid domain name");
     Domain::new_pending(org(org_id), name, Region::DEFAULT, setup, now)

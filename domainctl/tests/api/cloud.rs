@@ -379,7 +379,87 @@ async fn registers_in_every_kind_of_receiving_region(backend: Backend) {
     }
 }
 
+/// What the customer published by hand before registering: MX, SPF and DMARC exactly as
+/// the service would write them, and a web server's address.
+async fn published_by_hand(zone: &str, name: &str) {
+    put_record(
+        zone,
+        name,
+        RrType::Mx,
+        "10 inbound-smtp.us-east-1.amazonaws.com",
+    )
+    .await;
+    put_record(
+        zone,
+        name,
+        RrType::Txt,
+        "\"v=spf1 include:amazonses.com ~all\"",
+    )
+    .await;
+    let dmarc = format!("\"v=DMARC1; p=quarantine; rua=mailto:dmarc@{name}\"");
+    put_record(zone, &format!("_dmarc.{name}"), RrType::Txt, &dmarc).await;
+    put_record(zone, &format!("www.{name}"), RrType::A, "192.0.2.10").await;
+}
+
+async fn records_the_zone_held_are_never_removed(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+
+    // Refused (another value where the MAIL FROM SPF goes): nothing written, nothing removed.
+    let name = unique_domain("byhand");
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
+    published_by_hand(&zone, &name).await;
+    put_record(
+        &zone,
+        &format!("send.{name}"),
+        RrType::Txt,
+        "\"v=spf1 -all\"",
+    )
+    .await;
+    let before = zone_records(&zone).await;
+    let reply = register(&app, &name, true).await;
+    reply.assert_error(StatusCode::CONFLICT, "DNS_RECORD_CONFLICT");
+    assert_eq!(
+        zone_records(&zone).await,
+        before,
+        "the customer's records stay"
+    );
+    assert_eq!(identity_tags(&name).await, None);
+
+    // Accepted: identical record sets count as published, are not written, and stay
+    // through the delete.
+    let name = unique_domain("byhand");
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
+    published_by_hand(&zone, &name).await;
+    let before = zone_records(&zone).await;
+    let reply = register(&app, &name, true).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let id = id_of(&reply.body);
+    let records = reply.body["dnsRecords"].as_array().unwrap();
+    for record in records {
+        let held_before = ["MX", "TXT"].contains(&record["type"].as_str().unwrap())
+            && (record["name"] == name.as_str() || record["host"] == "_dmarc");
+        assert_eq!(record["writtenByService"], json!(!held_before), "{record}");
+    }
+    let written = zone_records(&zone).await;
+    assert_eq!(
+        written.len(),
+        before.len() + records.len() - 3,
+        "{written:?}"
+    );
+    let deleted = app
+        .as_a(Method::DELETE, &format!("{BASE}/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        zone_records(&zone).await,
+        before,
+        "the customer's records stay"
+    );
+    assert_eq!(identity_tags(&name).await, None);
+}
+
 for_each_backend!(
+    records_the_zone_held_are_never_removed,
     registers_in_every_kind_of_receiving_region,
     auto_configured_register_and_delete,
     other_records_in_the_zone_survive,

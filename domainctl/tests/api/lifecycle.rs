@@ -11,7 +11,7 @@ use domainctl::events::{From, StreamFeed};
 use domains::aws::Cloud;
 use domains::aws::{EventBridgeSink, EventSink};
 use domains::clock::{Clock, SystemClock};
-use domains::model::DomainId;
+use domains::model::DomainName;
 use domains::model::event::LifecycleEvent;
 use domains::outbox::{publish_batch, publish_forever};
 use domains::store::EventFeed;
@@ -24,10 +24,6 @@ use testkit::{
 
 use crate::harness::{BASE, TestApp, id_of, publish};
 use domains::store::{DomainStore, OutboxStore};
-
-fn domain_id(id: &str) -> DomainId {
-    DomainId::parse(id).expect("a domain id")
-}
 
 /// EventBridge, or EventBridge unreachable (an address where nothing listens) while the
 /// switch is down.
@@ -165,26 +161,28 @@ async fn a_domains_life_reaches_the_bus_in_order(backend: Backend) {
             .await
             .is_empty()
     );
-    assert_eq!(undelivered(&f, &domain_id(&id)).await, 0);
+    assert_eq!(undelivered(&f, "life.example").await, 0);
 }
 
 /// Outbox items not yet marked delivered (marking follows the put by a moment).
-async fn undelivered(f: &Fixture, id: &DomainId) -> usize {
+async fn undelivered(f: &Fixture, name: &str) -> usize {
+    let name = DomainName::parse(name).unwrap();
     for _ in 0..50 {
-        let left = f.app.store.undelivered_events(id).await.unwrap().len();
+        let left = f.app.store.undelivered_events(&name).await.unwrap().len();
         if left == 0 {
             return 0;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    f.app.store.undelivered_events(id).await.unwrap().len()
+    f.app.store.undelivered_events(&name).await.unwrap().len()
 }
 
 async fn events_refused_while_the_bus_is_down_all_arrive_later(backend: Backend) {
     let f = Fixture::new(backend).await;
     f.sink.is_down.store(true, Ordering::SeqCst);
     let mut ids = Vec::new();
-    for name in ["one.example", "two.example", "three.example"] {
+    let names = ["one.example", "two.example", "three.example"];
+    for name in names {
         ids.push(id_of(&f.app.register(name).await));
     }
     let body = json!({ "status": "suspended" });
@@ -198,11 +196,11 @@ async fn events_refused_while_the_bus_is_down_all_arrive_later(backend: Backend)
             .is_empty()
     );
     let mut written = Vec::new();
-    for id in &ids {
+    for name in names {
         let events = f
             .app
             .store
-            .undelivered_events(&domain_id(id))
+            .undelivered_events(&DomainName::parse(name).unwrap())
             .await
             .unwrap();
         written.extend(events.into_iter().map(|e| e.detail.event_id));
@@ -227,8 +225,8 @@ async fn events_refused_while_the_bus_is_down_all_arrive_later(backend: Backend)
     arrived.dedup();
     written.sort_unstable();
     assert_eq!(arrived, written, "every event, none invented");
-    for id in &ids {
-        assert_eq!(undelivered(&f, &domain_id(id)).await, 0);
+    for name in names {
+        assert_eq!(undelivered(&f, name).await, 0);
     }
 }
 
@@ -250,7 +248,7 @@ async fn the_lambda_handler_names_the_first_record_to_retry() {
             .insert_domain(&domain, domains::store::DefaultChoice::Never)
             .await
             .unwrap();
-        written.extend(store.undelivered_events(&domain.id).await.unwrap());
+        written.extend(store.undelivered_events(&domain.name).await.unwrap());
     }
     // The records as the stream carries them to Lambda, with a domain item between.
     let record = |sequence: usize, image: Value| {
@@ -293,7 +291,7 @@ async fn the_lambda_handler_names_the_first_record_to_retry() {
     assert_eq!(detail_types(&events), ["domain.created", "domain.created"]);
     for event in &written {
         let left = store
-            .undelivered_events(&event.detail.domain_id)
+            .undelivered_events(&DomainName::parse(&event.detail.domain).unwrap())
             .await
             .unwrap();
         assert!(left.is_empty(), "marked delivered, so the TTL removes it");

@@ -250,9 +250,11 @@ async fn managed_zones_get_the_new_record_and_lose_the_retired_one(backend: Back
     assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
     let newest = selector(&second.body, "selector");
     let records = zone_records(&zone).await;
+    // Retired minutes ago, younger than DKIM_RETIRE_AFTER (48 h): it stays through the
+    // next rotation, so mail signed just before the switch still verifies.
     assert!(
-        !has(&records, &old),
-        "the retired record goes with the next rotation: {records:?}"
+        has(&records, &old),
+        "a young retired record stays through the next rotation: {records:?}"
     );
     assert!(has(&records, &new) && has(&records, &newest), "{records:?}");
 

@@ -32,9 +32,9 @@ pub use route53::{Route53, record_value};
 pub use sdk_error::CloudError;
 pub use ses::{DOMAIN_TAG, ORG_TAG, SesV2};
 
-use crate::dns::{DkimKeyPair, DnsRecord};
+use crate::dns::DkimKeyPair;
 use crate::model::{
-    DomainId, DomainName, LifecycleEvent, OrgId, Region, SealedKey, SesView, ZoneId,
+    DomainId, DomainName, LifecycleEvent, OrgId, Region, SealedKey, SesView, ZoneId, ZoneRecord,
 };
 
 /// The AWS services a host uses; any may be off (the local server without endpoints).
@@ -59,18 +59,17 @@ pub struct IdentitySpec<'a> {
 
 #[async_trait]
 pub trait EmailIdentities: Send + Sync + 'static {
-    /// Creates the identity. One already there that this organization's earlier,
-    /// unfinished registration left is replaced (a retried request); one that anybody else
-    /// owns is `IdentityTaken`.
+    /// Creates the identity. One already there tagged with this domain's id (an attempt of
+    /// this registration that did not finish) is replaced; any other is `IdentityTaken`.
     async fn create(&self, spec: &IdentitySpec<'_>) -> Result<(), CloudError>;
 
-    /// Removes the identity if it is `org`'s; absent already is fine, and one that belongs
-    /// to anybody else is left alone.
+    /// Removes the identity if its tags name domain `id`: absent already is fine, and one
+    /// made for any other domain (a newer registration of the name, say) is left alone.
     async fn delete(
         &self,
         region: Region,
         domain: &DomainName,
-        org: &OrgId,
+        id: &DomainId,
     ) -> Result<(), CloudError>;
 
     /// Makes SES sign `domain`'s mail with `key` from now on (BYODKIM), replacing the
@@ -97,13 +96,25 @@ pub trait DnsZones: Send + Sync + 'static {
     /// one name, so all of them). Empty if no zone of the account covers the name.
     async fn nearest_zones(&self, domain: &DomainName) -> Result<Vec<ZoneId>, CloudError>;
 
+    /// Those of `records` the zone does not hold yet: the ones to create. A record set
+    /// there with exactly our value is published already (and not ours: nothing to write,
+    /// nothing to remove later); one with another value is `RecordsExist`.
+    async fn absent(
+        &self,
+        zone_id: &str,
+        records: &[ZoneRecord],
+    ) -> Result<Vec<ZoneRecord>, CloudError>;
+
     /// Adds `records` in one atomic change. `RecordsExist`, and nothing written, if the zone
     /// already has a record set of the same name and type (it is not ours to replace).
-    async fn create_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError>;
+    async fn create_records(&self, zone_id: &str, records: &[ZoneRecord])
+    -> Result<(), CloudError>;
 
     /// Removes those of `records` that are in the zone exactly as written; anything else
-    /// there stays. Removing what is already gone is fine.
-    async fn delete_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError>;
+    /// there stays. Removing what is already gone is fine. Callers pass only record sets
+    /// their own change created.
+    async fn delete_records(&self, zone_id: &str, records: &[ZoneRecord])
+    -> Result<(), CloudError>;
 }
 
 /// What a sealed key belongs to.

@@ -11,7 +11,7 @@ use aws_sdk_route53::types::{
 use super::DnsZones;
 use super::sdk_error::{CloudError, classify, has_code};
 use crate::dns::DnsRecord;
-use crate::model::{DomainName, ZoneId};
+use crate::model::{DomainName, ZoneId, ZoneRecord};
 
 const TTL: i64 = 300;
 
@@ -33,7 +33,7 @@ impl Route53 {
     async fn existing(
         &self,
         zone_id: &str,
-        record: &DnsRecord,
+        record: &ZoneRecord,
     ) -> Result<Option<ResourceRecordSet>, CloudError> {
         let fqdn = format!("{}.", record.name);
         let out = self
@@ -120,7 +120,36 @@ impl DnsZones for Route53 {
         Ok(Vec::new())
     }
 
-    async fn create_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError> {
+    async fn absent(
+        &self,
+        zone_id: &str,
+        records: &[ZoneRecord],
+    ) -> Result<Vec<ZoneRecord>, CloudError> {
+        let mut absent = Vec::new();
+        let mut taken = Vec::new();
+        for record in records {
+            match self.existing(zone_id, record).await? {
+                None => absent.push(record.clone()),
+                // Published already, exactly as we would: nothing to write, and not ours.
+                Some(set) if values(&set) == vec![zone_value(record)] => {}
+                Some(_) => taken.push(format!("{} {}", record.record_type, record.name)),
+            }
+        }
+        if !taken.is_empty() {
+            return Err(CloudError::RecordsExist(format!(
+                "the hosted zone already has {} with other values; remove or merge them, or \
+                 register without autoConfigureDns and publish the records yourself",
+                taken.join(", ")
+            )));
+        }
+        Ok(absent)
+    }
+
+    async fn create_records(
+        &self,
+        zone_id: &str,
+        records: &[ZoneRecord],
+    ) -> Result<(), CloudError> {
         let mut taken = Vec::new();
         for record in records {
             if self.existing(zone_id, record).await?.is_some() {
@@ -141,19 +170,17 @@ impl DnsZones for Route53 {
         self.change(zone_id, changes).await
     }
 
-    async fn delete_records(&self, zone_id: &str, records: &[DnsRecord]) -> Result<(), CloudError> {
+    async fn delete_records(
+        &self,
+        zone_id: &str,
+        records: &[ZoneRecord],
+    ) -> Result<(), CloudError> {
         let mut changes = Vec::new();
         for record in records {
             let Some(existing) = self.existing(zone_id, record).await? else {
                 continue;
             };
             let ours = record_set(record, existing.ttl().unwrap_or(TTL));
-            let values = |set: &ResourceRecordSet| -> Vec<String> {
-                set.resource_records()
-                    .iter()
-                    .map(|r| r.value().to_owned())
-                    .collect()
-            };
             if values(&existing) == values(&ours) {
                 changes.push(change(ChangeAction::Delete, ours));
             }
@@ -162,33 +189,44 @@ impl DnsZones for Route53 {
     }
 }
 
+fn values(set: &ResourceRecordSet) -> Vec<String> {
+    set.resource_records()
+        .iter()
+        .map(|r| r.value().to_owned())
+        .collect()
+}
+
 fn same_name(listed: &str, fqdn: &str) -> bool {
     listed
         .trim_end_matches('.')
         .eq_ignore_ascii_case(fqdn.trim_end_matches('.'))
 }
 
-fn rr_type(record: &DnsRecord) -> RrType {
-    RrType::from(record.record_type)
+fn rr_type(record: &ZoneRecord) -> RrType {
+    RrType::from(record.record_type.as_str())
 }
 
 /// The record as Route 53 writes it: TXT values quoted, in character-strings of at most
 /// 255 octets (a 2048-bit DKIM key needs two).
 pub fn record_value(record: &DnsRecord) -> String {
+    zone_value(&record.zone_record())
+}
+
+fn zone_value(record: &ZoneRecord) -> String {
     if record.record_type != "TXT" {
         return record.value.clone();
     }
     crate::dns::zonefile::txt_strings(&record.value)
 }
 
-fn record_set(record: &DnsRecord, ttl: i64) -> ResourceRecordSet {
+fn record_set(record: &ZoneRecord, ttl: i64) -> ResourceRecordSet {
     ResourceRecordSet::builder()
         .name(format!("{}.", record.name))
         .r#type(rr_type(record))
         .ttl(ttl)
         .resource_records(
             ResourceRecord::builder()
-                .value(record_value(record))
+                .value(zone_value(record))
                 .build()
                 .expect("value set"),
         )

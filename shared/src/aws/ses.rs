@@ -14,7 +14,7 @@ use aws_sdk_sesv2::types::{
 use super::sdk_error::{CloudError, classify, has_code};
 use super::{EmailIdentities, IdentitySpec};
 use crate::dns::DkimKeyPair;
-use crate::model::{DomainName, OrgId, Region, SesView};
+use crate::model::{DomainId, DomainName, Region, SesView};
 
 pub const ORG_TAG: &str = "email-domains:org-id";
 pub const DOMAIN_TAG: &str = "email-domains:domain-id";
@@ -26,7 +26,8 @@ pub struct SesV2 {
 }
 
 struct Existing {
-    org: Option<String>,
+    /// The domain id it is tagged with: whose it is.
+    domain_id: Option<String>,
 }
 
 impl SesV2 {
@@ -64,10 +65,10 @@ impl SesV2 {
             .await;
         match result {
             Ok(out) => {
-                let org = out
+                let domain_id = out
                     .tags()
                     .iter()
-                    .find(|t| t.key() == ORG_TAG)
+                    .find(|t| t.key() == DOMAIN_TAG)
                     .map(|t| t.value().to_owned());
                 let view = SesView {
                     verified_for_sending: out.verified_for_sending_status(),
@@ -90,7 +91,7 @@ impl SesV2 {
                         })
                         .and_then(|d| d.tokens().first().cloned()),
                 };
-                Ok(Some((Existing { org }, view)))
+                Ok(Some((Existing { domain_id }, view)))
             }
             Err(err) if has_code(&err, &["NotFoundException"]) => Ok(None),
             Err(err) => Err(classify("SES GetEmailIdentity", err)),
@@ -120,15 +121,15 @@ impl EmailIdentities for SesV2 {
         // The caller holds the name's reservation, so nothing else of ours creates this
         // identity meanwhile: whatever is there is a leftover.
         if let Some((existing, _)) = self.existing(spec.region, spec.domain).await? {
-            if existing.org.as_deref() != Some(spec.org.as_str()) {
+            if existing.domain_id.as_deref() != Some(spec.domain_id.as_str()) {
                 return Err(CloudError::IdentityTaken(format!(
                     "an SES identity for {} already exists in this account and does not \
-                     belong to this organization",
+                     belong to this registration",
                     spec.domain
                 )));
             }
-            // Ours, from a registration that did not finish: start it afresh so SES holds
-            // this attempt's key.
+            // This registration's, from an attempt that did not finish: start it afresh so
+            // SES holds this attempt's key.
             self.remove(spec.region, spec.domain).await?;
         }
         let tag = |key: &str, value: &str| {
@@ -166,15 +167,17 @@ impl EmailIdentities for SesV2 {
         &self,
         region: Region,
         domain: &DomainName,
-        org: &OrgId,
+        id: &DomainId,
     ) -> Result<(), CloudError> {
         match self.existing(region, domain).await? {
             None => Ok(()),
-            Some((existing, _)) if existing.org.as_deref() == Some(org.as_str()) => {
+            // The organization's tag is not enough: a newer registration of the name by the
+            // same organization carries it too.
+            Some((existing, _)) if existing.domain_id.as_deref() == Some(id.as_str()) => {
                 self.remove(region, domain).await
             }
             Some(_) => {
-                tracing::warn!(domain = %domain, "SES identity belongs to another owner; left in place");
+                tracing::warn!(domain = %domain, domain_id = %id, "SES identity belongs to another domain; left in place");
                 Ok(())
             }
         }

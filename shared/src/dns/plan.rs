@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::crypto::random_token;
 use crate::model::{
     CLAIM_HOST, Claim, Domain, DomainName, MailFrom, Purpose, RecordKind, Region, Timestamp,
-    VerificationSetup, selector_for,
+    VerificationSetup, ZoneRecord, selector_for,
 };
 
 /// Owner of the ownership TXT record, relative to the domain.
@@ -124,6 +124,41 @@ pub fn records_of(name: &DomainName, region: Region, setup: &VerificationSetup) 
     records
 }
 
+impl DnsRecord {
+    /// The record set as the zone holds it, for the journal of what the service wrote.
+    pub fn zone_record(&self) -> ZoneRecord {
+        ZoneRecord {
+            name: self.name.clone(),
+            record_type: self.record_type.to_owned(),
+            value: self.value.clone(),
+            retired_at: None,
+        }
+    }
+}
+
+/// The record sets the service created in `domain`'s managed zone. A domain stored before
+/// the service kept that list had every one of its records created by the service (it
+/// refused a name and type the zone already used), so they all count, the retired DKIM
+/// record with its retirement.
+pub fn zone_journal(domain: &Domain) -> Vec<ZoneRecord> {
+    if domain.hosted_zone_id.is_none() {
+        return Vec::new();
+    }
+    if let Some(records) = &domain.setup.zone_records {
+        return records.clone();
+    }
+    records_for(domain)
+        .iter()
+        .map(|record| {
+            let mut written = record.zone_record();
+            if record.kind == RecordKind::DkimRetired {
+                written.retired_at = domain.setup.dkim_retired.as_ref().map(|r| r.retired_at);
+            }
+            written
+        })
+        .collect()
+}
+
 /// The one record a claim asks for: its challenge, proving control of the name.
 pub fn claim_record(claim: &Claim) -> DnsRecord {
     DnsRecord {
@@ -208,6 +243,7 @@ pub fn new_setup(now: Timestamp) -> (VerificationSetup, DkimKeyPair) {
         mail_from: Some(MailFrom::standard()),
         dkim_next: None,
         dkim_retired: None,
+        zone_records: None,
     };
     (setup, dkim)
 }

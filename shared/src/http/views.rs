@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::dns::plan::claim_record;
+use crate::dns::plan::{claim_record, zone_journal};
 use crate::dns::{DnsRecord, records_for};
 use crate::model::{
     Capabilities, CheckReport, Claim, ClaimId, ClaimStatus, Counters, Domain, DomainId, Finding,
@@ -98,6 +98,10 @@ pub struct RecordView {
     /// The record of a DKIM key SES no longer signs with.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     safe_to_remove: bool,
+    /// In a managed zone: whether the service created this record set (`false`: the zone
+    /// held it already, exactly so, and it is not the service's to remove).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    written_by_service: Option<bool>,
 }
 
 impl RecordView {
@@ -107,6 +111,7 @@ impl RecordView {
             return RecordView::retired(record);
         }
         RecordView {
+            written_by_service: None,
             safe_to_remove: false,
             verified: checked.then(|| finding.is_some_and(|f| f.verified)),
             status: finding.map_or(RecordStatus::NotChecked, |f| f.status),
@@ -120,6 +125,7 @@ impl RecordView {
     /// A retired DKIM key's record: never checked, and the owner's to remove.
     fn retired(record: DnsRecord) -> RecordView {
         RecordView {
+            written_by_service: None,
             verified: None,
             status: RecordStatus::NotChecked,
             reason: Some(
@@ -136,22 +142,36 @@ impl RecordView {
 
     /// The records to publish, not yet checked (the answer to registration).
     fn unchecked(domain: &Domain) -> Vec<RecordView> {
-        records_for(domain)
+        let views = records_for(domain)
             .into_iter()
             .map(|record| RecordView::of(record, None, false))
-            .collect()
+            .collect();
+        RecordView::with_writer(domain, views)
+    }
+
+    /// Says, in a managed zone, which record sets the service created.
+    fn with_writer(domain: &Domain, mut views: Vec<RecordView>) -> Vec<RecordView> {
+        if domain.hosted_zone_id.is_some() {
+            let journal = zone_journal(domain);
+            for view in &mut views {
+                let set = view.record.zone_record();
+                view.written_by_service = Some(journal.iter().any(|ours| ours.same_set(&set)));
+            }
+        }
+        views
     }
 
     /// The records with the findings of `report`; before any check nothing counts as
     /// published.
     pub fn checked(domain: &Domain, report: Option<&CheckReport>) -> Vec<RecordView> {
-        records_for(domain)
+        let views = records_for(domain)
             .into_iter()
             .map(|record| {
                 let finding = report.and_then(|r| r.finding(record.kind));
                 RecordView::of(record, finding, true)
             })
-            .collect()
+            .collect();
+        RecordView::with_writer(domain, views)
     }
 }
 

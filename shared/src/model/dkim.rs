@@ -37,6 +37,10 @@ pub struct NextDkim {
     pub requested_at: Timestamp,
 }
 
+/// How long a retired DKIM record stays in a managed zone by default (`DKIM_RETIRE_AFTER`):
+/// mail signed just before a switch may sit in queues and be verified for a day or two.
+pub const DKIM_RETIRE_AFTER: time::Duration = time::Duration::hours(48);
+
 /// The key SES signed with before the last rotation: its record may be removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,6 +23,35 @@ pub struct VerificationSetup {
     pub dkim_next: Option<super::NextDkim>,
     /// The key the last rotation replaced: SES no longer signs with it.
     pub dkim_retired: Option<super::RetiredDkim>,
+    /// The record sets the service itself created in the domain's managed zone: the only
+    /// ones an undo or a delete removes. `None` for a domain stored before this was kept,
+    /// whose records the service all created (it refused any name already in use then).
+    pub zone_records: Option<Vec<ZoneRecord>>,
+}
+
+/// A record set the service created in a hosted zone, with the value it wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ZoneRecord {
+    /// Fully qualified, without the trailing dot.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// As the check reads it (TXT strings joined, MX with its preference).
+    pub value: String,
+    /// When a DKIM record stopped being the one SES signs with; it leaves the zone
+    /// `DKIM_RETIRE_AFTER` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
+}
+
+impl ZoneRecord {
+    /// The same record set (name, type, value), whatever its retirement.
+    pub fn same_set(&self, other: &ZoneRecord) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+            && self.record_type == other.record_type
+            && self.value == other.value
+    }
 }
 
 /// The part of a domain that state changes rewrite, always as a whole and conditionally on

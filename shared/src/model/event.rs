@@ -105,6 +105,10 @@ pub struct EventDetail {
     pub previous_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// On `domain.deleted` with reason `claimed`: how many inboxes the holder had on the
+    /// name, for the inbox service to act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_count: Option<i64>,
 }
 
 /// One event as the outbox holds it.
@@ -139,6 +143,7 @@ impl LifecycleEvent {
                 status: status.to_owned(),
                 previous_status: previous.map(|s| s.as_str().to_owned()),
                 reason,
+                inbox_count: None,
             },
         }
     }
@@ -163,7 +168,7 @@ impl LifecycleEvent {
             Removal::Requested => "requested",
             Removal::Claimed => "claimed",
         };
-        Self::new(
+        let mut event = Self::new(
             EventType::Deleted,
             domain,
             domain.version + 1,
@@ -171,7 +176,11 @@ impl LifecycleEvent {
             Some(domain.state.status),
             Some(reason.to_owned()),
             at,
-        )
+        );
+        if why == Removal::Claimed {
+            event.detail.inbox_count = Some(domain.counters.inbox_count);
+        }
+        event
     }
 
     /// The event a change from `before` to `after` is, if it changes the status or the

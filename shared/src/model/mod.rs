@@ -13,10 +13,10 @@ mod timestamp;
 mod verification;
 
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
-pub use dkim::{NextDkim, RetiredDkim, SealedKey, selector_for};
+pub use dkim::{DKIM_RETIRE_AFTER, NextDkim, RetiredDkim, SealedKey, selector_for};
 pub use domain::{
     Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, VERIFICATION_WINDOW,
-    VerificationSetup, WATCH_INTERVAL, check_backoff,
+    VerificationSetup, WATCH_INTERVAL, ZoneRecord, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
 pub use event::{EventType, LifecycleEvent, Removal, StreamedEvent};

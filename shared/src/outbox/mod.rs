@@ -1,5 +1,5 @@
 //! Delivery of lifecycle events: from the table's stream (or the in-memory store's feed)
-//! to a sink, at least once and, for each domain, in the order they happened. Delivery
+//! to a sink, at least once and, for each domain name, in the order they happened. Delivery
 //! only: the events themselves are data ([`crate::model::event`]), written by the store.
 
 mod stream;
@@ -28,25 +28,34 @@ pub struct Delivery {
     pub retry_from: Option<usize>,
 }
 
-/// Delivers `batch` to `sink`. A domain's event is put only once the one before it was
-/// accepted, so one domain's events reach the bus in order; a domain whose event is refused
+/// Delivers `batch` to `sink`. An event of a domain name is put only once the one before it
+/// was accepted, so one name's events reach the bus in order (a deleted domain's, then
+/// those of whoever registers or claims the name next); a name whose event is refused
 /// waits for the next attempt, and the others go on.
 pub async fn deliver(batch: &[StreamedEvent], sink: &dyn EventSink) -> Delivery {
-    // Each domain's items, in order: the stream's, then the domain's own sequence.
-    let mut queues: Vec<(DomainId, VecDeque<usize>)> = Vec::new();
-    let mut queue_of: HashMap<&DomainId, usize> = HashMap::new();
+    // Each name's items, in order: its domains as the stream first shows them, each
+    // domain's by its own sequence.
+    let mut queues: Vec<(&str, VecDeque<usize>)> = Vec::new();
+    let mut queue_of: HashMap<&str, usize> = HashMap::new();
     for (index, item) in batch.iter().enumerate() {
-        let domain = &item.event.detail.domain_id;
-        let at = *queue_of.entry(domain).or_insert_with(|| {
-            queues.push((domain.clone(), VecDeque::new()));
+        let name = item.event.detail.domain.as_str();
+        let at = *queue_of.entry(name).or_insert_with(|| {
+            queues.push((name, VecDeque::new()));
             queues.len() - 1
         });
         queues[at].1.push_back(index);
     }
     for (_, queue) in &mut queues {
-        queue
-            .make_contiguous()
-            .sort_by_key(|index| batch[*index].event.sequence);
+        let mut first_seen: HashMap<&DomainId, usize> = HashMap::new();
+        for (rank, index) in queue.iter().enumerate() {
+            first_seen
+                .entry(&batch[*index].event.detail.domain_id)
+                .or_insert(rank);
+        }
+        queue.make_contiguous().sort_by_key(|index| {
+            let event = &batch[*index].event;
+            (first_seen[&event.detail.domain_id], event.sequence)
+        });
     }
 
     let mut delivery = Delivery::default();

@@ -8,7 +8,7 @@ use crate::aws::EventSink;
 use crate::model::Timestamp;
 use crate::model::event::{LifecycleEvent, StreamedEvent};
 use crate::store::Store;
-use crate::store::schema::EVENTS_PK_PREFIX;
+use crate::store::schema::{EVENTS_PK_PREFIX, LEGACY_EVENTS_PK_PREFIX};
 
 /// The outbox items a batch inserted, in stream order. Other records (domain items, the
 /// outbox's own delivery marks and expiries) are not events and are passed over; an outbox
@@ -37,7 +37,10 @@ pub fn outbox_item(
     event: Option<&str>,
     position: String,
 ) -> Option<StreamedEvent> {
-    if !pk.is_some_and(|pk| pk.starts_with(EVENTS_PK_PREFIX)) {
+    // Items written before events were kept per name are read too, so none is lost.
+    let outbox =
+        |pk: &str| pk.starts_with(EVENTS_PK_PREFIX) || pk.starts_with(LEGACY_EVENTS_PK_PREFIX);
+    if !pk.is_some_and(outbox) {
         return None;
     }
     let parsed = event

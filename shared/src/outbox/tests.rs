@@ -25,6 +25,7 @@ fn domain() -> Domain {
         mail_from: None,
         dkim_next: None,
         dkim_retired: None,
+        zone_records: None,
     };
     Domain::new_pending(
         OrgId::parse("org_a").unwrap(),

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{Reservation, StoreError};
 use crate::model::{Counter, Domain, DomainId, DomainState, OrgId, Timestamp, VerificationSetup};
 
 /// Whether a new domain becomes its organization's default.
@@ -40,6 +40,16 @@ pub trait DomainStore: Send + Sync {
         &self,
         domain: &Domain,
         default: DefaultChoice,
+    ) -> Result<Domain, StoreError>;
+
+    /// [`DomainStore::insert_domain`] for a registration that holds `reservation`: only
+    /// while the reservation is still its own, as read (`Conflict` once anyone took it
+    /// over to undo it).
+    async fn insert_reserved(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+        reservation: &Reservation,
     ) -> Result<Domain, StoreError>;
 
     async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError>;

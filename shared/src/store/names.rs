@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::model::{
-    Domain, DomainId, DomainName, OrgId, Region, Timestamp, VerificationSetup, ZoneId,
+    Domain, DomainId, DomainName, OrgId, Region, Timestamp, VerificationSetup, ZoneId, ZoneRecord,
 };
 
 /// Something a registration creates outside the table. It is written down before it is
@@ -13,11 +13,20 @@ use crate::model::{
 /// created is a no-op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// The name's SES identity in `region`, if it is tagged with `org`.
-    Identity { region: Region, org: OrgId },
-    /// The records of `setup` for the name, as written into hosted zone `zone` (only those
-    /// exactly as written are removed).
+    /// The name's SES identity in `region`, if its tags name domain `domain_id`.
+    Identity { region: Region, domain_id: DomainId },
+    /// Record sets the registration creates in hosted zone `zone`: written down before the
+    /// change is sent (`confirmed: false`), then again once it was (`confirmed: true`). A
+    /// record set the zone held already is never here. Each is removed only where the zone
+    /// still holds exactly the value written.
     Records {
+        zone: ZoneId,
+        records: Vec<ZoneRecord>,
+        confirmed: bool,
+    },
+    /// A reservation written before record sets were listed one by one: the records of
+    /// `setup`, removed where they are exactly as written (as they were then).
+    SetupRecords {
         zone: ZoneId,
         region: Region,
         setup: Box<VerificationSetup>,
@@ -73,6 +82,14 @@ pub trait NameStore: Send + Sync {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<DomainName>, StoreError>;
+
+    /// Rewrites the effects of `reservation` (as read) to `effects`, if the reservation is
+    /// still its registration's own: `Conflict` once anyone took it over.
+    async fn record_effects(
+        &self,
+        reservation: &Reservation,
+        effects: &[Effect],
+    ) -> Result<(), StoreError>;
 
     /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
     async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::model::{DomainId, LifecycleEvent, StreamedEvent, Timestamp};
+use crate::model::{DomainName, LifecycleEvent, StreamedEvent, Timestamp};
 
 /// A source of outbox items in stream order, for hosts that read the stream themselves
 /// (the local server); Lambda hands the function its batches instead.
@@ -24,6 +24,10 @@ pub trait OutboxStore: Send + Sync {
         at: Timestamp,
     ) -> Result<(), StoreError>;
 
-    /// The domain's events not yet delivered, in the order they happened.
-    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError>;
+    /// The events of domain name `name` (of every domain that held it) not yet delivered:
+    /// each domain's in the order they happened, domains in the order they were made.
+    async fn undelivered_events(
+        &self,
+        name: &DomainName,
+    ) -> Result<Vec<LifecycleEvent>, StoreError>;
 }

@@ -110,18 +110,34 @@ pub fn claim_sk(id: &ClaimId) -> String {
     format!("CLAIM#{id}")
 }
 
-/// A domain's lifecycle events (the outbox): apart from its organization's partition, so
-/// they outlive the domain's delete and never weigh on its lists.
-pub fn events_pk(id: &DomainId) -> String {
-    format!("{EVENTS_PK_PREFIX}{id}")
+/// The lifecycle events of a domain name (the outbox), whichever domain holds it: one
+/// partition, so one stream shard, keeps a name's events in order across a delete and a
+/// re-registration or a claim. Apart from the organizations' partitions, so they outlive
+/// the domain's delete and never weigh on its lists.
+pub fn events_pk(name: &str) -> String {
+    format!("{EVENTS_PK_PREFIX}{name}")
 }
 
-pub const EVENTS_PK_PREFIX: &str = "EVENTS#";
+pub const EVENTS_PK_PREFIX: &str = "OUTBOX#";
 
-/// One event, by the domain version its change produced: a domain's events sort in the
-/// order they happened, and two changes can never write the same one.
-pub fn event_sk(sequence: u64) -> String {
-    format!("EVENT#{sequence:020}")
+/// Where events were kept per domain id (`EVENTS#<domainId>`, `EVENT#<version>`) before
+/// they were kept per name: still read from the stream and marked, never written.
+pub const LEGACY_EVENTS_PK_PREFIX: &str = "EVENTS#";
+
+pub fn legacy_events_pk(id: &DomainId) -> String {
+    format!("{LEGACY_EVENTS_PK_PREFIX}{id}")
+}
+
+pub fn legacy_event_sk(sequence: u64) -> String {
+    format!("{EVENT_SK_PREFIX}{sequence:020}")
+}
+
+pub const EVENT_SK_PREFIX: &str = "EVENT#";
+
+/// One event, by its domain and the domain version its change produced: two changes can
+/// never write the same one.
+pub fn event_sk(id: &DomainId, sequence: u64) -> String {
+    format!("{EVENT_SK_PREFIX}{id}#{sequence:020}")
 }
 
 /// The table's TTL attribute (seconds since the epoch): set on a claim past its expiry and

@@ -14,17 +14,17 @@
 //! whose table write never happened is simply done again by the next check (setting the
 //! same key twice is harmless).
 
-use super::zones::route53_off;
+use super::zones::{route53_off, still_assigned};
 use super::{Conflicts, off_thread, reread};
 use crate::App;
 use crate::aws::SealContext;
 use crate::dns::DkimKeyPair;
-use crate::dns::plan::records_of;
+use crate::dns::plan::{records_of, zone_journal};
 use crate::error::ApiError;
 use crate::faults::Step;
 use crate::model::{
     CheckReport, Domain, DomainId, NextDkim, OrgId, RecordKind, RecordStatus, RetiredDkim, Status,
-    Timestamp, VerificationSetup, selector_for,
+    Timestamp, VerificationSetup, ZoneId, ZoneRecord, selector_for,
 };
 use crate::store::{DomainUpdate, StoreError};
 
@@ -71,28 +71,115 @@ pub async fn start(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, ApiE
     };
     drop(key);
 
-    // The record an earlier rotation retired goes from a managed zone before the table
-    // forgets it; the table goes on listing it until then, so nothing is lost if this
-    // stops here.
-    if let (Some(zone), Some(_)) = (&current.hosted_zone_id, &current.setup.dkim_retired) {
+    // In a managed zone: a retired record old enough leaves it before the table forgets
+    // it (one younger stays, listed, for the sweep or a later rotation); the new record is
+    // written only while the zone is still assigned to the organization, and only if the
+    // zone does not hold it already.
+    let mut due = Vec::new();
+    let mut written = Vec::new();
+    if let Some(zone) = &current.hosted_zone_id {
         let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;
-        zones
-            .delete_records(zone, &records_of_kind(&current, RecordKind::DkimRetired))
-            .await?;
-    }
-    let stored = store_next(app, &mut current, &next, now).await?;
-    app.step_done(Step::RotationStored).await;
-    if let Some(zone) = &stored.hosted_zone_id {
-        let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;
-        if let Err(error) = zones
-            .create_records(zone, &records_of_kind(&stored, RecordKind::DkimNext))
-            .await
+        due = retired_due(app, &current, now);
+        if !due.is_empty() {
+            zones.delete_records(zone, &due).await?;
+        }
+        if let Some(zone_id) = ZoneId::parse(zone)
+            && still_assigned(app, &current.org_id, &zone_id).await?
         {
-            abandon(app, &stored).await;
+            let record = next_record(&current, &next);
+            written = zones.absent(zone, &[record]).await?;
+        }
+    }
+    let stored = store_next(app, &mut current, &next, &due, &written, now).await?;
+    app.step_done(Step::RotationStored).await;
+    if let Some(zone) = &stored.hosted_zone_id
+        && !written.is_empty()
+    {
+        let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;
+        if let Err(error) = zones.create_records(zone, &written).await {
+            abandon(app, &stored, &written).await;
             return Err(error.into());
         }
     }
     Ok(stored)
+}
+
+/// The retired DKIM records the service created in `domain`'s zone that have been retired
+/// for at least `DKIM_RETIRE_AFTER`: mail signed with them has been delivered by now.
+pub fn retired_due(app: &App, domain: &Domain, now: Timestamp) -> Vec<ZoneRecord> {
+    zone_journal(domain)
+        .into_iter()
+        .filter(|record| {
+            record
+                .retired_at
+                .is_some_and(|at| at.plus(app.dkim_retire_after()) <= now)
+        })
+        .collect()
+}
+
+/// The record of `next` as the zone would hold it.
+fn next_record(domain: &Domain, next: &NextDkim) -> ZoneRecord {
+    let setup = VerificationSetup {
+        dkim_next: Some(next.clone()),
+        ..domain.setup.clone()
+    };
+    records_of(&domain.name, domain.region, &setup)
+        .into_iter()
+        .find(|record| record.kind == RecordKind::DkimNext)
+        .expect("a setup with a next key has its record")
+        .zone_record()
+}
+
+/// `domain`'s list of the record sets the service created, without `removed` and with
+/// `added`; `None` where the service manages no zone for it.
+fn journal_with(
+    domain: &Domain,
+    removed: &[ZoneRecord],
+    added: &[ZoneRecord],
+) -> Option<Vec<ZoneRecord>> {
+    domain.hosted_zone_id.as_ref()?;
+    let mut records: Vec<ZoneRecord> = zone_journal(domain)
+        .into_iter()
+        .filter(|record| !removed.iter().any(|gone| gone.same_set(record)))
+        .collect();
+    records.extend(added.iter().cloned());
+    Some(records)
+}
+
+/// Removes from a managed zone the retired DKIM records old enough to go (the sweep does
+/// this for the domains it checks), then from the domain's list. Failures are logged and
+/// left for the next time.
+pub async fn remove_retired(app: &App, domain: &Domain) {
+    let (Some(zone), Some(zones)) = (&domain.hosted_zone_id, &app.cloud().zones) else {
+        return;
+    };
+    let due = retired_due(app, domain, app.now());
+    if due.is_empty() {
+        return;
+    }
+    let removed = async {
+        zones.delete_records(zone, &due).await?;
+        let update = DomainUpdate {
+            state: None,
+            setup: Some(VerificationSetup {
+                zone_records: journal_with(domain, &due, &[]),
+                ..domain.setup.clone()
+            }),
+            default: None,
+            at: app.now(),
+        };
+        app.store().update_domain(domain, &update).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match removed {
+        Ok(()) => {
+            tracing::info!(domain = %domain.name, records = due.len(), "retired DKIM records removed")
+        }
+        Err(error) => {
+            tracing::warn!(domain = %domain.name, error = %error, "could not remove retired DKIM records; the next check retries")
+        }
+    }
 }
 
 /// Writes `next` as the domain's next key, conditionally on the version read; a rotation
@@ -101,14 +188,19 @@ async fn store_next(
     app: &App,
     current: &mut Domain,
     next: &NextDkim,
+    removed: &[ZoneRecord],
+    written: &[ZoneRecord],
     now: Timestamp,
 ) -> Result<Domain, ApiError> {
     let mut conflicts = Conflicts::default();
     loop {
         refuse_if_rotating(current)?;
+        // The record about to be written is listed first, so a rotation that stops before
+        // writing it leaves nothing of its own unlisted.
         let setup = VerificationSetup {
             dkim_next: Some(next.clone()),
             dkim_retired: None,
+            zone_records: journal_with(current, removed, written),
             ..current.setup.clone()
         };
         // An active domain is not otherwise checked: have the sweep look at the new record.
@@ -136,11 +228,12 @@ async fn store_next(
 }
 
 /// Undoes a rotation whose record could not be written: the domain has no next key again.
-async fn abandon(app: &App, stored: &Domain) {
+async fn abandon(app: &App, stored: &Domain, unwritten: &[ZoneRecord]) {
     let update = DomainUpdate {
         state: None,
         setup: Some(VerificationSetup {
             dkim_next: None,
+            zone_records: journal_with(stored, unwritten, &[]),
             ..stored.setup.clone()
         }),
         default: None,
@@ -232,7 +325,8 @@ pub async fn switch_if_published(app: &App, domain: &Domain, report: &CheckRepor
 }
 
 /// Where the service manages the zone and the check found the next key's record missing (a
-/// rotation that stopped before writing it), writes it.
+/// rotation that stopped before writing it), writes it: only a record the rotation listed
+/// as its own to write, and only while the zone is still assigned to the organization.
 pub async fn repair_record(app: &App, domain: &Domain, report: &CheckReport) {
     let (Some(zone), Some(zones)) = (&domain.hosted_zone_id, &app.cloud().zones) else {
         return;
@@ -240,11 +334,34 @@ pub async fn repair_record(app: &App, domain: &Domain, report: &CheckReport) {
     let missing = report
         .finding(RecordKind::DkimNext)
         .is_some_and(|f| f.status == RecordStatus::Missing);
-    if missing
-        && let Err(error) = zones
-            .create_records(zone, &records_of_kind(domain, RecordKind::DkimNext))
-            .await
-    {
+    if !missing {
+        return;
+    }
+    let journal = zone_journal(domain);
+    let listed: Vec<ZoneRecord> = records_of_kind(domain, RecordKind::DkimNext)
+        .iter()
+        .map(|record| record.zone_record())
+        .filter(|record| journal.iter().any(|ours| ours.same_set(record)))
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    let assigned = match ZoneId::parse(zone) {
+        Some(zone_id) => still_assigned(app, &domain.org_id, &zone_id).await,
+        None => Ok(false),
+    };
+    match assigned {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(domain = %domain.name, "the zone is no longer assigned to the organization; the next DKIM record is not written");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(domain = %domain.name, error = %error, "could not read the zone's assignment");
+            return;
+        }
+    }
+    if let Err(error) = zones.create_records(zone, &listed).await {
         tracing::warn!(domain = %domain.name, error = %error, "could not write the next DKIM record");
     }
 }
@@ -252,7 +369,24 @@ pub async fn repair_record(app: &App, domain: &Domain, report: &CheckReport) {
 /// The setup once SES signs with the next key: it is current, the old one retired.
 pub fn promoted(setup: &VerificationSetup, now: Timestamp) -> Option<VerificationSetup> {
     let next = setup.dkim_next.as_ref()?;
+    // The record of the key SES stops signing with starts its time to leave the zone.
+    let retiring = format!("v=DKIM1; k=rsa; p={}", setup.dkim_public_key);
+    let zone_records = setup.zone_records.clone().map(|records| {
+        records
+            .into_iter()
+            .map(|mut record| {
+                if record.record_type == "TXT"
+                    && record.value == retiring
+                    && record.retired_at.is_none()
+                {
+                    record.retired_at = Some(now);
+                }
+                record
+            })
+            .collect()
+    });
     Some(VerificationSetup {
+        zone_records,
         dkim_selector: next.selector.clone(),
         dkim_public_key: next.public_key.clone(),
         dkim_next: None,

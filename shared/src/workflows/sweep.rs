@@ -238,6 +238,8 @@ async fn sweep_one(
         Err(ApiError::DomainNotFound) => return Ok(Outcome::Skipped),
         Err(other) => return Err(other),
     };
+    // Retired DKIM records old enough leave a managed zone with the domain's check.
+    super::rotate_dkim::remove_retired(app, &stored).await;
     // Counted as the change's event says: a domain announced verified is one activated.
     Ok(match EventType::of_change(&current.state, &stored.state) {
         Some(EventType::Verified) => Outcome::Activated,

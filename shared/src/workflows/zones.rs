@@ -32,6 +32,29 @@ pub async fn assigned_zone(app: &App, org: &OrgId, name: &DomainName) -> Result<
     )))
 }
 
+/// Refuses a write into `zone` unless it is assigned to `org` at this moment: an operator
+/// may have unassigned it since the domain was registered.
+pub async fn ensure_assigned(
+    app: &App,
+    org: &OrgId,
+    zone: &ZoneId,
+    name: &DomainName,
+) -> Result<(), ApiError> {
+    if still_assigned(app, org, zone).await? {
+        return Ok(());
+    }
+    Err(ApiError::DnsZoneNotFound(format!(
+        "autoConfigureDns: no Route 53 hosted zone for {name} or a parent domain is assigned \
+         to this organization; publish the records at your DNS host, or ask an operator to \
+         assign your zone"
+    )))
+}
+
+/// Whether `zone` is assigned to `org` now.
+pub async fn still_assigned(app: &App, org: &OrgId, zone: &ZoneId) -> Result<bool, ApiError> {
+    Ok(app.store().zone_owner(zone).await?.as_ref() == Some(org))
+}
+
 /// The answer when a domain's records are in Route 53 but this deployment has it off.
 pub(crate) fn route53_off() -> ApiError {
     ApiError::Unavailable("Route 53 is not enabled for this deployment".into())

@@ -255,15 +255,16 @@ async fn drive() -> World {
         .await
         .unwrap();
     dns.publish_required(&due);
+    let dead_id = domains::model::DomainId::generate();
     let dead = Reservation {
         name: DomainName::parse(&format!("dead.{apex}")).unwrap(),
         org: org_a.clone(),
-        domain_id: domains::model::DomainId::generate(),
+        domain_id: dead_id.clone(),
         until: now.plus(time::Duration::seconds(-1)),
         leftovers: Vec::new(),
         effects: vec![Effect::Identity {
             region: Region::DEFAULT,
-            org: org_a.clone(),
+            domain_id: dead_id,
         }],
     };
     setup.reserve_name(&dead).await.unwrap();

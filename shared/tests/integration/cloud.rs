@@ -7,8 +7,8 @@ use domains::aws::CloudError;
 use domains::aws::{DOMAIN_TAG, EmailIdentities, IdentitySpec, ORG_TAG, SesV2};
 use domains::aws::{DnsZones, Route53, record_value};
 use domains::dns::plan::new_setup;
-use domains::dns::{DkimKeyPair, records_for};
-use domains::model::{Domain, DomainId, Region, Timestamp, ZoneId};
+use domains::dns::{DkimKeyPair, DnsRecord, records_for};
+use domains::model::{Domain, DomainId, Region, Timestamp, ZoneId, ZoneRecord};
 use testkit::aws::{create_zone, identity_tags, put_record, unique_domain, zone_records};
 use testkit::{moto, org, pending_domain};
 
@@ -60,18 +60,18 @@ async fn identities_are_created_tagged_viewed_and_deleted() {
     // The custom MAIL FROM domain is set; SES calls it pending until it sees the MX.
     assert_eq!(view.mail_from_status.as_deref(), Some("PENDING"));
 
-    ses.delete(Region::DEFAULT, &domain.name, &org_a)
+    ses.delete(Region::DEFAULT, &domain.name, &domain.id)
         .await
         .unwrap();
     assert_eq!(ses.view(Region::DEFAULT, &domain.name).await.unwrap(), None);
     // Deleting what is gone is fine (a retried delete).
-    ses.delete(Region::DEFAULT, &domain.name, &org_a)
+    ses.delete(Region::DEFAULT, &domain.name, &domain.id)
         .await
         .unwrap();
 }
 
 #[tokio::test]
-async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() {
+async fn a_leftover_of_the_same_registration_is_replaced_anyone_elses_refused() {
     let ses = SesV2::new(moto().sdk_config());
     let (domain, dkim) = domain(&unique_domain("leftover"));
     let org_a = org("org_a");
@@ -79,16 +79,33 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
         .await
         .unwrap();
 
-    // The same organization retries with a new domain id: adopted, now tagged with it.
-    let retry_id = DomainId::generate();
-    ses.create(&spec(&domain, &dkim, &org_a, &retry_id))
+    // An attempt of the same registration that did not finish: replaced.
+    ses.create(&spec(&domain, &dkim, &org_a, &domain.id))
         .await
         .unwrap();
     assert!(
         identity_tags(domain.name.as_str())
             .await
             .unwrap()
-            .contains(&(DOMAIN_TAG.to_owned(), retry_id.to_string()))
+            .contains(&(DOMAIN_TAG.to_owned(), domain.id.to_string()))
+    );
+    // Another domain of the same organization (a newer registration of the name) neither
+    // takes it over nor removes it: the organization's tag proves nothing about which
+    // domain it is.
+    let other_id = DomainId::generate();
+    let taken = ses.create(&spec(&domain, &dkim, &org_a, &other_id)).await;
+    assert!(
+        matches!(taken, Err(CloudError::IdentityTaken(_))),
+        "{taken:?}"
+    );
+    ses.delete(Region::DEFAULT, &domain.name, &other_id)
+        .await
+        .unwrap();
+    assert!(
+        identity_tags(domain.name.as_str())
+            .await
+            .unwrap()
+            .contains(&(DOMAIN_TAG.to_owned(), domain.id.to_string()))
     );
 
     let org_b = org("org_b");
@@ -96,7 +113,7 @@ async fn a_leftover_of_the_same_organization_is_replaced_anyone_elses_refused() 
         .create(&spec(&domain, &dkim, &org_b, &DomainId::generate()))
         .await;
     // Nor can the other organization delete it.
-    ses.delete(Region::DEFAULT, &domain.name, &org_b)
+    ses.delete(Region::DEFAULT, &domain.name, &DomainId::generate())
         .await
         .unwrap();
     assert!(identity_tags(domain.name.as_str()).await.is_some());
@@ -156,7 +173,8 @@ async fn records_are_written_as_published_and_removed_exactly() {
 
     let (domain, _) = domain(&name);
     let records = records_for(&domain);
-    zones.create_records(&zone, &records).await.unwrap();
+    let records_written: Vec<ZoneRecord> = records.iter().map(DnsRecord::zone_record).collect();
+    zones.create_records(&zone, &records_written).await.unwrap();
     let written = zone_records(&zone).await;
     for record in &records {
         let value = record_value(record);
@@ -184,14 +202,14 @@ async fn records_are_written_as_published_and_removed_exactly() {
     );
 
     // Writing again is refused (Route 53 refuses to CREATE what exists), nothing changes.
-    let again = zones.create_records(&zone, &records).await;
+    let again = zones.create_records(&zone, &records_written).await;
     assert!(
         matches!(again, Err(CloudError::RecordsExist(_))),
         "{again:?}"
     );
     assert_eq!(zone_records(&zone).await, written);
 
-    zones.delete_records(&zone, &records).await.unwrap();
+    zones.delete_records(&zone, &records_written).await.unwrap();
     assert_eq!(zone_records(&zone).await, before, "exactly ours removed");
-    zones.delete_records(&zone, &records).await.unwrap();
+    zones.delete_records(&zone, &records_written).await.unwrap();
 }

@@ -9,10 +9,12 @@ use domains::App;
 use domains::auth::NewApiKey;
 use domains::aws::{DOMAIN_TAG, ORG_TAG};
 use domains::clock::ManualClock;
+use domains::error::ApiError;
 use domains::faults::{Faults, Step};
 use domains::http::Endpoint;
-use domains::model::{DomainName, Timestamp, ZoneId};
+use domains::model::{DomainId, DomainName, Timestamp, ZoneId};
 use domains::store::{NameHolder, Store};
+use domains::workflows::delete;
 use domains::workflows::sweep::{SweepOptions, sweep};
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -531,4 +533,103 @@ crash_points! {
     rotation_after_storing_then_sweep: RotationStored, Sweep;
     rotation_after_the_switch_then_verify: DkimSwitched, Verify;
     rotation_after_the_switch_then_sweep: DkimSwitched, Sweep;
+}
+
+/// Runs the pausing app's work in the background and waits until it paused at its step.
+async fn paused_at<T: Send + 'static>(
+    faults: &Faults,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let handle = tokio::spawn(work);
+    tokio::time::timeout(Duration::from_secs(30), faults.reached())
+        .await
+        .expect("the work never paused");
+    handle
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_delete_leaves_a_newer_registration_alone() {
+    let fixture = Fixture::new().await;
+    let name = unique_domain("late");
+    let zone = fixture.zone(&name).await;
+    let app = fixture.app();
+    let key = fixture.key("org_a");
+    let (status, body) = answer(&app, Endpoint::Register, register(key, &name, true)).await;
+    assert_eq!(status, 201, "{body}");
+    let old = DomainId::parse(body["id"].as_str().unwrap()).unwrap();
+
+    // Two deletes of it (a client retry): the first is slow, after marking the row.
+    let faults = Arc::new(Faults::pause_after(Step::DeleteMarked));
+    let slow = fixture.app().with_faults(faults.clone());
+    let late = paused_at(&faults, {
+        let old = old.clone();
+        async move { delete::remove(&slow, &org("org_a"), &old).await }
+    })
+    .await;
+    delete::remove(&app, &org("org_a"), &old).await.unwrap();
+    // The name is free again, and the organization registers it again.
+    let (status, body) = answer(&app, Endpoint::Register, register(key, &name, true)).await;
+    assert_eq!(status, 201, "{body}");
+    let newer = body["id"].as_str().unwrap().to_owned();
+    let records = records_in(&zone).await;
+    assert!(!records.is_empty());
+
+    faults.resume();
+    let outcome = late.await.unwrap();
+    assert!(
+        matches!(outcome, Err(ApiError::DomainNotFound)),
+        "{outcome:?}"
+    );
+    assert_eq!(records_in(&zone).await, records, "the newer records stay");
+    let tags = identity_tags(&name)
+        .await
+        .expect("the newer identity stays");
+    assert!(tags.contains(&(DOMAIN_TAG.to_owned(), newer)), "{tags:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_that_outlived_its_reservation_writes_nothing_over_the_next() {
+    let fixture = Fixture::new().await;
+    let name = unique_domain("outlived");
+    let zone = fixture.zone(&name).await;
+    let key = fixture.key("org_a");
+    let faults = Arc::new(Faults::pause_after(Step::IdentityCreated));
+    let slow = fixture.app().with_faults(faults.clone());
+    let request = register(key, &name, true);
+    let late = paused_at(&faults, async move {
+        answer(&slow, Endpoint::Register, request).await
+    })
+    .await;
+
+    // Its reservation runs out; the sweep takes it over and undoes it; the name is
+    // registered again.
+    fixture.clock.advance(time::Duration::seconds(61));
+    let app = fixture.app();
+    let summary = sweep(&app, None, &SweepOptions::default()).await;
+    assert_eq!(summary.reclaimed, 1, "{summary:?}");
+    let (status, body) = answer(&app, Endpoint::Register, register(key, &name, true)).await;
+    assert_eq!(status, 201, "{body}");
+    let newer = body["id"].as_str().unwrap().to_owned();
+    let records = records_in(&zone).await;
+
+    faults.resume();
+    let (status, body) = late.await.unwrap();
+    assert!(status >= 400, "{status} {body}");
+    assert_eq!(records_in(&zone).await, records, "the newer records stay");
+    let tags = identity_tags(&name)
+        .await
+        .expect("the newer identity stays");
+    assert!(
+        tags.contains(&(DOMAIN_TAG.to_owned(), newer.clone())),
+        "{tags:?}"
+    );
+    match fixture
+        .store
+        .name_holder(&DomainName::parse(&name).unwrap())
+        .await
+        .unwrap()
+    {
+        Some(NameHolder::Domain { id, .. }) => assert_eq!(id.as_str(), newer),
+        other => panic!("{other:?}"),
+    }
 }

@@ -150,7 +150,7 @@ fn reservation_for(claimant: &Domain) -> Reservation {
         leftovers: vec![],
         effects: vec![Effect::Identity {
             region: Region::DEFAULT,
-            org: claimant.org_id.clone(),
+            domain_id: claimant.id.clone(),
         }],
     }
 }

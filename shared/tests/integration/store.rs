@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domains::dns::records_for;
 use domains::model::{
-    CheckReport, Claim, ClaimStatus, Counter, Domain, Finding, RecordKind, RecordStatus, Region,
-    ServerFinding, Status, Timestamp, ZoneId,
+    CheckReport, Claim, ClaimStatus, Counter, Domain, DomainId, Finding, RecordKind, RecordStatus,
+    Region, ServerFinding, Status, Timestamp, ZoneId,
 };
 use domains::store::{
     ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Effect, NameHolder, Quota,
@@ -425,17 +426,20 @@ fn reservation_of(domain: &Domain, until: Timestamp) -> Reservation {
         until,
         leftovers: vec![Effect::Identity {
             region: Region::DEFAULT,
-            org: org("org_z"),
+            domain_id: DomainId::parse("dom_01HZZZZZZZZZZZZZZZZZZZZZZZ").unwrap(),
         }],
         effects: vec![
             Effect::Identity {
                 region: domain.region,
-                org: domain.org_id.clone(),
+                domain_id: domain.id.clone(),
             },
             Effect::Records {
                 zone: ZoneId::parse("Z0123").unwrap(),
-                region: domain.region,
-                setup: Box::new(domain.setup.clone()),
+                records: records_for(domain)
+                    .iter()
+                    .map(|record| record.zone_record())
+                    .collect(),
+                confirmed: false,
             },
         ],
     }

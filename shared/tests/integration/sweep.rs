@@ -86,7 +86,7 @@ impl Fixture {
     /// The `detail-type`s the store has written for the domain, in order.
     async fn events_of(&self, domain: &Domain) -> Vec<EventType> {
         self.store
-            .undelivered_events(&domain.id)
+            .undelivered_events(&domain.name)
             .await
             .unwrap()
             .iter()
@@ -301,7 +301,7 @@ async fn active_domains_are_watched(backend: Backend) {
             EventType::Failed,
         ]
     );
-    let events = f.store.undelivered_events(&domain.id).await.unwrap();
+    let events = f.store.undelivered_events(&domain.name).await.unwrap();
     let failed_event = &events[5].detail;
     assert_eq!(
         (

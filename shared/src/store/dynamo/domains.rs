@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::items::{
-    dkim_attributes, domain_item, n, name_item, opt_num, opt_str, parse_domain, s, state_attributes,
+    PROVISIONAL_UNTIL, dkim_attributes, domain_item, n, name_item, opt_num, opt_str, parse_domain,
+    s, state_attributes,
 };
 use super::org_item::DefaultChange;
 use super::{DynamoStore, classify, is_condition_failure};
@@ -17,7 +18,7 @@ use crate::store::schema::{
     CHECK_SHARDS, DOMAIN_SK_PREFIX, GSI1_SK, NAME_SK, PK, SK, domain_sk, name_pk, org_pk, shard_key,
 };
 use crate::store::{
-    ATTEMPTS, DefaultChoice, DomainStore, DomainUpdate, OrgStore, StoreError, backoff,
+    ATTEMPTS, DefaultChoice, DomainStore, DomainUpdate, OrgStore, Reservation, StoreError, backoff,
 };
 
 #[async_trait]
@@ -27,56 +28,16 @@ impl DomainStore for DynamoStore {
         domain: &Domain,
         default: DefaultChoice,
     ) -> Result<Domain, StoreError> {
-        let name = name_item(&domain.name, &domain.org_id, &domain.id);
-        let created = LifecycleEvent::created(domain);
-        for attempt in 0..ATTEMPTS {
-            let make_default = match default {
-                DefaultChoice::Always => true,
-                DefaultChoice::Never => false,
-                DefaultChoice::IfNone => self.default_of(&domain.org_id).await?.is_none(),
-            };
-            let only_if_none = default == DefaultChoice::IfNone;
-            let items = vec![
-                self.put_name(name.clone(), &domain.id),
-                self.put(domain_item(domain), "attribute_not_exists(#pk)"),
-                self.org_update(
-                    &domain.org_id,
-                    match (make_default, only_if_none) {
-                        (false, _) => DefaultChange::Keep,
-                        (true, true) => DefaultChange::SetIfNone(&domain.id),
-                        (true, false) => DefaultChange::Set(&domain.id),
-                    },
-                    1,
-                    &[(domain.state.status, 1)],
-                ),
-                self.put_event(&created),
-            ];
-            let mut stored = domain.clone();
-            stored.is_default = make_default;
-            match self.transact(items).await {
-                Ok(()) => return Ok(stored),
-                Err(StoreError::Conflict) => {
-                    let owner = self.get_item(name_pk(&domain.name), NAME_SK).await?;
-                    let ours = owner
-                        .as_ref()
-                        .and_then(|i| opt_str(i, "domainId"))
-                        .is_none_or(|owner| owner == domain.id.as_str());
-                    if !ours {
-                        return Err(StoreError::NameTaken(domain.name.to_string()));
-                    }
-                    // Our own write landed and only its answer was lost...
-                    if let Some(stored) = self.get_domain(&domain.org_id, &domain.id).await? {
-                        return Ok(stored);
-                    }
-                    // ...or the organization is at its limit...
-                    self.quota(&domain.org_id).await?.room()?;
-                    // ...or the organization's default changed under us: decide again.
-                    backoff(attempt).await;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Err(StoreError::Conflict)
+        self.insert_held(domain, default, None).await
+    }
+
+    async fn insert_reserved(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+        reservation: &Reservation,
+    ) -> Result<Domain, StoreError> {
+        self.insert_held(domain, default, Some(reservation)).await
     }
 
     async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError> {
@@ -344,6 +305,91 @@ impl DomainStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Inserts `domain`, taking its name free or from its own reservation (`held`, exactly
+    /// as read, where the registration holds one).
+    async fn insert_held(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+        held: Option<&Reservation>,
+    ) -> Result<Domain, StoreError> {
+        let name = name_item(&domain.name, &domain.org_id, &domain.id);
+        let created = LifecycleEvent::created(domain);
+        for attempt in 0..ATTEMPTS {
+            let make_default = match default {
+                DefaultChoice::Always => true,
+                DefaultChoice::Never => false,
+                DefaultChoice::IfNone => self.default_of(&domain.org_id).await?.is_none(),
+            };
+            let only_if_none = default == DefaultChoice::IfNone;
+            let items = vec![
+                match held {
+                    None => self.put_name(name.clone(), &domain.id),
+                    Some(held) => self.put_reserved_name(name.clone(), held),
+                },
+                self.put(domain_item(domain), "attribute_not_exists(#pk)"),
+                self.org_update(
+                    &domain.org_id,
+                    match (make_default, only_if_none) {
+                        (false, _) => DefaultChange::Keep,
+                        (true, true) => DefaultChange::SetIfNone(&domain.id),
+                        (true, false) => DefaultChange::Set(&domain.id),
+                    },
+                    1,
+                    &[(domain.state.status, 1)],
+                ),
+                self.put_event(&created),
+            ];
+            let mut stored = domain.clone();
+            stored.is_default = make_default;
+            match self.transact(items).await {
+                Ok(()) => return Ok(stored),
+                Err(StoreError::Conflict) => {
+                    let owner = self.get_item(name_pk(&domain.name), NAME_SK).await?;
+                    // Taken over (to be undone) since this registration reserved it.
+                    if let (Some(held), Some(owner)) = (held, &owner)
+                        && let Some(until) = opt_str(owner, PROVISIONAL_UNTIL)
+                        && until != held.until.to_string()
+                    {
+                        return Err(StoreError::Conflict);
+                    }
+                    let ours = owner
+                        .as_ref()
+                        .and_then(|i| opt_str(i, "domainId"))
+                        .is_none_or(|owner| owner == domain.id.as_str());
+                    if !ours {
+                        return Err(StoreError::NameTaken(domain.name.to_string()));
+                    }
+                    // Our own write landed and only its answer was lost...
+                    if let Some(stored) = self.get_domain(&domain.org_id, &domain.id).await? {
+                        return Ok(stored);
+                    }
+                    // ...or the organization is at its limit...
+                    self.quota(&domain.org_id).await?.room()?;
+                    // ...or the organization's default changed under us: decide again.
+                    backoff(attempt).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// The name's item put for good, only over `held` as it was read.
+    fn put_reserved_name(&self, item: super::Item, held: &Reservation) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#domainId = :id AND #until = :until")
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
+            .expression_attribute_values(":id", s(held.domain_id.as_str()))
+            .expression_attribute_values(":until", s(held.until.to_string()))
+            .build()
+            .expect("table, item and condition set");
+        TransactWriteItem::builder().put(put).build()
+    }
+
     /// Up to `limit` due entries of one index partition, as (due time, org, id).
     async fn due_in_shard(
         &self,

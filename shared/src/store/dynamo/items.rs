@@ -65,17 +65,17 @@ pub(super) fn parse_holder(name: &DomainName, item: &Item) -> Result<NameHolder,
     let Some(until) = opt_time(item, PROVISIONAL_UNTIL)? else {
         return Ok(NameHolder::Domain { org, id });
     };
-    let effects_of = |attribute: &str| {
-        effects::decode(&opt_str(item, attribute).unwrap_or_default())
+    let effects_of = |attribute: &str, owner: Option<&DomainId>| {
+        effects::decode(&opt_str(item, attribute).unwrap_or_default(), owner)
             .ok_or_else(|| corrupt(attribute))
     };
     Ok(NameHolder::Reservation(Reservation {
         name: name.clone(),
         org,
-        domain_id: id,
         until,
-        leftovers: effects_of("leftovers")?,
-        effects: effects_of("effects")?,
+        leftovers: effects_of("leftovers", None)?,
+        effects: effects_of("effects", Some(&id))?,
+        domain_id: id,
     }))
 }
 
@@ -188,6 +188,7 @@ pub(super) fn dkim_attributes(
         ("dkimPublicKey", Some(s(&setup.dkim_public_key))),
         ("dkimNext", setup.dkim_next.as_ref().map(json)),
         ("dkimRetired", setup.dkim_retired.as_ref().map(json)),
+        ("zoneRecords", setup.zone_records.as_ref().map(json)),
     ]
 }
 
@@ -285,6 +286,7 @@ pub(super) fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
             },
             dkim_next: opt_json(item, "dkimNext")?,
             dkim_retired: opt_json(item, "dkimRetired")?,
+            zone_records: opt_json(item, "zoneRecords")?,
         },
         state: DomainState {
             status: parse_with(item, "status", |t| t.parse::<Status>().ok())?,

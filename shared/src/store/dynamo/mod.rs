@@ -197,8 +197,11 @@ impl DynamoStore {
     /// The outbox item of `event`, written with the change it reports.
     fn put_event(&self, event: &LifecycleEvent) -> TransactWriteItem {
         let item = HashMap::from([
-            (PK.into(), s(events_pk(&event.detail.domain_id))),
-            (SK.into(), s(event_sk(event.sequence))),
+            (PK.into(), s(events_pk(&event.detail.domain))),
+            (
+                SK.into(),
+                s(event_sk(&event.detail.domain_id, event.sequence)),
+            ),
             ("event".into(), json(event)),
             ("createdAt".into(), s(event.detail.occurred_at.to_string())),
         ]);

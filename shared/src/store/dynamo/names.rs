@@ -15,7 +15,7 @@ use crate::model::{Domain, DomainId, DomainName, Timestamp};
 use crate::store::schema::{
     CHECK_SHARDS, GSI1_SK, NAME_SK, PK, SK, domain_sk, name_pk, org_pk, reservation_shard_key,
 };
-use crate::store::{NameHolder, NameStore, Reservation, StoreError};
+use crate::store::{Effect, NameHolder, NameStore, Reservation, StoreError, effects};
 
 #[async_trait]
 impl NameStore for DynamoStore {
@@ -64,6 +64,30 @@ impl NameStore for DynamoStore {
             .expression_attribute_names("#domainId", "domainId")
             .expression_attribute_values(":until", s(until.to_string()))
             .expression_attribute_values(":read", s(reservation.until.to_string()))
+            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
+            .send()
+            .await;
+        conflict_unless_met(result)
+    }
+
+    async fn record_effects(
+        &self,
+        reservation: &Reservation,
+        effects: &[Effect],
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(name_pk(&reservation.name)))
+            .key(SK, s(NAME_SK))
+            .update_expression("SET #effects = :effects")
+            .condition_expression("#domainId = :id AND #until = :until")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_names("#effects", "effects")
+            .expression_attribute_values(":effects", s(effects::encode(effects)))
+            .expression_attribute_values(":until", s(reservation.until.to_string()))
             .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
             .send()
             .await;

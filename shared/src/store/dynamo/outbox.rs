@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use super::items::{corrupt, n, opt_json, s};
 use super::{DynamoStore, conflict_unless_met};
 use crate::model::event::{DELIVERED_KEPT_FOR, LifecycleEvent};
-use crate::model::{DomainId, Timestamp};
-use crate::store::schema::{EXPIRES_AT, PK, SK, event_sk, events_pk};
+use crate::model::{DomainName, Timestamp};
+use crate::store::schema::{
+    EVENT_SK_PREFIX, EXPIRES_AT, PK, SK, event_sk, events_pk, legacy_event_sk, legacy_events_pk,
+};
 use crate::store::{OutboxStore, StoreError};
 
 #[async_trait]
@@ -19,19 +21,34 @@ impl OutboxStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let expires = at.plus(DELIVERED_KEPT_FOR).datetime().unix_timestamp();
         let marks = events.iter().map(|event| {
-            let request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(PK, s(events_pk(&event.detail.domain_id)))
-                .key(SK, s(event_sk(event.sequence)))
-                .update_expression("SET #expires = :expires")
-                // Never recreate an item the TTL already removed.
-                .condition_expression("attribute_exists(#pk)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#expires", EXPIRES_AT)
-                .expression_attribute_values(":expires", n(expires));
-            async move { conflict_unless_met(request.send().await) }
+            let mark = |pk: String, sk: String| {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(pk))
+                    .key(SK, s(sk))
+                    .update_expression("SET #expires = :expires")
+                    // Never recreate an item the TTL already removed.
+                    .condition_expression("attribute_exists(#pk)")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#expires", EXPIRES_AT)
+                    .expression_attribute_values(":expires", n(expires))
+            };
+            let current = mark(
+                events_pk(&event.detail.domain),
+                event_sk(&event.detail.domain_id, event.sequence),
+            );
+            let legacy = mark(
+                legacy_events_pk(&event.detail.domain_id),
+                legacy_event_sk(event.sequence),
+            );
+            async move {
+                match conflict_unless_met(current.send().await) {
+                    // Written before events were kept per name, perhaps.
+                    Err(StoreError::Conflict) => conflict_unless_met(legacy.send().await),
+                    other => other,
+                }
+            }
         });
         for result in futures::future::join_all(marks).await {
             match result {
@@ -42,8 +59,11 @@ impl OutboxStore for DynamoStore {
         Ok(())
     }
 
-    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
-        self.items_under(events_pk(id), "EVENT#")
+    async fn undelivered_events(
+        &self,
+        name: &DomainName,
+    ) -> Result<Vec<LifecycleEvent>, StoreError> {
+        self.items_under(events_pk(name.as_str()), EVENT_SK_PREFIX)
             .await?
             .iter()
             .filter(|item| !item.contains_key(EXPIRES_AT))

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::model::event::{LifecycleEvent, Removal};
 use crate::model::{Counter, Domain, DomainId, OrgId, Timestamp};
-use crate::store::{DefaultChoice, DomainStore, DomainUpdate, NameHolder, StoreError};
+use crate::store::{DefaultChoice, DomainStore, DomainUpdate, NameHolder, Reservation, StoreError};
 
 #[async_trait]
 impl DomainStore for MemoryStore {
@@ -16,38 +16,27 @@ impl DomainStore for MemoryStore {
         default: DefaultChoice,
     ) -> Result<Domain, StoreError> {
         let mut t = self.tables();
-        let name = domain.name.as_str();
-        if t.names
-            .get(name)
-            .is_some_and(|h| h.domain_id() != &domain.id)
-        {
-            return Err(StoreError::NameTaken(name.to_owned()));
-        }
-        let key = (domain.org_id.clone(), domain.id.clone());
-        if let Some(stored) = t.domains.get(&key) {
-            return Ok(t.resolved(stored));
-        }
-        t.quota(&domain.org_id).room()?;
-        *t.counts.entry(domain.org_id.clone()).or_default() += 1;
-        t.count_status(&domain.org_id, domain.state.status, 1);
-        t.names.insert(
-            name.to_owned(),
-            NameHolder::Domain {
-                org: domain.org_id.clone(),
-                id: domain.id.clone(),
-            },
-        );
-        t.domains.insert(key, domain.clone());
-        self.emit(&mut t, LifecycleEvent::created(domain));
-        let make_default = match default {
-            DefaultChoice::Always => true,
-            DefaultChoice::IfNone => !t.defaults.contains_key(&domain.org_id),
-            DefaultChoice::Never => false,
+        self.insert_locked(&mut t, domain, default)
+    }
+    async fn insert_reserved(
+        &self,
+        domain: &Domain,
+        default: DefaultChoice,
+        reservation: &Reservation,
+    ) -> Result<Domain, StoreError> {
+        let mut t = self.tables();
+        let still_ours = match t.names.get(domain.name.as_str()) {
+            Some(NameHolder::Reservation(held)) => {
+                held.domain_id == reservation.domain_id && held.until == reservation.until
+            }
+            // Our own insert that landed already is answered as it was.
+            Some(NameHolder::Domain { id, .. }) => id == &domain.id,
+            None => false,
         };
-        if make_default {
-            t.defaults.insert(domain.org_id.clone(), domain.id.clone());
+        if !still_ours {
+            return Err(StoreError::Conflict);
         }
-        Ok(t.resolved(domain))
+        self.insert_locked(&mut t, domain, default)
     }
 
     async fn get_domain(&self, org: &OrgId, id: &DomainId) -> Result<Option<Domain>, StoreError> {
@@ -185,5 +174,47 @@ impl DomainStore for MemoryStore {
             .take(limit)
             .map(|(_, key)| key.clone())
             .collect())
+    }
+}
+
+impl MemoryStore {
+    fn insert_locked(
+        &self,
+        t: &mut super::Tables,
+        domain: &Domain,
+        default: DefaultChoice,
+    ) -> Result<Domain, StoreError> {
+        let name = domain.name.as_str();
+        if t.names
+            .get(name)
+            .is_some_and(|h| h.domain_id() != &domain.id)
+        {
+            return Err(StoreError::NameTaken(name.to_owned()));
+        }
+        let key = (domain.org_id.clone(), domain.id.clone());
+        if let Some(stored) = t.domains.get(&key) {
+            return Ok(t.resolved(stored));
+        }
+        t.quota(&domain.org_id).room()?;
+        *t.counts.entry(domain.org_id.clone()).or_default() += 1;
+        t.count_status(&domain.org_id, domain.state.status, 1);
+        t.names.insert(
+            name.to_owned(),
+            NameHolder::Domain {
+                org: domain.org_id.clone(),
+                id: domain.id.clone(),
+            },
+        );
+        t.domains.insert(key, domain.clone());
+        self.emit(t, LifecycleEvent::created(domain));
+        let make_default = match default {
+            DefaultChoice::Always => true,
+            DefaultChoice::IfNone => !t.defaults.contains_key(&domain.org_id),
+            DefaultChoice::Never => false,
+        };
+        if make_default {
+            t.defaults.insert(domain.org_id.clone(), domain.id.clone());
+        }
+        Ok(t.resolved(domain))
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::model::event::{LifecycleEvent, Removal};
 use crate::model::{Domain, DomainId, DomainName, Timestamp};
-use crate::store::{NameHolder, NameStore, Reservation, StoreError};
+use crate::store::{Effect, NameHolder, NameStore, Reservation, StoreError};
 
 #[async_trait]
 impl NameStore for MemoryStore {
@@ -36,8 +36,27 @@ impl NameStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut t = self.tables();
         match t.names.get_mut(reservation.name.as_str()) {
-            Some(NameHolder::Reservation(held)) if held == reservation => {
+            Some(NameHolder::Reservation(held))
+                if held.domain_id == reservation.domain_id && held.until == reservation.until =>
+            {
                 held.until = until;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn record_effects(
+        &self,
+        reservation: &Reservation,
+        effects: &[Effect],
+    ) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        match t.names.get_mut(reservation.name.as_str()) {
+            Some(NameHolder::Reservation(held))
+                if held.domain_id == reservation.domain_id && held.until == reservation.until =>
+            {
+                held.effects = effects.to_vec();
                 Ok(())
             }
             _ => Err(StoreError::Conflict),

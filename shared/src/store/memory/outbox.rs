@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::model::event::{LifecycleEvent, StreamedEvent};
-use crate::model::{DomainId, Timestamp};
+use crate::model::{DomainName, Timestamp};
 use crate::store::{EventFeed, OutboxStore, StoreError};
 
 impl MemoryStore {
@@ -36,16 +36,17 @@ impl OutboxStore for MemoryStore {
         Ok(())
     }
 
-    async fn undelivered_events(&self, id: &DomainId) -> Result<Vec<LifecycleEvent>, StoreError> {
+    async fn undelivered_events(
+        &self,
+        name: &DomainName,
+    ) -> Result<Vec<LifecycleEvent>, StoreError> {
+        // In stream order, which is the order they happened.
         let t = self.tables();
-        let mut events: Vec<LifecycleEvent> = t
-            .outbox
+        Ok(t.outbox
             .values()
-            .filter(|e| &e.detail.domain_id == id)
+            .filter(|e| e.detail.domain == name.as_str())
             .cloned()
-            .collect();
-        events.sort_by_key(|e| e.sequence);
-        Ok(events)
+            .collect())
     }
 }
 
