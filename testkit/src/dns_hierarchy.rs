@@ -146,6 +146,25 @@ impl DnsHierarchy {
         self.zones.lock().unwrap().push((apex, true));
     }
 
+    /// Another server of this hierarchy, at `127.a.b.host` port 53 (hosts 1 to 5 and 53 are
+    /// taken by the hierarchy itself).
+    pub async fn server(&self, host: u8) -> TestDns {
+        TestDns::start_on(self.ip(host), 53)
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind {}:53: {e}", self.ip(host)))
+    }
+
+    /// Makes `apex` a zone on `on`, delegated from its TLD to `servers` (host, glue
+    /// address): the hostile tests' zones, whose servers misbehave by script.
+    pub fn zone_on(&self, apex: &str, servers: &[(&str, Ipv4Addr)], on: &[&TestDns]) {
+        let apex = apex.trim_end_matches('.').to_ascii_lowercase();
+        self.tld_of(&apex);
+        self.tld.add_delegation(&apex, servers);
+        for server in on {
+            server.add_zone(&apex, servers);
+        }
+    }
+
     /// The servers of the zone holding `owner`; a zone of its last two labels is made on
     /// the two zone servers if none holds it yet.
     pub fn servers_of(&self, owner: &str) -> Vec<&TestDns> {
