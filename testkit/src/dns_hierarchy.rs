@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use domains::dns::policy::AddressPolicy;
 use domains::dns::{DnsChecker, records_for};
 use domains::model::Domain;
 use hickory_proto::rr::RecordType;
@@ -103,9 +104,23 @@ impl DnsHierarchy {
         self.resolver.addr
     }
 
-    /// A checker configured as the product is: this resolver, authoritative mode.
+    /// A checker configured as the product is: this resolver, authoritative mode; and the
+    /// hierarchy's own network allowed (its servers are on loopback, which a checker
+    /// otherwise never contacts).
     pub fn checker(&self, per_server: Duration) -> DnsChecker {
-        DnsChecker::with_nameservers(&[self.resolver()], per_server)
+        self.checker_allowing(per_server, &self.network())
+    }
+
+    /// A checker that may contact name servers in `networks` (`DNS_ALLOW_NETWORKS`'s form)
+    /// only, besides public addresses (which no test zone uses).
+    pub fn checker_allowing(&self, per_server: Duration, networks: &str) -> DnsChecker {
+        let policy = AddressPolicy::parse(networks).expect("valid networks");
+        DnsChecker::with_nameservers(&[self.resolver()], per_server).with_allowed_networks(policy)
+    }
+
+    /// The hierarchy's /24 in CIDR form.
+    pub fn network(&self) -> String {
+        format!("{}/24", self.ip(0))
     }
 
     fn tld_of(&self, apex: &str) {
