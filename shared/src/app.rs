@@ -51,7 +51,7 @@ impl App {
                 dns,
                 cloud: Cloud::default(),
                 watch: crate::model::WATCH_INTERVAL,
-                verify_rate: crate::workflows::limits::DEFAULT_VERIFY_RATE,
+                verify_rate: crate::model::DEFAULT_VERIFY_RATE,
                 cursor_key: tokio::sync::OnceCell::new(),
                 #[cfg(feature = "fault-injection")]
                 faults: None,

@@ -23,7 +23,7 @@ pub use domain_name::{DomainName, DomainNameError};
 pub use event::{EventType, LifecycleEvent, Removal, StreamedEvent};
 pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
 pub use mail_from::MailFrom;
-pub use rate::Rate;
+pub use rate::{DEFAULT_VERIFY_RATE, Rate};
 pub use region::{RECEIVING_REGIONS, Region};
 pub use status::{Status, StatusCounts};
 pub use timestamp::Timestamp;

@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+/// Verifies by one organization a minute, unless `VERIFY_RATE` says otherwise.
+pub const DEFAULT_VERIFY_RATE: u32 = 60;
+
 /// A burst of `burst`, then one every `every`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {

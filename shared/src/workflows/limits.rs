@@ -18,8 +18,7 @@ pub const PER_DOMAIN: Rate = Rate {
     every: Duration::from_secs(12),
 };
 
-/// Verifies by one organization a minute, unless `VERIFY_RATE` says otherwise.
-pub const DEFAULT_VERIFY_RATE: u32 = 60;
+pub use crate::model::DEFAULT_VERIFY_RATE;
 
 /// Takes one verify of `subject` (a domain name) from the organization's and the domain's
 /// limits, or answers `429 RATE_LIMITED` with when to retry.
