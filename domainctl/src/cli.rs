@@ -35,6 +35,11 @@ pub enum Command {
         /// DNS_NAMESERVERS, else the system's resolver.
         #[arg(long = "dns", value_name = "IP:PORT")]
         dns: Vec<SocketAddr>,
+        /// Networks besides the public Internet where name servers may be asked, as
+        /// comma-separated CIDRs (e.g. 127.0.0.0/8 for name servers on this machine).
+        /// Default: DNS_ALLOW_NETWORKS, else none.
+        #[arg(long = "dns-allow-networks", value_name = "CIDRS")]
+        dns_allow_networks: Option<String>,
         /// Also run the sweep every this many seconds (off by default).
         #[arg(long, value_name = "SECONDS")]
         sweep_every: Option<u64>,

@@ -58,6 +58,7 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         addr,
         api_keys: Vec::new(),
         dns,
+        dns_allow_networks: None,
         sweep_every: None,
         zones: vec![(zone, OrgId::parse("org_local").expect("valid id"))],
     };

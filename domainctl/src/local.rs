@@ -33,13 +33,15 @@ pub struct Options {
     /// Keys to accept; none means one is made for `org_local` and printed.
     pub api_keys: Vec<(String, OrgId)>,
     pub dns: Vec<SocketAddr>,
+    /// `--dns-allow-networks`; `None` leaves it to `DNS_ALLOW_NETWORKS`.
+    pub dns_allow_networks: Option<String>,
     pub sweep_every: Option<u64>,
     pub zones: Vec<(ZoneId, OrgId)>,
 }
 
 /// Stores the keys and zone assignments, prints the banner, and serves until Ctrl-C.
 pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
-    let dns = domains::config::dns_checker(&options.dns)?;
+    let dns = domains::config::dns_checker(&options.dns, options.dns_allow_networks.as_deref())?;
     let store = backing.store;
     let now = SystemClock.now();
     let generated = options.api_keys.is_empty();
@@ -130,6 +132,9 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
     }
     if let Some(after) = domains::config::dkim_retire_after_from_env()? {
         app = app.with_dkim_retire_after(after);
+    }
+    if let Some(rate) = domains::config::verify_rate_from_env()? {
+        app = app.with_verify_rate(rate);
     }
     if let Some((feed, sink, _)) = backing.events {
         let app = app.clone();

@@ -41,6 +41,7 @@ async fn run(command: Command) -> Result<(), String> {
             host,
             api_keys,
             dns,
+            dns_allow_networks,
             sweep_every,
             zones,
         } => {
@@ -48,6 +49,7 @@ async fn run(command: Command) -> Result<(), String> {
                 addr: SocketAddr::new(host, port),
                 api_keys,
                 dns,
+                dns_allow_networks,
                 sweep_every,
                 zones,
             };
@@ -59,7 +61,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Sweep { dns, concurrency } => {
             let aws = config::aws().await;
             let store = Arc::new(dynamo_store(&aws, Exists::Required).await?);
-            let dns = domains::config::dns_checker(&dns)?;
+            let dns = domains::config::dns_checker(&dns, None)?;
             let app = App::new(store, Arc::new(SystemClock), dns)
                 .with_cloud(config::cloud_if_endpoints(&aws));
             let options = SweepOptions {

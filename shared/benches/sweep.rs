@@ -15,7 +15,11 @@ use domains::clock::{Clock, SystemClock};
 use domains::model::Status;
 use domains::store::{DefaultChoice, MemoryStore, Store};
 use domains::workflows::sweep::{SweepOptions, sweep};
-use testkit::{DnsHierarchy, pending_domain};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use testkit::{DnsHierarchy, Scripted, TestDns, pending_domain};
 
 const DOMAINS: usize = 10_000;
 const DNS_LATENCY: Duration = Duration::from_millis(20);
@@ -24,7 +28,7 @@ const ZONE: &str = "bench.example";
 /// The DNS servers run on a runtime of their own, as remote servers would, so their work
 /// does not queue behind the sweep's tasks. Two threads: one thread of the test servers
 /// tops out near 25,000 answers a second, which 64 checks of ten questions each exceed.
-fn start_dns_thread() -> &'static DnsHierarchy {
+fn start_dns_thread() -> (&'static DnsHierarchy, &'static [TestDns]) {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,18 +38,34 @@ fn start_dns_thread() -> &'static DnsHierarchy {
             .expect("DNS runtime");
         runtime.block_on(async move {
             let dns: &'static DnsHierarchy = Box::leak(Box::new(DnsHierarchy::start().await));
-            sender.send(dns).expect("bench waits for the servers");
+            let mut hostile = Vec::new();
+            for host in HOSTILE_HOSTS {
+                hostile.push(dns.server(host).await);
+            }
+            let hostile: &'static [TestDns] = Box::leak(hostile.into_boxed_slice());
+            sender
+                .send((dns, hostile))
+                .expect("bench waits for the servers");
             std::future::pending::<()>().await
         });
     });
     receiver.recv().expect("DNS servers started")
 }
 
+/// The hostile organization's name servers (127.a.b.100 and up).
+const HOSTILE_HOSTS: std::ops::Range<u8> = 100..108;
+const HOSTILE_ZONE: &str = "fanout.example";
+
 #[tokio::main]
 async fn main() {
-    let dns = start_dns_thread();
+    let (dns, hostile) = start_dns_thread();
     dns.zone(ZONE);
     dns.set_delay(DNS_LATENCY);
+    // `cargo bench --bench sweep -- hostile`: the hostile run alone.
+    if std::env::args().any(|a| a == "hostile") {
+        hostile_run(dns, hostile).await;
+        return;
+    }
     println!(
         "sweep of {DOMAINS} due domains (half pass, half fail), authoritative checks: one zone \
          on two name servers answering after {} ms, Unbound in front",
@@ -85,6 +105,102 @@ async fn main() {
         );
     }
     mixed_run(dns).await;
+    hostile_run(dns, hostile).await;
+}
+
+/// Good domains of one organization beside hostile ones of another, whose eight name
+/// servers answer every question with a CNAME to a name never seen before (the fan-out of
+/// a verify that once sent 30,000 queries): the good domains' rate with and without them,
+/// and what the hostile ones cost in queries. Sizes from `HOSTILE_BENCH_GOOD` and
+/// `HOSTILE_BENCH_HOSTILE` (10,000 and 1,000 by default).
+async fn hostile_run(dns: &DnsHierarchy, hostile: &[TestDns]) {
+    let size = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let good = size("HOSTILE_BENCH_GOOD", 10_000);
+    let bad = size("HOSTILE_BENCH_HOSTILE", 1_000);
+    let hosts: Vec<(String, std::net::Ipv4Addr)> = HOSTILE_HOSTS
+        .map(|host| (format!("ns{host}.{HOSTILE_ZONE}"), dns.ip(host)))
+        .collect();
+    let hosts: Vec<(&str, std::net::Ipv4Addr)> =
+        hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
+    dns.zone_on(HOSTILE_ZONE, &hosts, &hostile.iter().collect::<Vec<_>>());
+    static FRESH: AtomicUsize = AtomicUsize::new(0);
+    for server in hostile {
+        server.set_script(Arc::new(|qname, qtype, _| {
+            matches!(qtype, RecordType::TXT | RecordType::MX).then(|| {
+                let n = FRESH.fetch_add(1, Ordering::Relaxed);
+                let target = Name::from_ascii(format!("f{n}.{HOSTILE_ZONE}.")).unwrap();
+                Scripted {
+                    answers: vec![Record::from_rdata(
+                        qname.clone(),
+                        300,
+                        RData::CNAME(CNAME(target)),
+                    )],
+                    authoritative: true,
+                    ..Scripted::default()
+                }
+            })
+        }));
+    }
+    let hostile_queries = || -> usize { hostile.iter().map(TestDns::queries).sum() };
+    println!();
+    println!(
+        "hostile run: {good} good domains of one organization (half published), then the \
+         same beside {bad} hostile domains of another (8 name servers answering fresh CNAMEs), \
+         concurrency 64"
+    );
+    println!(
+        "| run | good domains/s | hostile domains | queries to hostile servers | per hostile domain | elapsed |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for with_hostile in [false, true] {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let now = SystemClock.now();
+        for org in ["org_good", "org_hostile"] {
+            store
+                .set_quota(&testkit::org(org), (good + bad) as u64)
+                .await
+                .unwrap();
+        }
+        let tag = if with_hostile { "with" } else { "alone" };
+        let names = (0..good).map(|i| format!("g{i}.{tag}.{ZONE}"));
+        seed_pending(dns, store.as_ref(), "org_good", names, now).await;
+        if with_hostile {
+            for i in 0..bad {
+                // Subdomains of the hostile zone: every record lands on its servers.
+                let domain = pending_domain("org_hostile", &format!("h{i}.{HOSTILE_ZONE}"), now);
+                store
+                    .insert_domain(&domain, DefaultChoice::Never)
+                    .await
+                    .unwrap();
+            }
+        }
+        let before = hostile_queries();
+        let (summary, elapsed, _) = timed_sweep(dns, store.clone(), 64).await;
+        let spent = hostile_queries() - before;
+        // The good domains' rate: good domains over the whole run (the hostile ones are
+        // checked in the same run, and cost the good ones whatever slots they hold).
+        let rate = good as f64 / elapsed;
+        let hostile_count = if with_hostile { bad } else { 0 };
+        assert_eq!(summary.checked, good + hostile_count, "{summary:?}");
+        println!(
+            "| {} | {rate:.0} | {hostile_count} | {spent} | {:.0} | {elapsed:.1} s |",
+            if with_hostile {
+                "with hostile"
+            } else {
+                "good alone"
+            },
+            if hostile_count == 0 {
+                0.0
+            } else {
+                spent as f64 / hostile_count as f64
+            },
+        );
+    }
 }
 
 /// Registers a pending domain of `org` for each name, every other one with its records

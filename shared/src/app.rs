@@ -25,6 +25,8 @@ struct Inner {
     watch: time::Duration,
     /// How long a retired DKIM record stays in a managed zone.
     dkim_retire_after: time::Duration,
+    /// Verifies an organization may ask for a minute (`VERIFY_RATE`).
+    verify_rate: u32,
     /// The store's cursor key, read the first time a list needs it.
     cursor_key: tokio::sync::OnceCell<[u8; 32]>,
     #[cfg(feature = "fault-injection")]
@@ -52,6 +54,7 @@ impl App {
                 cloud: Cloud::default(),
                 watch: crate::model::WATCH_INTERVAL,
                 dkim_retire_after: crate::model::DKIM_RETIRE_AFTER,
+                verify_rate: crate::model::DEFAULT_VERIFY_RATE,
                 cursor_key: tokio::sync::OnceCell::new(),
                 #[cfg(feature = "fault-injection")]
                 faults: None,
@@ -77,6 +80,16 @@ impl App {
     /// Checks active domains again every `watch` instead of every 24 hours.
     pub fn with_watch_interval(self, watch: time::Duration) -> Self {
         self.rebuilt(|inner| inner.watch = watch)
+    }
+
+    /// Allows an organization `per_minute` verifies a minute instead of 60.
+    pub fn with_verify_rate(self, per_minute: u32) -> Self {
+        self.rebuilt(|inner| inner.verify_rate = per_minute)
+    }
+
+    /// Verifies an organization may ask for a minute.
+    pub fn verify_rate(&self) -> u32 {
+        self.inner.verify_rate
     }
 
     /// How often an active domain is checked again.

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::aws::{Cloud, Kms, Route53, SesV2};
 use crate::dns::DnsChecker;
 use crate::dns::check::{DEFAULT_TIMEOUT, parse_nameservers};
+use crate::dns::policy::AddressPolicy;
 use crate::store::DynamoStore;
 use crate::workflows::sweep::SweepOptions;
 
@@ -151,9 +152,48 @@ pub const NAMESERVERS_VAR: &str = "DNS_NAMESERVERS";
 /// servers); anything else, or unset, asks the authoritative servers.
 pub const MODE_VAR: &str = "DNS_MODE";
 
+/// Networks besides the public Internet where name servers may be asked (comma-separated
+/// CIDRs); empty or unset: none.
+pub const ALLOW_NETWORKS_VAR: &str = "DNS_ALLOW_NETWORKS";
+
+/// Verifies an organization may ask for a minute.
+pub const VERIFY_RATE_VAR: &str = "VERIFY_RATE";
+
+/// `VERIFY_RATE` if it is set: a whole number of verifies a minute, at least 1.
+pub fn verify_rate_from_env() -> Result<Option<u32>, String> {
+    let Ok(text) = std::env::var(VERIFY_RATE_VAR) else {
+        return Ok(None);
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse_verify_rate(&text).map(Some)
+}
+
+/// A verify rate as `VERIFY_RATE` gives it.
+pub fn parse_verify_rate(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "{VERIFY_RATE_VAR}={text:?}: give the verifies an organization may ask for a \
+                 minute, a whole number from 1 to 1000000"
+            )
+        })
+}
+
 /// The DNS checker: these resolvers (the command line's), else `DNS_NAMESERVERS`, else the
-/// system's; and `DNS_MODE`.
-pub fn dns_checker(resolvers: &[SocketAddr]) -> Result<DnsChecker, String> {
+/// system's; `DNS_MODE`; and the networks `allow` names (the command line's), else
+/// `DNS_ALLOW_NETWORKS`'s.
+pub fn dns_checker(resolvers: &[SocketAddr], allow: Option<&str>) -> Result<DnsChecker, String> {
+    let allow = match allow {
+        Some(list) => list.to_owned(),
+        None => std::env::var(ALLOW_NETWORKS_VAR).unwrap_or_default(),
+    };
+    let policy =
+        AddressPolicy::parse(&allow).map_err(|why| format!("{ALLOW_NETWORKS_VAR}: {why}"))?;
     let from_env = std::env::var(NAMESERVERS_VAR).unwrap_or_default();
     let checker = if !resolvers.is_empty() {
         DnsChecker::with_nameservers(resolvers, DEFAULT_TIMEOUT)
@@ -162,6 +202,7 @@ pub fn dns_checker(resolvers: &[SocketAddr]) -> Result<DnsChecker, String> {
     } else {
         DnsChecker::system()?
     };
+    let checker = checker.with_allowed_networks(policy);
     Ok(match std::env::var(MODE_VAR) {
         Ok(mode) if mode.trim().eq_ignore_ascii_case("recursive") => checker.recursive(),
         Ok(mode)

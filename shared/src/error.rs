@@ -46,6 +46,9 @@ pub enum ApiError {
     InvalidStatusTransition { from: String, to: String },
     #[error("required DNS records are missing or wrong")]
     VerificationFailed(Value),
+    /// Too many verifies; `retry_after` seconds until one more is allowed.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("service temporarily unavailable: {0}")]
@@ -73,6 +76,7 @@ impl ApiError {
             | ApiError::InvalidStatusTransition { .. } => StatusCode::CONFLICT,
             ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,8 +101,17 @@ impl ApiError {
             ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`), where it says.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

@@ -57,7 +57,7 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
     let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
     let mut app = if C::NEEDS.dns {
-        App::new(store, clock, config::dns_checker(&[])?)
+        App::new(store, clock, config::dns_checker(&[], None)?)
     } else {
         App::without_dns(store, clock)
     };
@@ -69,6 +69,9 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     }
     if let Some(after) = config::dkim_retire_after_from_env()? {
         app = app.with_dkim_retire_after(after);
+    }
+    if let Some(rate) = config::verify_rate_from_env()? {
+        app = app.with_verify_rate(rate);
     }
     Ok(app)
 }

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use domains::dns::policy::AddressPolicy;
 use domains::dns::{DnsChecker, records_for};
 use domains::model::Domain;
 use hickory_proto::rr::RecordType;
@@ -103,9 +104,23 @@ impl DnsHierarchy {
         self.resolver.addr
     }
 
-    /// A checker configured as the product is: this resolver, authoritative mode.
+    /// A checker configured as the product is: this resolver, authoritative mode; and the
+    /// hierarchy's own network allowed (its servers are on loopback, which a checker
+    /// otherwise never contacts).
     pub fn checker(&self, per_server: Duration) -> DnsChecker {
-        DnsChecker::with_nameservers(&[self.resolver()], per_server)
+        self.checker_allowing(per_server, &self.network())
+    }
+
+    /// A checker that may contact name servers in `networks` (`DNS_ALLOW_NETWORKS`'s form)
+    /// only, besides public addresses (which no test zone uses).
+    pub fn checker_allowing(&self, per_server: Duration, networks: &str) -> DnsChecker {
+        let policy = AddressPolicy::parse(networks).expect("valid networks");
+        DnsChecker::with_nameservers(&[self.resolver()], per_server).with_allowed_networks(policy)
+    }
+
+    /// The hierarchy's /24 in CIDR form.
+    pub fn network(&self) -> String {
+        format!("{}/24", self.ip(0))
     }
 
     fn tld_of(&self, apex: &str) {
@@ -144,6 +159,25 @@ impl DnsHierarchy {
         self.tld.add_delegation(&apex, &servers);
         self.other.add_zone(&apex, &servers);
         self.zones.lock().unwrap().push((apex, true));
+    }
+
+    /// Another server of this hierarchy, at `127.a.b.host` port 53 (hosts 1 to 5 and 53 are
+    /// taken by the hierarchy itself).
+    pub async fn server(&self, host: u8) -> TestDns {
+        TestDns::start_on(self.ip(host), 53)
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind {}:53: {e}", self.ip(host)))
+    }
+
+    /// Makes `apex` a zone on `on`, delegated from its TLD to `servers` (host, glue
+    /// address): the hostile tests' zones, whose servers misbehave by script.
+    pub fn zone_on(&self, apex: &str, servers: &[(&str, Ipv4Addr)], on: &[&TestDns]) {
+        let apex = apex.trim_end_matches('.').to_ascii_lowercase();
+        self.tld_of(&apex);
+        self.tld.add_delegation(&apex, servers);
+        for server in on {
+            server.add_zone(&apex, servers);
+        }
     }
 
     /// The servers of the zone holding `owner`; a zone of its last two labels is made on

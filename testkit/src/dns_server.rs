@@ -23,7 +23,27 @@ pub enum Behaviour {
     ServFail,
     /// Reads queries and never answers (the timeout path).
     Silent,
+    /// Answers every question REFUSED (a server that is not the zone's, or a victim
+    /// address a hostile zone points at).
+    Refused,
 }
+
+/// A scripted answer: what a hostile server sends instead of what its records say.
+#[derive(Debug, Clone, Default)]
+pub struct Scripted {
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub additionals: Vec<Record>,
+    pub code: ResponseCode,
+    pub authoritative: bool,
+    /// Sent truncated over UDP, and never answered over TCP (the connection is accepted
+    /// and read, then left hanging).
+    pub stall: bool,
+}
+
+/// Decides a server's answer to (name, type, how many queries it received before this
+/// one); `None` leaves the question to the server's records.
+pub type Script = Arc<dyn Fn(&Name, RecordType, usize) -> Option<Scripted> + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -37,6 +57,9 @@ struct State {
     zones: Vec<String>,
     /// Names that exist only because names below them hold records (empty non-terminals).
     ancestors: std::collections::HashSet<String>,
+    script: Option<Script>,
+    /// Every query received, whatever its name.
+    total: usize,
 }
 
 impl State {
@@ -99,6 +122,11 @@ impl TestDns {
 
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.state.write().unwrap().behaviour = Some(behaviour);
+    }
+
+    /// Answers as `script` says wherever it says something.
+    pub fn set_script(&self, script: Script) {
+        self.state.write().unwrap().script = Some(script);
     }
 
     /// Every answer waits this long first (for benchmarks).
@@ -192,9 +220,20 @@ impl TestDns {
         self.add(owner, RData::CNAME(CNAME(target)));
     }
 
-    /// How many queries the server has received.
+    /// How many queries the server has received (UDP and TCP).
     pub fn queries(&self) -> usize {
-        self.state.read().unwrap().queries.values().sum()
+        self.state.read().unwrap().total
+    }
+
+    /// How many queries for `record_type`, whatever the name, the server has received.
+    pub fn queries_of_type(&self, record_type: RecordType) -> usize {
+        let state = self.state.read().unwrap();
+        state
+            .queries
+            .iter()
+            .filter(|((_, t), _)| *t == record_type)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// How many queries for `name` and `record_type` the server has received.
@@ -272,15 +311,22 @@ impl TestDns {
 
     async fn answer(&self, query: &[u8], max_udp: u16) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
-        let (behaviour, delay) = {
+        let (behaviour, delay, nth, script) = {
             let mut state = self.state.write().unwrap();
+            let nth = state.total;
+            state.total += 1;
             if let Some(question) = request.queries.first() {
                 *state
                     .queries
                     .entry((key(&question.name.to_ascii()), question.query_type))
                     .or_default() += 1;
             }
-            (state.behaviour.unwrap_or(Behaviour::Answer), state.delay)
+            (
+                state.behaviour.unwrap_or(Behaviour::Answer),
+                state.delay,
+                nth,
+                state.script.clone(),
+            )
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -297,9 +343,27 @@ impl TestDns {
         match behaviour {
             Behaviour::Silent => return None,
             Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
+            Behaviour::Refused => response.metadata.response_code = ResponseCode::Refused,
             Behaviour::Answer => {
                 let question = request.queries.first()?;
-                let reply = self.reply(&question.name.to_ascii(), question.query_type);
+                let scripted = script
+                    .as_ref()
+                    .and_then(|script| script(&question.name, question.query_type, nth));
+                let reply = match scripted {
+                    Some(s) if s.stall && max_udp == u16::MAX => return None,
+                    Some(s) if s.stall => {
+                        response.metadata.truncation = true;
+                        return response.to_vec().ok();
+                    }
+                    Some(s) => Reply {
+                        answers: s.answers,
+                        authorities: s.authorities,
+                        additionals: s.additionals,
+                        code: s.code,
+                        authoritative: s.authoritative,
+                    },
+                    None => self.reply(&question.name.to_ascii(), question.query_type),
+                };
                 response.answers = reply.answers;
                 response.authorities = reply.authorities;
                 response.additionals = reply.additionals;

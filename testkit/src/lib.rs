@@ -25,7 +25,7 @@ pub(crate) fn started(
 }
 
 pub use dns_hierarchy::DnsHierarchy;
-pub use dns_server::{Behaviour, TestDns};
+pub use dns_server::{Behaviour, Script, Scripted, TestDns};
 pub use dynamodb_local::{DynamoLocal, dynamodb_local, fresh_dynamo_store};
 
 use std::sync::Arc;

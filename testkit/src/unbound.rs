@@ -69,6 +69,17 @@ pub fn start(listen: Ipv4Addr, root: Ipv4Addr) -> Unbound {
     do-ip6: no
     # The test servers live on loopback, which Unbound otherwise never asks.
     do-not-query-localhost: no
+    # Test zones name private and link-local addresses on purpose (to see the checker
+    # refuse them); the resolver must not send them a packet either: nothing leaves
+    # 127.0.0.0/8.
+    do-not-query-address: 0.0.0.0/2
+    do-not-query-address: 64.0.0.0/3
+    do-not-query-address: 96.0.0.0/4
+    do-not-query-address: 112.0.0.0/5
+    do-not-query-address: 120.0.0.0/6
+    do-not-query-address: 124.0.0.0/7
+    do-not-query-address: 126.0.0.0/8
+    do-not-query-address: 128.0.0.0/1
     access-control: 127.0.0.0/8 allow
     root-hints: "{hints}"
     # Iterate without validating: the test zones are not signed.

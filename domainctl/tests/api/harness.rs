@@ -81,6 +81,16 @@ impl TestApp {
     /// The server over an existing store (a second server sees the first one's data),
     /// with SES and Route 53 as given.
     pub async fn spawn_on(store: Arc<dyn Store>, cloud: Cloud) -> Self {
+        Self::spawn_with(store, cloud, |app| app).await
+    }
+
+    /// The server over `store`, its app changed by `configure` before it serves (as the
+    /// environment changes it at a cold start).
+    pub async fn spawn_with(
+        store: Arc<dyn Store>,
+        cloud: Cloud,
+        configure: fn(App) -> App,
+    ) -> Self {
         let mut keys = Vec::new();
         for org_id in ["org_a", "org_b"] {
             let key = NewApiKey::generate(org(org_id), Timestamp::from_unix(0));
@@ -89,7 +99,8 @@ impl TestApp {
         }
         let dns = DnsHierarchy::start().await;
         let checker = dns.checker(Duration::from_millis(500));
-        let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud);
+        let app =
+            configure(App::new(store.clone(), Arc::new(SystemClock), checker).with_cloud(cloud));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");

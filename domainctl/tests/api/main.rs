@@ -9,6 +9,7 @@ mod contract;
 mod delete;
 mod get;
 mod lifecycle;
+mod limits;
 mod list;
 mod openapi;
 mod races;

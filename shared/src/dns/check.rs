@@ -2,7 +2,7 @@
 //! `DNS_MODE=recursive`, as the configured resolver does), each judged by the rules a real
 //! receiver applies, and one verdict per record over every server's answer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -11,8 +11,10 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
+use super::budget::{Budget, RECORD_QUERIES, VerifyBudget};
 use super::lookup::{Asked, Limits, Outcome, Resolution, Session, View, describe, value_of};
 use super::plan::{DnsRecord, claim_record, records_for};
+use super::policy::AddressPolicy;
 use super::rules::{
     FOUND_VALUES, Value, Verdict, judge_dkim, judge_dmarc, judge_mx, judge_ownership, judge_spf,
 };
@@ -45,14 +47,19 @@ pub struct DnsChecker {
     per_server: Duration,
     /// The port authoritative servers are asked on: 53, but in tests that cannot bind it.
     port: u16,
+    /// The networks besides the public Internet where name servers may be asked.
+    policy: AddressPolicy,
+    /// The configured resolvers' addresses: the operator's, always allowed.
+    resolvers: Vec<IpAddr>,
 }
 
 impl DnsChecker {
     /// The system's resolver, authoritative mode.
     pub fn system() -> Result<Self, String> {
-        let builder = TokioResolver::builder_tokio()
+        let (config, _) = hickory_resolver::system_conf::read_system_conf()
             .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?;
-        let resolver = builder
+        let resolvers = config.name_servers().iter().map(|s| s.ip).collect();
+        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(options(DEFAULT_TIMEOUT))
             .build()
             .map_err(|e| format!("cannot build the DNS resolver: {e}"))?;
@@ -60,6 +67,7 @@ impl DnsChecker {
             resolver,
             "the system's resolver".into(),
             DEFAULT_TIMEOUT,
+            resolvers,
         ))
     }
 
@@ -95,17 +103,37 @@ impl DnsChecker {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        Self::over(resolver, name, timeout)
+        let resolvers = servers.iter().map(SocketAddr::ip).collect();
+        Self::over(resolver, name, timeout, resolvers)
     }
 
-    fn over(resolver: TokioResolver, resolver_name: String, per_server: Duration) -> Self {
+    fn over(
+        resolver: TokioResolver,
+        resolver_name: String,
+        per_server: Duration,
+        resolvers: Vec<IpAddr>,
+    ) -> Self {
         Self {
             resolver,
             resolver_name,
             mode: DnsMode::Authoritative,
             per_server,
             port: 53,
+            policy: AddressPolicy::public_only(),
+            resolvers,
         }
+    }
+
+    /// Name servers in `policy`'s networks may be asked too (`DNS_ALLOW_NETWORKS`); by
+    /// default only public addresses are.
+    pub fn with_allowed_networks(mut self, policy: AddressPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The networks besides the public Internet where name servers may be asked.
+    pub fn allowed_networks(&self) -> &AddressPolicy {
+        &self.policy
     }
 
     /// Asks the resolver only (`DNS_MODE=recursive`).
@@ -127,12 +155,19 @@ impl DnsChecker {
 
     /// A zone cache for one verify request or one sweep run.
     pub fn session(&self) -> Session {
+        let policy = self
+            .resolvers
+            .iter()
+            .fold(self.policy.clone(), |policy, ip| {
+                policy.allowing((*ip).into())
+            });
         Session::new(
             self.resolver.clone(),
             Limits {
                 per_server: self.per_server,
             },
             self.port,
+            policy,
         )
     }
 
@@ -141,7 +176,8 @@ impl DnsChecker {
         self.check_in(&self.session(), domain, now).await
     }
 
-    /// Checks every record of `domain` concurrently, with the zones `session` knows.
+    /// Checks every record of `domain` concurrently, with the zones `session` knows,
+    /// within one verify's query budget.
     pub async fn check_in(
         &self,
         session: &Session,
@@ -153,10 +189,15 @@ impl DnsChecker {
             .into_iter()
             .filter(|record| record.kind != RecordKind::DkimRetired)
             .collect();
+        let budget = VerifyBudget::default();
         let findings = join_all(records.iter().map(|record| {
-            self.check_record(session, record, move |values| {
-                judge(domain, record.kind, values)
-            })
+            let budget = budget.record(RECORD_QUERIES);
+            async move {
+                self.check_record(session, record, &budget, move |values| {
+                    judge(domain, record.kind, values)
+                })
+                .await
+            }
         }))
         .await;
         CheckReport {
@@ -169,20 +210,23 @@ impl DnsChecker {
     /// Checks a claim's challenge record now, at the authoritative servers.
     pub async fn check_claim(&self, claim: &Claim) -> Finding {
         let record = claim_record(claim);
-        self.check_record(&self.session(), &record, |values| {
+        self.check_record(&self.session(), &record, &Budget::single(), |values| {
             judge_ownership(&claim.token, values)
         })
         .await
     }
 
-    /// One record, judged by `judge` on each server's values, within [`CHECK_BOUND`].
+    /// One record, judged by `judge` on each server's values, within [`CHECK_BOUND`] and
+    /// `budget`. A check cut short by its budget is a temporary failure that says so,
+    /// whatever the servers asked before said: what it did not follow might disagree.
     async fn check_record(
         &self,
         session: &Session,
         record: &DnsRecord,
+        budget: &Budget,
         judge: impl Fn(&[Value]) -> Verdict,
     ) -> Finding {
-        let lookup = self.resolve(session, record);
+        let lookup = self.resolve(session, record, budget);
         let resolution = tokio::time::timeout(CHECK_BOUND, lookup)
             .await
             .unwrap_or_else(|_| Resolution {
@@ -192,10 +236,16 @@ impl DnsChecker {
                 )),
                 ..Resolution::default()
             });
-        finding(record, resolution, &judge)
+        let mut finding = finding(record, resolution, &judge);
+        if let Some(why) = budget.exhausted() {
+            finding.verified = false;
+            finding.status = RecordStatus::TemporaryFailure;
+            finding.reason = Some(format!("{why}; not verified"));
+        }
+        finding
     }
 
-    async fn resolve(&self, session: &Session, record: &DnsRecord) -> Resolution {
+    async fn resolve(&self, session: &Session, record: &DnsRecord, budget: &Budget) -> Resolution {
         let record_type = match record.record_type {
             "MX" => RecordType::MX,
             _ => RecordType::TXT,
@@ -207,7 +257,7 @@ impl DnsChecker {
             };
         };
         match self.mode {
-            DnsMode::Authoritative => session.resolve(&name, record_type).await,
+            DnsMode::Authoritative => session.resolve(&name, record_type, budget).await,
             DnsMode::Recursive => Resolution {
                 views: vec![self.ask_resolver(name, record_type).await],
                 ..Resolution::default()
@@ -411,7 +461,10 @@ fn finding(
             RecordStatus::TemporaryFailure,
             format!("{why}; not verified, try again later"),
         )
-    } else if lagging.is_empty() && resolution.failure.is_none() {
+    } else if lagging.is_empty()
+        && resolution.failure.is_none()
+        && resolution.disagreement.is_none()
+    {
         Verdict::verified()
     } else if !serving.is_empty() {
         let names = |views: &[&(&View, Verdict)]| {
@@ -425,6 +478,7 @@ fn finding(
             .first()
             .and_then(|(_, v)| v.reason.clone())
             .or_else(|| resolution.failure.clone())
+            .or_else(|| resolution.disagreement.clone())
             .unwrap_or_default();
         Verdict::fails(
             RecordStatus::Propagating,
@@ -439,6 +493,8 @@ fn finding(
                 }
             ),
         )
+    } else if let Some(disagreement) = &resolution.disagreement {
+        Verdict::fails(RecordStatus::Conflict, disagreement.clone())
     } else {
         let rank = |status: RecordStatus| match status {
             RecordStatus::Conflict => 0,

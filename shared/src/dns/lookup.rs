@@ -8,23 +8,32 @@
 //!
 //! A [`Session`] caches zones (their cut, name servers and addresses, and the connections
 //! to them), never answers, for one verify request or one sweep run.
+//!
+//! The zone's owner decides where a check is sent, so every query passes one gate
+//! ([`Session::sent`]) that pays for it from the check's [`Budget`]; a name server at a
+//! special-purpose address is never contacted ([`AddressPolicy`]); and the walk follows at
+//! most [`MAX_TARGETS`] distinct CNAME or delegation targets per link.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::{BoxFuture, FutureExt, join_all};
+use futures::future::{BoxFuture, FutureExt, join_all, select_ok};
 use hickory_net::NetError;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::{DnsExchange, DnsHandle, DnsRequestSender, FirstAnswer};
-use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, DnsResponse, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::TokioResolver;
 use tokio::sync::OnceCell;
 
+use super::budget::Budget;
+use super::policy::AddressPolicy;
 use super::rules::{Value, normalise_host};
 
 /// At most this many CNAME links are followed from a record's name (loops are detected
@@ -36,6 +45,10 @@ const MAX_REFERRALS: usize = 4;
 /// At most this many name servers of a zone are asked (the first, by name): a zone that
 /// lists hundreds must not turn one check into hundreds of questions.
 pub const MAX_SERVERS: usize = 8;
+/// At most this many distinct CNAME targets, and as many delegations, are followed from
+/// one name's servers: servers that disagree further make the record propagating or in
+/// conflict, they do not multiply the check.
+pub const MAX_TARGETS: usize = 2;
 /// An answer larger than this comes over TCP (the EDNS size of DNS Flag Day 2020).
 const EDNS_PAYLOAD: u16 = 1232;
 
@@ -82,6 +95,8 @@ pub struct Resolution {
     pub hops: Vec<Hop>,
     /// Why no server could be asked at all (the zone could not be found).
     pub failure: Option<String>,
+    /// Servers pointed to more targets than are followed ([`MAX_TARGETS`]).
+    pub disagreement: Option<String>,
 }
 
 impl Resolution {
@@ -98,6 +113,9 @@ impl Resolution {
         if self.failure.is_none() {
             self.failure = other.failure;
         }
+        if self.disagreement.is_none() {
+            self.disagreement = other.disagreement;
+        }
     }
 }
 
@@ -112,7 +130,10 @@ pub struct Limits {
 /// the random message id that is what keeps a forged answer from verifying a domain.
 struct Server {
     name: String,
-    address: Option<SocketAddr>,
+    /// Where it is asked, or why it is not asked at all.
+    address: Result<SocketAddr, String>,
+    /// Its address as `servers` shows it.
+    shown: String,
     tcp: tokio::sync::Mutex<Option<DnsExchange<TokioRuntimeProvider>>>,
 }
 
@@ -142,7 +163,10 @@ pub struct Session {
     limits: Limits,
     /// Servers listen on this port (53 but in tests that cannot bind it).
     port: u16,
+    policy: AddressPolicy,
     zones: Mutex<HashMap<Name, ZoneCell>>,
+    /// Queries sent in this session, over all budgets.
+    sent: AtomicUsize,
 }
 
 fn lower(name: &Name) -> Name {
@@ -156,52 +180,80 @@ fn show(name: &Name) -> String {
 }
 
 impl Session {
-    pub(crate) fn new(resolver: TokioResolver, limits: Limits, port: u16) -> Self {
+    pub(crate) fn new(
+        resolver: TokioResolver,
+        limits: Limits,
+        port: u16,
+        policy: AddressPolicy,
+    ) -> Self {
         Self {
             resolver,
             runtime: TokioRuntimeProvider::default(),
             limits,
             port,
+            policy,
             zones: Mutex::new(HashMap::new()),
+            sent: AtomicUsize::new(0),
         }
     }
 
+    /// Queries this session has sent, to the resolver and to authoritative servers.
+    pub fn queries_sent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// The one gate every query passes: paid for from `budget`, then handed back to be
+    /// sent (a future sends nothing before it is polled).
+    fn sent<F: Future>(&self, budget: &Budget, query: F) -> Result<F, String> {
+        budget.spend()?;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(query)
+    }
+
     /// Asks every authoritative server of `name`'s zone for `record_type`, following
-    /// CNAMEs (into other zones too) and delegations.
-    pub async fn resolve(&self, name: &Name, record_type: RecordType) -> Resolution {
-        self.resolve_chain(lower(name), record_type, Vec::new())
+    /// CNAMEs (into other zones too) and delegations, within `budget`.
+    pub async fn resolve(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        budget: &Budget,
+    ) -> Resolution {
+        self.resolve_chain(lower(name), record_type, Vec::new(), budget)
             .await
     }
 
-    fn resolve_chain(
-        &self,
+    fn resolve_chain<'a>(
+        &'a self,
         name: Name,
         record_type: RecordType,
         chain: Vec<Name>,
-    ) -> BoxFuture<'_, Resolution> {
+        budget: &'a Budget,
+    ) -> BoxFuture<'a, Resolution> {
         async move {
-            let zone = match self.zone_for(&name).await {
+            let zone = match self.zone_for(&name, budget).await {
                 Ok(zone) => zone,
                 Err(why) => return Resolution::failed(why),
             };
-            self.ask_zone(zone, name, record_type, chain, 0).await
+            self.ask_zone(zone, name, record_type, chain, 0, budget)
+                .await
         }
         .boxed()
     }
 
-    fn ask_zone(
-        &self,
+    fn ask_zone<'a>(
+        &'a self,
         zone: Arc<Zone>,
         name: Name,
         record_type: RecordType,
         chain: Vec<Name>,
         referrals: usize,
-    ) -> BoxFuture<'_, Resolution> {
+        budget: &'a Budget,
+    ) -> BoxFuture<'a, Resolution> {
         async move {
             let asks = zone
                 .servers
                 .iter()
-                .map(|server| self.ask(server, &zone.apex, &name, record_type));
+                .map(|server| self.ask(server, &zone.apex, &name, record_type, budget));
             let answers = join_all(asks).await;
             let mut resolution = Resolution::default();
             // Servers that point the same way are followed once.
@@ -210,9 +262,7 @@ impl Session {
             for (server, answer) in zone.servers.iter().zip(answers) {
                 let asked = Asked {
                     name: server.name.clone(),
-                    address: server
-                        .address
-                        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string()),
+                    address: server.shown.clone(),
                     zone: Some(show(&zone.apex)),
                 };
                 match answer {
@@ -237,6 +287,26 @@ impl Session {
                     }
                 }
             }
+            let disagreeing = |what: &str, count: usize| {
+                format!(
+                    "the servers of {} disagree: {count} different {what} for {}, of which \
+                     only {MAX_TARGETS} are followed",
+                    show(&zone.apex),
+                    show(&name)
+                )
+            };
+            if aliases.len() > MAX_TARGETS {
+                resolution
+                    .disagreement
+                    .get_or_insert_with(|| disagreeing("CNAME targets", aliases.len()));
+                aliases.truncate(MAX_TARGETS);
+            }
+            if delegations.len() > MAX_TARGETS {
+                resolution
+                    .disagreement
+                    .get_or_insert_with(|| disagreeing("delegations", delegations.len()));
+                delegations.truncate(MAX_TARGETS);
+            }
             for target in aliases {
                 let mut next = chain.clone();
                 next.push(name.clone());
@@ -252,7 +322,7 @@ impl Session {
                         )
                     });
                 } else {
-                    resolution.merge(self.resolve_chain(target, record_type, next).await);
+                    resolution.merge(self.resolve_chain(target, record_type, next, budget).await);
                 }
             }
             for (apex, servers) in delegations {
@@ -265,7 +335,7 @@ impl Session {
                     });
                     continue;
                 }
-                let child = self.zone_from_referral(apex, servers).await;
+                let child = self.zone_from_referral(apex, servers, budget).await;
                 resolution.merge(
                     self.ask_zone(
                         child,
@@ -273,6 +343,7 @@ impl Session {
                         record_type,
                         chain.clone(),
                         referrals + 1,
+                        budget,
                     )
                     .await,
                 );
@@ -284,7 +355,7 @@ impl Session {
 
     /// The zone holding `name`: the nearest one this session knows, else the one the
     /// resolver names. A known zone above a newer cut is fine: its servers refer us down.
-    async fn zone_for(&self, name: &Name) -> Result<Arc<Zone>, String> {
+    async fn zone_for(&self, name: &Name, budget: &Budget) -> Result<Arc<Zone>, String> {
         let mut ancestor = name.clone();
         loop {
             let known = self.zones.lock().unwrap().get(&ancestor).cloned();
@@ -298,9 +369,9 @@ impl Session {
             }
             ancestor = ancestor.base_name();
         }
-        let apex = self.find_apex(name).await?;
+        let apex = self.find_apex(name, budget).await?;
         let cell = self.cell(&apex);
-        cell.get_or_init(|| self.discover(apex.clone()))
+        cell.get_or_init(|| self.discover(apex.clone(), budget))
             .await
             .clone()
     }
@@ -316,14 +387,11 @@ impl Session {
 
     /// The apex of the zone holding `name`, from the resolver: the SOA at the name itself,
     /// or the one an answer of "no such record" carries; failing both, the parent's.
-    async fn find_apex(&self, name: &Name) -> Result<Name, String> {
+    async fn find_apex(&self, name: &Name, budget: &Budget) -> Result<Name, String> {
         let mut candidate = name.clone();
         loop {
-            match self
-                .resolver
-                .lookup(candidate.clone(), RecordType::SOA)
-                .await
-            {
+            let lookup = self.resolver.lookup(candidate.clone(), RecordType::SOA);
+            match self.sent(budget, lookup)?.await {
                 Ok(lookup) => {
                     let at_candidate = lookup
                         .answers()
@@ -361,18 +429,15 @@ impl Session {
     }
 
     /// The zone's name servers and their addresses, from the resolver.
-    async fn discover(&self, apex: Name) -> Result<Arc<Zone>, String> {
-        let lookup = self
-            .resolver
-            .lookup(apex.clone(), RecordType::NS)
-            .await
-            .map_err(|error| {
-                format!(
-                    "the resolver could not list the name servers of {}: {}",
-                    show(&apex),
-                    describe(&error)
-                )
-            })?;
+    async fn discover(&self, apex: Name, budget: &Budget) -> Result<Arc<Zone>, String> {
+        let lookup = self.resolver.lookup(apex.clone(), RecordType::NS);
+        let lookup = self.sent(budget, lookup)?.await.map_err(|error| {
+            format!(
+                "the resolver could not list the name servers of {}: {}",
+                show(&apex),
+                describe(&error)
+            )
+        })?;
         let mut hosts: Vec<Name> = lookup
             .answers()
             .iter()
@@ -388,13 +453,18 @@ impl Session {
             return Err(format!("{} has no name servers (NS records)", show(&apex)));
         }
         let servers = hosts.into_iter().map(|host| (host, None)).collect();
-        Ok(self.zone(apex, servers).await)
+        Ok(self.zone(apex, servers, budget).await)
     }
 
-    async fn zone_from_referral(&self, apex: Name, servers: NameServers) -> Arc<Zone> {
+    async fn zone_from_referral(
+        &self,
+        apex: Name,
+        servers: NameServers,
+        budget: &Budget,
+    ) -> Arc<Zone> {
         let cell = self.cell(&apex);
         let zone = cell
-            .get_or_init(|| async { Ok(self.zone(apex.clone(), servers).await) })
+            .get_or_init(|| async { Ok(self.zone(apex.clone(), servers, budget).await) })
             .await;
         match zone {
             Ok(zone) => zone.clone(),
@@ -409,20 +479,35 @@ impl Session {
     }
 
     /// A zone of these servers (at most [`MAX_SERVERS`]); addresses not given as glue come
-    /// from the resolver.
-    async fn zone(&self, apex: Name, mut servers: NameServers) -> Arc<Zone> {
+    /// from the resolver. A server whose address the policy refuses is kept, with the
+    /// reason, so that `servers` says why it was not asked.
+    async fn zone(&self, apex: Name, mut servers: NameServers, budget: &Budget) -> Arc<Zone> {
         servers.sort();
         servers.dedup_by(|a, b| a.0 == b.0);
         servers.truncate(MAX_SERVERS);
         let servers = join_all(servers.into_iter().map(|(host, glue)| async move {
-            let ip = match glue {
-                Some(ip) => Some(ip),
-                None => self.address_of(&host).await,
+            let candidates = match glue {
+                Some(ip) => vec![ip],
+                None => self.addresses_of(&host, budget).await,
             };
-            let address = ip.map(|ip| SocketAddr::new(ip, self.port));
+            let allowed = candidates
+                .iter()
+                .find(|ip| self.policy.refusal(**ip).is_none());
+            let (address, shown) = match (allowed, candidates.first()) {
+                (Some(ip), _) => (Ok(SocketAddr::new(*ip, self.port)), ip.to_string()),
+                (None, Some(ip)) => (
+                    Err(self.policy.refusal(*ip).unwrap_or_default()),
+                    ip.to_string(),
+                ),
+                (None, None) => (
+                    Err("its address could not be resolved".to_owned()),
+                    "unknown".to_owned(),
+                ),
+            };
             Arc::new(Server {
                 name: show(&host),
                 address,
+                shown,
                 tcp: tokio::sync::Mutex::new(None),
             })
         }))
@@ -430,23 +515,31 @@ impl Session {
         Arc::new(Zone { apex, servers })
     }
 
-    /// A name server's address: IPv4 where it has one (what every network here reaches),
-    /// else IPv6.
-    async fn address_of(&self, host: &Name) -> Option<IpAddr> {
+    /// A name server's addresses: IPv4 where it has any (what every network here reaches),
+    /// else IPv6. All of them, so that one the policy allows is used where there is one.
+    async fn addresses_of(&self, host: &Name, budget: &Budget) -> Vec<IpAddr> {
         for record_type in [RecordType::A, RecordType::AAAA] {
-            let Ok(lookup) = self.resolver.lookup(host.clone(), record_type).await else {
+            let lookup = self.resolver.lookup(host.clone(), record_type);
+            let Ok(lookup) = self.sent(budget, lookup) else {
+                return Vec::new();
+            };
+            let Ok(lookup) = lookup.await else {
                 continue;
             };
-            let address = lookup.answers().iter().find_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-                _ => None,
-            });
-            if address.is_some() {
-                return address;
+            let addresses: Vec<IpAddr> = lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                    _ => None,
+                })
+                .collect();
+            if !addresses.is_empty() {
+                return addresses;
             }
         }
-        None
+        Vec::new()
     }
 
     /// One question to one server: UDP, then TCP if the answer did not fit.
@@ -456,9 +549,11 @@ impl Session {
         zone: &Name,
         name: &Name,
         record_type: RecordType,
+        budget: &Budget,
     ) -> Answer {
-        let Some(address) = server.address else {
-            return Answer::Final(Outcome::Failed("its address could not be resolved".into()));
+        let address = match &server.address {
+            Ok(address) => *address,
+            Err(why) => return Answer::Final(Outcome::Failed(why.clone())),
         };
         let query = Query::query(name.clone(), record_type);
         let mut options = DnsRequestOptions::default();
@@ -466,20 +561,13 @@ impl Session {
         options.use_edns = true;
         options.edns_payload_len = EDNS_PAYLOAD;
         let bound = self.limits.per_server;
-        // Sent straight from this task (no background exchange to hop through). One
-        // resend, halfway through the server's time: a lost datagram is asked again, a
-        // slow server is not asked twice at once.
-        let mut udp = UdpClientStream::builder(address, self.runtime.clone())
-            .with_timeout(Some(bound))
-            .with_max_retries(1)
-            .with_retry_interval_floor(bound.as_millis() as u64 / 2)
-            .build();
-        // The stream bounds the question by `bound` itself.
-        let request = DnsRequest::from_query(query.clone(), options);
-        let sent = udp.send_message(request).first_answer().await;
+        let sent = match self.ask_udp(address, &query, options, budget).await {
+            Ok(sent) => sent,
+            Err(why) => return Answer::Final(Outcome::Failed(why)),
+        };
         let message = match sent {
             Ok(response) if response.metadata.truncation => {
-                match self.ask_tcp(server, address, query, options).await {
+                match self.ask_tcp(server, address, query, options, budget).await {
                     Ok(message) => message,
                     Err(why) => return Answer::Final(Outcome::Failed(why)),
                 }
@@ -498,12 +586,53 @@ impl Session {
         read_answer(&message, zone, name, record_type)
     }
 
+    /// The question over UDP, each datagram from a fresh socket on a random port, sent
+    /// straight from this task (no background exchange to hop through). One resend,
+    /// halfway through the server's time, paid for like the first: a lost datagram is
+    /// asked again, a slow server is not asked twice at once. The first answer wins.
+    /// `Err` when the budget allowed not even the first datagram.
+    async fn ask_udp(
+        &self,
+        address: SocketAddr,
+        query: &Query,
+        options: DnsRequestOptions,
+        budget: &Budget,
+    ) -> Result<Result<DnsResponse, NetError>, String> {
+        let bound = self.limits.per_server;
+        let once = || {
+            // One datagram per stream (its retry count includes the first send); the
+            // stream bounds the wait by `bound` itself.
+            let mut udp = UdpClientStream::builder(address, self.runtime.clone())
+                .with_timeout(Some(bound))
+                .with_max_retries(1)
+                .build();
+            let request = DnsRequest::from_query(query.clone(), options);
+            async move { udp.send_message(request).first_answer().await }.boxed()
+        };
+        let mut first = self.sent(budget, once())?;
+        let resend_at = tokio::time::sleep(bound / 2);
+        tokio::select! {
+            answer = &mut first => return Ok(answer),
+            () = resend_at => {}
+        }
+        let Ok(second) = self.sent(budget, once()) else {
+            // No budget for a resend: the first datagram may still be answered.
+            return Ok(first.await);
+        };
+        let bounded = tokio::time::timeout(bound, select_ok([first, second])).await;
+        Ok(match bounded {
+            Ok(answer) => answer.map(|(response, _)| response),
+            Err(_) => Err(NetError::Timeout),
+        })
+    }
+
     async fn ask_tcp(
         &self,
         server: &Server,
         address: SocketAddr,
         query: Query,
         options: DnsRequestOptions,
+        budget: &Budget,
     ) -> Result<Message, String> {
         let bound = self.limits.per_server;
         let exchange = {
@@ -522,7 +651,9 @@ impl Session {
                 }
             }
         };
-        let answer = tokio::time::timeout(bound, exchange.lookup(query, options).first_answer())
+        let lookup = tokio::time::timeout(bound, exchange.lookup(query, options).first_answer());
+        let answer = self
+            .sent(budget, lookup)?
             .await
             .map_err(|_| format!("no answer over TCP within {}", seconds(bound)))?;
         match answer {

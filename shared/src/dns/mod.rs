@@ -1,9 +1,11 @@
 //! DNS: what a domain's owner must publish ([`plan`]) and what is published ([`check`]).
 
+pub mod budget;
 pub mod check;
 pub mod fuzzing;
 pub mod lookup;
 pub mod plan;
+pub mod policy;
 pub mod rules;
 pub mod zonefile;
 

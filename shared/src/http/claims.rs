@@ -13,6 +13,7 @@ use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
 use crate::workflows::claims::{self, Unproven};
+use crate::workflows::limits::admit_verify;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -42,6 +43,7 @@ pub async fn verify(app: &App, org: &OrgId, request: &Request) -> Result<Respons
         .get_claim(org, &id)
         .await?
         .ok_or(ApiError::ClaimNotFound)?;
+    admit_verify(app, org, claim.name.as_str()).await?;
     match claims::complete(app, &claim).await? {
         Ok(domain) => Ok(created(&domain)),
         Err(Unproven(finding)) => {

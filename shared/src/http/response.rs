@@ -19,5 +19,11 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 pub fn error_response(error: &ApiError, request_id: &str) -> Response {
-    json(error.status(), &error.body(request_id))
+    let mut response = json(error.status(), &error.body(request_id));
+    if let Some(seconds) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }

@@ -1,5 +1,5 @@
 //! `POST /:id/verify`: checks DNS now; `422` with every finding while required records
-//! are missing.
+//! are missing; `429` beyond the verify rate limits.
 
 use lambda_http::http::StatusCode;
 
@@ -10,10 +10,12 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
+use crate::workflows::limits::admit_verify;
 use crate::workflows::verify::verify;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let domain = requested_domain(app, org, request).await?;
+    admit_verify(app, org, domain.name.as_str()).await?;
     let (domain, report) = verify(app, domain).await?;
     let view = Verified::new(&domain, &report);
     if report.required_passed() {

@@ -1,5 +1,5 @@
 //! Persistence: one small trait per aggregate (names, domains, lists, organizations, zones,
-//! claims, outbox, API keys), joined into [`Store`], with a DynamoDB implementation (the
+//! claims, outbox, API keys, rate limits), joined into [`Store`], with a DynamoDB implementation (the
 //! product) and an in-memory one (the local default). Both pass the same test suite.
 //!
 //! Callers hold a `&dyn Store` or an `Arc<dyn Store>` and call any aggregate's methods on
@@ -11,6 +11,7 @@ mod domains;
 mod dynamo;
 mod effects;
 mod keys;
+mod limits;
 mod lists;
 mod memory;
 mod names;
@@ -23,6 +24,7 @@ pub use claims::ClaimStore;
 pub use domains::{DefaultChoice, DomainStore, DomainUpdate};
 pub use dynamo::{DynamoStore, domain_item};
 pub use keys::{ApiKeyRecord, KeyStore};
+pub use limits::{LimitStore, LimitUpdate};
 pub use lists::{DomainPage, ListStore, PageQuery, PageStart};
 pub use memory::MemoryStore;
 pub use names::{Effect, NameHolder, NameStore, Reservation};
@@ -40,6 +42,7 @@ pub trait Store:
     + ClaimStore
     + OutboxStore
     + KeyStore
+    + LimitStore
     + Send
     + Sync
     + 'static
@@ -55,6 +58,7 @@ impl<T> Store for T where
         + ClaimStore
         + OutboxStore
         + KeyStore
+        + LimitStore
         + Send
         + Sync
         + 'static

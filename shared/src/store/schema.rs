@@ -144,6 +144,13 @@ pub fn event_sk(id: &DomainId, sequence: u64) -> String {
 /// on an outbox item once delivered.
 pub const EXPIRES_AT: &str = "ttl";
 
+/// A rate limit's item: `RATE#` leads every such key (the verify functions' IAM policy
+/// allows writes under it only).
+pub fn rate_pk(subject: &str) -> String {
+    format!("RATE#{subject}")
+}
+pub const RATE_SK: &str = "RATE";
+
 pub fn shard_key(shard: u32) -> String {
     format!("CHECK#{shard}")
 }

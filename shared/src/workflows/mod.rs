@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod delete;
+pub mod limits;
 pub mod provision;
 pub mod register;
 pub mod rotate_dkim;

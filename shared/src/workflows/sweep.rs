@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use std::collections::{HashMap, VecDeque};
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -20,6 +23,9 @@ use crate::store::{DomainUpdate, NameHolder, StoreError};
 pub struct SweepOptions {
     /// Domains verified at once.
     pub concurrency: usize,
+    /// Of those, at most this share (in percent, at least one domain) of one organization:
+    /// an organization with many slow or hostile domains cannot hold the whole run.
+    pub org_share_percent: usize,
     /// Most domains one run takes on.
     pub max_domains: usize,
     /// No new domain is started when less than this is left before the deadline: the
@@ -34,6 +40,7 @@ impl Default for SweepOptions {
     fn default() -> Self {
         Self {
             concurrency: 64,
+            org_share_percent: 25,
             max_domains: 50_000,
             margin: Duration::from_secs(20),
             claim_for: time::Duration::minutes(5),
@@ -103,24 +110,36 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
     let session = std::sync::Arc::new(app.dns().session());
     // Each check is a task of its own, so checks run on every worker thread rather than
     // all being polled from this one future.
-    let mut outcomes = futures::stream::iter(due)
-        .map(|(org, id)| {
+    let concurrency = options.concurrency.max(1);
+    let mut queue = FairQueue::new(due, concurrency, options.org_share_percent);
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < concurrency {
+            let Some((org, id)) = queue.next() else {
+                break;
+            };
             let (app, options, session) = (app.clone(), options.clone(), session.clone());
-            tokio::spawn(async move {
-                if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
-                    return Outcome::Deferred;
-                }
-                match sweep_one(&app, &session, &org, &id, &options).await {
-                    Ok(outcome) => outcome,
-                    Err(error) => {
-                        tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
-                        Outcome::Error
+            let check = tokio::spawn({
+                let org = org.clone();
+                async move {
+                    if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
+                        return Outcome::Deferred;
+                    }
+                    match sweep_one(&app, &session, &org, &id, &options).await {
+                        Ok(outcome) => outcome,
+                        Err(error) => {
+                            tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
+                            Outcome::Error
+                        }
                     }
                 }
-            })
-        })
-        .buffer_unordered(options.concurrency.max(1));
-    while let Some(joined) = outcomes.next().await {
+            });
+            running.push(check.map(move |joined| (org, joined)));
+        }
+        let Some((org, joined)) = running.next().await else {
+            break;
+        };
+        queue.done(&org);
         // A check that panicked is an error of this run, not the end of it.
         let outcome = joined.unwrap_or_else(|error| {
             tracing::error!(error = %error, "a sweep check panicked");
@@ -165,6 +184,70 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         "sweep finished"
     );
     summary
+}
+
+/// The order a run takes its due domains in: organizations in turn, and none with more
+/// than its share of the run's concurrency in flight while another organization's domains
+/// wait. An organization that is the only one with domains left uses every free slot (the
+/// share bounds what one takes from the others; alone, it takes nothing from anyone).
+struct FairQueue {
+    /// Each organization's due domains, organizations in the order they were first due.
+    queues: Vec<(OrgId, VecDeque<DomainId>)>,
+    in_flight: HashMap<OrgId, usize>,
+    per_org: usize,
+    /// Where the next turn starts.
+    turn: usize,
+}
+
+impl FairQueue {
+    fn new(due: Vec<(OrgId, DomainId)>, concurrency: usize, share_percent: usize) -> Self {
+        let mut queues: Vec<(OrgId, VecDeque<DomainId>)> = Vec::new();
+        let mut index: HashMap<OrgId, usize> = HashMap::new();
+        for (org, id) in due {
+            let at = *index.entry(org.clone()).or_insert_with(|| {
+                queues.push((org, VecDeque::new()));
+                queues.len() - 1
+            });
+            queues[at].1.push_back(id);
+        }
+        Self {
+            queues,
+            in_flight: HashMap::new(),
+            per_org: (concurrency * share_percent / 100).clamp(1, concurrency),
+            turn: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<(OrgId, DomainId)> {
+        let count = self.queues.len();
+        let under_share = |org: &OrgId, in_flight: &HashMap<OrgId, usize>| {
+            in_flight.get(org).copied().unwrap_or(0) < self.per_org
+        };
+        let pick = (0..count)
+            .map(|step| (self.turn + step) % count)
+            .find(|at| {
+                let (org, queue) = &self.queues[*at];
+                !queue.is_empty() && under_share(org, &self.in_flight)
+            })
+            .or_else(|| {
+                let mut waiting = (0..count).filter(|at| !self.queues[*at].1.is_empty());
+                match (waiting.next(), waiting.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })?;
+        let (org, queue) = &mut self.queues[pick];
+        let id = queue.pop_front()?;
+        *self.in_flight.entry(org.clone()).or_default() += 1;
+        self.turn = (pick + 1) % count;
+        Some((org.clone(), id))
+    }
+
+    fn done(&mut self, org: &OrgId) {
+        if let Some(n) = self.in_flight.get_mut(org) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// Undoes the registrations whose reservation ran out (they died part-way); returns how
@@ -249,4 +332,38 @@ async fn sweep_one(
         // Still pending, still healthy, or suspended while it was being checked.
         _ => Outcome::Checked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(org: &str, n: usize) -> Vec<(OrgId, DomainId)> {
+        (0..n)
+            .map(|_| (OrgId::parse(org).unwrap(), DomainId::generate()))
+            .collect()
+    }
+
+    fn orgs_of(queue: &mut FairQueue) -> Vec<String> {
+        std::iter::from_fn(|| queue.next())
+            .map(|(org, _)| org.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn one_organization_takes_its_share_while_others_wait() {
+        let mut all = due("org_hostile", 100);
+        all.extend(due("org_good", 3));
+        let mut queue = FairQueue::new(all, 8, 25);
+        // Two each (25% of 8), in turn; then nobody while both are at their share.
+        assert_eq!(
+            orgs_of(&mut queue),
+            ["org_hostile", "org_good", "org_hostile", "org_good"]
+        );
+        queue.done(&OrgId::parse("org_good").unwrap());
+        let (org, _) = queue.next().unwrap();
+        assert_eq!(org.as_str(), "org_good");
+        // The good organization has nothing left: the other may use every free slot.
+        assert_eq!(orgs_of(&mut queue).len(), 98);
+    }
 }

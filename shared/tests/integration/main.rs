@@ -12,6 +12,7 @@ mod hostile;
 mod layers;
 mod lists;
 mod needs;
+mod outbound;
 mod panics;
 mod store;
 mod sweep;

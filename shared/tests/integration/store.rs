@@ -9,8 +9,8 @@ use domains::model::{
     Region, ServerFinding, Status, Timestamp, ZoneId,
 };
 use domains::store::{
-    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Effect, NameHolder, Quota,
-    Reservation, Store, StoreError,
+    ApiKeyRecord, DEFAULT_MAX_DOMAINS, DefaultChoice, DomainUpdate, Effect, LimitUpdate,
+    NameHolder, Quota, Reservation, Store, StoreError,
 };
 use domains::store::{DomainStore, ListStore};
 use testkit::{Backend, for_each_backend, org, pending_domain};
@@ -733,7 +733,95 @@ async fn quotas_hold_at_the_edge_under_concurrency(backend: Backend) {
     assert_eq!(store.quota(&a).await.unwrap(), Quota { used: 6, max: 6 });
 }
 
+async fn rate_limit_states_change_only_as_read(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let (domain, org_key) = ("RATE#org_a#example.com".to_owned(), "RATE#org_a".to_owned());
+    let keys = [domain.clone(), org_key.clone()];
+    assert_eq!(store.limit_states(&keys).await.unwrap(), vec![None, None]);
+    let first = [
+        LimitUpdate {
+            key: domain.clone(),
+            old: None,
+            new: 1_000,
+        },
+        LimitUpdate {
+            key: org_key.clone(),
+            old: None,
+            new: 2_000,
+        },
+    ];
+    store.set_limit_states(&first).await.unwrap();
+    assert_eq!(
+        store.limit_states(&keys).await.unwrap(),
+        vec![Some(1_000), Some(2_000)]
+    );
+    // The same writes again: the states are no longer those read, and nothing is written.
+    assert_eq!(
+        store.set_limit_states(&first).await,
+        Err(StoreError::Conflict)
+    );
+    // One stale state fails the other's write too: both limits or neither.
+    let mixed = [
+        LimitUpdate {
+            key: domain.clone(),
+            old: Some(1_000),
+            new: 3_000,
+        },
+        LimitUpdate {
+            key: org_key.clone(),
+            old: Some(999),
+            new: 4_000,
+        },
+    ];
+    assert_eq!(
+        store.set_limit_states(&mixed).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.limit_states(&keys).await.unwrap(),
+        vec![Some(1_000), Some(2_000)]
+    );
+    let next = [
+        LimitUpdate {
+            key: domain.clone(),
+            old: Some(1_000),
+            new: 3_000,
+        },
+        LimitUpdate {
+            key: org_key.clone(),
+            old: Some(2_000),
+            new: 4_000,
+        },
+    ];
+    store.set_limit_states(&next).await.unwrap();
+    assert_eq!(
+        store.limit_states(&keys).await.unwrap(),
+        vec![Some(3_000), Some(4_000)]
+    );
+    // Of concurrent writers from the same state, exactly one wins.
+    let race = |new| {
+        let store = store.clone();
+        let key = domain.clone();
+        async move {
+            store
+                .set_limit_states(&[LimitUpdate {
+                    key,
+                    old: Some(3_000),
+                    new,
+                }])
+                .await
+        }
+    };
+    let results = futures::future::join_all((0..8).map(|i| race(5_000 + i))).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+}
+
 for_each_backend!(
+    rate_limit_states_change_only_as_read,
     quotas_hold_at_the_edge_under_concurrency,
     zones_belong_to_one_organization_at_a_time,
     insert_then_get_round_trips,

@@ -9,7 +9,7 @@ use domains::model::event::EventType;
 use domains::model::{
     DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, Health, Status, Timestamp, WATCH_INTERVAL,
 };
-use domains::store::{DefaultChoice, DomainUpdate, Store};
+use domains::store::{DefaultChoice, DomainUpdate, Store, StoreError};
 use domains::workflows::sweep::{SweepOptions, SweepSummary, sweep};
 use hickory_proto::rr::RecordType;
 use testkit::{Backend, DnsHierarchy, for_each_backend, org, pending_domain};
@@ -71,16 +71,29 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Suspends the domain as a PATCH would, now.
+    /// Suspends the domain as a PATCH would, now: a write lost to the sweep's (its claim
+    /// of the domain, which lands late on a loaded machine) is decided again on a fresh read.
     async fn suspend(&self, domain: &Domain) {
-        let read = self.read(domain).await.unwrap();
-        let update = DomainUpdate {
-            setup: None,
-            state: Some(read.state.moved_to(Status::Suspended, self.clock_now())),
-            default: None,
-            at: self.clock_now(),
-        };
-        self.store.update_domain(&read, &update).await.unwrap();
+        for _ in 0..domains::store::ATTEMPTS {
+            let read = self.read(domain).await.unwrap();
+            let update = DomainUpdate {
+                setup: None,
+                state: Some(read.state.moved_to(Status::Suspended, self.clock_now())),
+                default: None,
+                at: self.clock_now(),
+            };
+            match self.store.update_domain(&read, &update).await {
+                Err(StoreError::Conflict) => continue,
+                done => {
+                    done.unwrap();
+                    return;
+                }
+            }
+        }
+        panic!(
+            "the suspension lost to concurrent writes {} times",
+            domains::store::ATTEMPTS
+        );
     }
 
     /// The `detail-type`s the store has written for the domain, in order.

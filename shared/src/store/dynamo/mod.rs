@@ -16,6 +16,7 @@ mod claims;
 mod domains;
 mod items;
 mod keys;
+mod limits;
 mod lists;
 mod names;
 mod org_item;

@@ -5,6 +5,7 @@
 mod claims;
 mod domains;
 mod keys;
+mod limits;
 mod lists;
 mod names;
 mod orgs;
@@ -46,6 +47,8 @@ struct Tables {
     outbox: BTreeMap<u64, LifecycleEvent>,
     /// The position the next event takes.
     next_position: u64,
+    /// Rate limits' states by key (see `LimitStore`).
+    rates: HashMap<String, i64>,
 }
 
 impl NameHolder {
