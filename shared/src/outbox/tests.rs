@@ -256,9 +256,15 @@ impl EventSink for Scripted {
     }
 }
 
-/// `count` events of each of `domains` domains, interleaved as a stream would hold them.
+/// `count` events of each of `domains` domains (each of its own name: events are ordered
+/// per name), interleaved as a stream would hold them.
 fn batch(domains: usize, count: u64) -> Vec<StreamedEvent> {
-    let ds: Vec<Domain> = (0..domains).map(|_| domain()).collect();
+    let ds: Vec<Domain> = (0..domains)
+        .map(|i| Domain {
+            name: DomainName::parse(&format!("d{i}.yourcompany.com")).unwrap(),
+            ..domain()
+        })
+        .collect();
     let mut items = Vec::new();
     for sequence in 0..count {
         for d in &ds {
