@@ -508,6 +508,94 @@ async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
     ));
 }
 
+/// A registration writes its effects and its domain only while its reservation is its own:
+/// once someone took the reservation over to undo it, the late writer is refused and
+/// changes nothing.
+async fn a_reservation_taken_over_refuses_its_late_writer(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = pending_domain("org_a", "example.com", at(0));
+    let reserved = reservation_of(&a, at(60));
+    store.reserve_name(&reserved).await.unwrap();
+    let held = |holder: Option<NameHolder>| match holder {
+        Some(NameHolder::Reservation(held)) => held,
+        other => panic!("a reservation: {other:?}"),
+    };
+
+    // While its own: the confirmed effects replace the listed ones.
+    let mut confirmed = reserved.effects.clone();
+    if let Some(Effect::Records {
+        confirmed: sent, ..
+    }) = confirmed.last_mut()
+    {
+        *sent = true;
+    }
+    assert_ne!(confirmed, reserved.effects);
+    store.record_effects(&reserved, &confirmed).await.unwrap();
+    let read = held(store.name_holder(&a.name).await.unwrap());
+    assert_eq!(read.effects, confirmed);
+    assert_eq!((read.until, &read.leftovers), (at(60), &reserved.leftovers));
+
+    // Taken over: neither its effects nor its domain are written any more.
+    store.retime_reservation(&reserved, at(200)).await.unwrap();
+    assert_eq!(
+        store.record_effects(&reserved, &[]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .insert_reserved(&a, DefaultChoice::IfNone, &reserved)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let read = held(store.name_holder(&a.name).await.unwrap());
+    assert_eq!((read.until, &read.effects), (at(200), &confirmed));
+    assert_eq!(store.get_domain(&a.org_id, &a.id).await, Ok(None));
+    assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 0);
+    assert!(defaults(&store, "org_a").await.is_empty());
+
+    // Another registration's reservation is no license either.
+    let b = pending_domain("org_b", "example.org", at(0));
+    store
+        .reserve_name(&reservation_of(&b, at(60)))
+        .await
+        .unwrap();
+    let stranger = Reservation {
+        domain_id: a.id.clone(),
+        ..reservation_of(&b, at(60))
+    };
+    assert_eq!(
+        store.record_effects(&stranger, &[]).await,
+        Err(StoreError::Conflict)
+    );
+
+    // Its own, untouched: the domain is stored and holds the name.
+    let reservation = reservation_of(&b, at(60));
+    let stored = store
+        .insert_reserved(&b, DefaultChoice::IfNone, &reservation)
+        .await
+        .unwrap();
+    assert_eq!(stored.id, b.id);
+    assert_eq!(
+        store.name_holder(&b.name).await.unwrap(),
+        Some(NameHolder::Domain {
+            org: org("org_b"),
+            id: b.id.clone()
+        })
+    );
+    // A retry of the insert that landed is answered as it was; effects are no longer
+    // recorded against a registered name.
+    assert!(
+        store
+            .insert_reserved(&b, DefaultChoice::IfNone, &reservation)
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        store.record_effects(&reservation, &[]).await,
+        Err(StoreError::Conflict)
+    );
+}
+
 async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
     let store = backend.fresh_store().await;
     let holder = insert(&store, "org_a", "squatted.com", DefaultChoice::IfNone).await;
@@ -748,6 +836,7 @@ for_each_backend!(
     counters_are_atomic_and_never_negative,
     api_keys_store_only_hashes_and_revoke,
     reservations_hold_a_name_until_released_or_undone,
+    a_reservation_taken_over_refuses_its_late_writer,
     a_claimed_name_changes_hands_in_one_step,
     a_domain_being_deleted_takes_no_inbox,
 );
