@@ -433,7 +433,23 @@ async fn changes_during_a_run_are_kept(backend: Backend) {
         let app = f.app.clone();
         tokio::spawn(async move { sweep(&app, None, &SweepOptions::default()).await })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Once the run claimed both (their next check pushed past it), while their checks
+    // wait on DNS: on a loaded machine a fixed pause may end before the claims.
+    for domain in [&suspended, &deleted] {
+        let claimed = async {
+            while f
+                .read(domain)
+                .await
+                .and_then(|d| d.state.next_check_at)
+                .is_none_or(|at| at <= f.clock_now())
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), claimed)
+            .await
+            .expect("the run claims the domain");
+    }
     f.suspend(&suspended).await;
     f.store
         .delete_domain(&org("org_a"), &deleted.id, f.clock_now())
