@@ -478,10 +478,18 @@ async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
         Err(StoreError::Conflict)
     );
     assert_eq!(store.expired_reservations(at(61), 10).await, Ok(vec![]));
-    // Released by someone else's id: nothing happens. By its own: free.
-    store.release_name(&a.name, &b.id).await.unwrap();
+    // Released by someone else's registration: nothing happens. By the taker: free.
+    let other = Reservation {
+        domain_id: b.id.clone(),
+        ..reserved.clone()
+    };
+    store.release_name(&other).await.unwrap();
     assert!(store.name_holder(&a.name).await.unwrap().is_some());
-    store.release_name(&a.name, &a.id).await.unwrap();
+    let taken = Reservation {
+        until: at(200),
+        ..reserved.clone()
+    };
+    store.release_name(&taken).await.unwrap();
     assert_eq!(store.name_holder(&a.name).await, Ok(None));
     // A reservation finished by its own registration becomes the domain's name.
     store
@@ -501,7 +509,10 @@ async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
     );
     assert_eq!(store.expired_reservations(at(10_000), 10).await, Ok(vec![]));
     // Releasing never frees the name of a registered domain.
-    store.release_name(&b.name, &b.id).await.unwrap();
+    store
+        .release_name(&reservation_of(&b, at(90)))
+        .await
+        .unwrap();
     assert!(matches!(
         store.name_holder(&b.name).await,
         Ok(Some(NameHolder::Domain { .. }))
@@ -594,6 +605,41 @@ async fn a_reservation_taken_over_refuses_its_late_writer(backend: Backend) {
         store.record_effects(&reservation, &[]).await,
         Err(StoreError::Conflict)
     );
+}
+
+/// A registration that failed after its reservation was taken over does not free the name
+/// while the party that took it over is undoing it: only the reservation as it now is (the
+/// taker's deadline) is released.
+async fn a_taken_over_reservation_is_released_only_by_its_taker(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = pending_domain("org_a", "example.com", at(0));
+    let reserved = reservation_of(&a, at(60));
+    store.reserve_name(&reserved).await.unwrap();
+    store.retime_reservation(&reserved, at(200)).await.unwrap();
+    let taken = Reservation {
+        until: at(200),
+        ..reserved.clone()
+    };
+
+    // The late, failed registration gives up what it read: the name stays held.
+    store.release_name(&reserved).await.unwrap();
+    assert_eq!(
+        store.name_holder(&a.name).await.unwrap(),
+        Some(NameHolder::Reservation(taken.clone()))
+    );
+    let b = pending_domain("org_b", "example.com", at(0));
+    assert_eq!(
+        store.reserve_name(&reservation_of(&b, at(300))).await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+
+    // The taker, done undoing, frees it.
+    store.release_name(&taken).await.unwrap();
+    assert_eq!(store.name_holder(&a.name).await, Ok(None));
+    store
+        .reserve_name(&reservation_of(&b, at(300)))
+        .await
+        .unwrap();
 }
 
 async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
@@ -837,6 +883,7 @@ for_each_backend!(
     api_keys_store_only_hashes_and_revoke,
     reservations_hold_a_name_until_released_or_undone,
     a_reservation_taken_over_refuses_its_late_writer,
+    a_taken_over_reservation_is_released_only_by_its_taker,
     a_claimed_name_changes_hands_in_one_step,
     a_domain_being_deleted_takes_no_inbox,
 );
