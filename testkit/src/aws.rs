@@ -61,6 +61,21 @@ pub async fn delete_zone(zone: &str) {
 
 /// A record set someone else put in the zone.
 pub async fn put_record(zone: &str, name: &str, record_type: RrType, value: &str) {
+    change_record(zone, ChangeAction::Create, name, record_type, value).await;
+}
+
+/// Removes a record set from the zone by hand, as someone with console access would.
+pub async fn delete_record(zone: &str, name: &str, record_type: RrType, value: &str) {
+    change_record(zone, ChangeAction::Delete, name, record_type, value).await;
+}
+
+async fn change_record(
+    zone: &str,
+    action: ChangeAction,
+    name: &str,
+    record_type: RrType,
+    value: &str,
+) {
     let set = ResourceRecordSet::builder()
         .name(format!("{name}."))
         .r#type(record_type)
@@ -69,7 +84,7 @@ pub async fn put_record(zone: &str, name: &str, record_type: RrType, value: &str
         .build()
         .unwrap();
     let change = Change::builder()
-        .action(ChangeAction::Create)
+        .action(action)
         .resource_record_set(set)
         .build()
         .unwrap();
@@ -79,7 +94,7 @@ pub async fn put_record(zone: &str, name: &str, record_type: RrType, value: &str
         .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
         .send()
         .await
-        .expect("create record set");
+        .expect("change record set");
 }
 
 /// (name, type, values) of every record set in the zone but its SOA and NS, sorted.

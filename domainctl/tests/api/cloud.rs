@@ -458,6 +458,51 @@ async fn records_the_zone_held_are_never_removed(backend: Backend) {
     assert_eq!(identity_tags(&name).await, None);
 }
 
+/// `dnsManagedBy` says whether the service writes into the domain's zone now: `route53`
+/// while the zone is assigned to the organization, absent once an operator unassigned it
+/// or gave it to another organization (`hostedZoneId` still names the zone), and back once
+/// it is the organization's again; on `GET` and on verify alike.
+async fn dns_managed_by_follows_the_zones_assignment(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique_domain("managed");
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
+    let zone_id = ZoneId::parse(&zone).unwrap();
+    let reply = register(&app, &name, true).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let id = id_of(&reply.body);
+    let views = || async {
+        let got = app.get_a(&id).await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+        let checked = app
+            .as_a(Method::POST, &format!("{BASE}/{id}/verify"), None)
+            .await;
+        // Nothing published at the loopback DNS: a 422 carrying the domain's view.
+        let details = checked.body["error"]["details"].clone();
+        assert_eq!(details["id"], id.as_str(), "{}", checked.body);
+        [got.body, details].map(|body| {
+            assert_eq!(body["hostedZoneId"], zone.as_str(), "{body}");
+            body["dnsManagedBy"].clone()
+        })
+    };
+    assert_eq!(views().await, [json!("route53"), json!("route53")]);
+
+    app.store.unassign_zone(&zone_id).await.unwrap();
+    assert_eq!(views().await, [Value::Null, Value::Null]);
+
+    app.store
+        .assign_zone(&zone_id, &testkit::org("org_b"), Timestamp::from_unix(0))
+        .await
+        .unwrap();
+    assert_eq!(views().await, [Value::Null, Value::Null], "another's zone");
+
+    app.store.unassign_zone(&zone_id).await.unwrap();
+    app.store
+        .assign_zone(&zone_id, &testkit::org("org_a"), Timestamp::from_unix(0))
+        .await
+        .unwrap();
+    assert_eq!(views().await, [json!("route53"), json!("route53")]);
+}
+
 for_each_backend!(
     records_the_zone_held_are_never_removed,
     registers_in_every_kind_of_receiving_region,
@@ -469,4 +514,5 @@ for_each_backend!(
     existing_records_are_not_overwritten,
     verify_reports_the_ses_view,
     another_organizations_zone_is_never_written,
+    dns_managed_by_follows_the_zones_assignment,
 );

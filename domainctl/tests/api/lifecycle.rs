@@ -11,8 +11,8 @@ use domainctl::events::{From, StreamFeed};
 use domains::aws::Cloud;
 use domains::aws::{EventBridgeSink, EventSink};
 use domains::clock::{Clock, SystemClock};
-use domains::model::DomainName;
 use domains::model::event::LifecycleEvent;
+use domains::model::{Counter, DomainId, DomainName};
 use domains::outbox::{publish_batch, publish_forever};
 use domains::store::EventFeed;
 use domains::store::{MemoryStore, Store};
@@ -22,7 +22,7 @@ use testkit::{
     Backend, DeliveredEvents, dynamodb_local, for_each_backend, fresh_dynamo_store, sdk_config_for,
 };
 
-use crate::harness::{BASE, TestApp, id_of, publish};
+use crate::harness::{BASE, TestApp, id_of, org_a, publish};
 use domains::store::{DomainStore, OutboxStore};
 
 /// EventBridge, or EventBridge unreachable (an address where nothing listens) while the
@@ -164,6 +164,101 @@ async fn a_domains_life_reaches_the_bus_in_order(backend: Backend) {
     assert_eq!(undelivered(&f, "life.example").await, 0);
 }
 
+/// `(detail-type, domainId, reason)` of each event, in the order they arrived.
+fn arrivals(events: &[Value]) -> Vec<(String, String, Option<String>)> {
+    events
+        .iter()
+        .map(|e| {
+            let d = &e["detail"];
+            (
+                e["detail-type"].as_str().unwrap_or_default().to_owned(),
+                d["domainId"].as_str().unwrap_or_default().to_owned(),
+                d["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// One name's events arrive in the order they happened, across a delete and a new
+/// registration of the name, and across a claim: the holder's `domain.deleted` (reason
+/// `claimed`, with its `inboxCount`) before the claimant's `domain.created`.
+async fn one_names_events_arrive_in_order_across_owners(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let name = "sequence.example";
+    let first = id_of(&f.app.register(name).await);
+    f.call(Method::DELETE, &format!("{BASE}/{first}"), None)
+        .await;
+    let second = id_of(&f.app.register(name).await);
+    assert_ne!(first, second);
+    f.app
+        .store
+        .add_to_counter(
+            &org_a(),
+            &DomainId::parse(&second).unwrap(),
+            Counter::Inbox,
+            2,
+        )
+        .await
+        .unwrap();
+
+    // org_b proves the name while org_a's registration is still unverified.
+    let opened = f
+        .app
+        .as_b(
+            Method::POST,
+            &format!("{BASE}/claims"),
+            Some(json!({ "domain": name })),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let record = &opened.body["dnsRecords"][0];
+    f.app.dns.zone(name);
+    f.app.dns.add_txt(
+        record["name"].as_str().unwrap(),
+        &[record["value"].as_str().unwrap()],
+    );
+    let claim = id_of(&opened.body);
+    let won = f
+        .app
+        .as_b(Method::POST, &format!("{BASE}/claims/{claim}/verify"), None)
+        .await;
+    assert_eq!(won.status, StatusCode::CREATED, "{}", won.body);
+    let third = id_of(&won.body);
+
+    let events = f.delivered.received(5, Duration::from_secs(30)).await;
+    let of = |t: &str, id: &str, reason: Option<&str>| {
+        (t.to_owned(), id.to_owned(), reason.map(str::to_owned))
+    };
+    assert_eq!(
+        arrivals(&events),
+        [
+            of("domain.created", &first, None),
+            of("domain.deleted", &first, Some("requested")),
+            of("domain.created", &second, None),
+            of("domain.deleted", &second, Some("claimed")),
+            of("domain.created", &third, None),
+        ]
+    );
+    let claimed = &events[3]["detail"];
+    assert_eq!(claimed["inboxCount"], 2, "{claimed}");
+    assert_eq!(claimed["orgId"], "org_a");
+    assert_eq!(events[4]["detail"]["orgId"], "org_b");
+    assert!(
+        events[..3]
+            .iter()
+            .chain(&events[4..])
+            .all(|e| e["detail"].get("inboxCount").is_none()),
+        "only a claim's deletion carries inboxCount"
+    );
+    assert!(
+        f.delivered
+            .received(1, Duration::from_secs(2))
+            .await
+            .is_empty()
+    );
+    assert_eq!(undelivered(&f, name).await, 0);
+}
+
 /// Outbox items not yet marked delivered (marking follows the put by a moment).
 async fn undelivered(f: &Fixture, name: &str) -> usize {
     let name = DomainName::parse(name).unwrap();
@@ -233,6 +328,7 @@ async fn events_refused_while_the_bus_is_down_all_arrive_later(backend: Backend)
 for_each_backend!(
     a_domains_life_reaches_the_bus_in_order,
     events_refused_while_the_bus_is_down_all_arrive_later,
+    one_names_events_arrive_in_order_across_owners,
 );
 
 /// `publish-events` as Lambda runs it: a batch of stream records in, a partial-batch

@@ -263,7 +263,7 @@ async fn responses_match_the_openapi_document() {
     let managed =
         TestApp::spawn_on(Backend::Memory.fresh_store().await, crate::cloud::cloud()).await;
     let name = testkit::aws::unique_domain("spec");
-    crate::cloud::assigned_zone(&managed, &name, None, "org_a").await;
+    let zone = crate::cloud::assigned_zone(&managed, &name, None, "org_a").await;
     let auto = managed
         .as_a(
             Method::POST,
@@ -287,6 +287,21 @@ async fn responses_match_the_openapi_document() {
         item,
         &managed.as_a(Method::GET, &managed_one, None).await,
     );
+    // Its zone unassigned: the zone named, not managed.
+    managed
+        .store
+        .unassign_zone(&domains::model::ZoneId::parse(&zone).unwrap())
+        .await
+        .unwrap();
+    let unmanaged = managed.as_a(Method::GET, &managed_one, None).await;
+    assert_eq!(
+        unmanaged.body.get("dnsManagedBy"),
+        None,
+        "{}",
+        unmanaged.body
+    );
+    assert_eq!(unmanaged.body["hostedZoneId"], zone.as_str());
+    spec.check(&Method::GET, item, &unmanaged);
     let no_zone = managed
         .as_a(
             Method::POST,

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
+use aws_sdk_route53::types::RrType;
 use domains::aws::Cloud;
 use domains::aws::{KeySealer, Kms, SealContext};
 use domains::dns::DkimKeyPair;
 use domains::model::DomainId;
+use domains::model::ZoneId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::aws::{identity_dkim, unique_domain, zone_records};
+use testkit::aws::{delete_record, identity_dkim, unique_domain, zone_records};
 use testkit::{Backend, dkim_record, for_each_backend, moto};
 
 use crate::cloud::{assigned_zone, cloud};
@@ -269,6 +271,84 @@ async fn managed_zones_get_the_new_record_and_lose_the_retired_one(backend: Back
     );
 }
 
+/// A zone an operator unassigned takes no more records from the organization: a rotation
+/// still starts and completes with the record published by hand, and the check does not
+/// write back a missing rotation record it would write while the zone was assigned.
+async fn an_unassigned_zone_takes_no_rotation_records(backend: Backend) {
+    let app = TestApp::spawn_on(backend.fresh_store().await, cloud()).await;
+    let name = unique_domain("rotunassign");
+    let zone = assigned_zone(&app, &name, None, "org_a").await;
+    let zone_id = ZoneId::parse(&zone).unwrap();
+    let id = active_domain(&app, &name, true).await;
+    let named = |selector: &str| format!("{selector}._domainkey.{name}");
+
+    // Assigned: the rotation writes its record, and the check writes it back once gone.
+    let first = rotate(&app, &id).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let next = named(&selector(&first.body, "selector"));
+    let written = zone_records(&zone).await;
+    let record = written
+        .iter()
+        .find(|r| r.0 == next)
+        .unwrap_or_else(|| panic!("{next} in {written:?}"))
+        .clone();
+    delete_record(&zone, &next, RrType::Txt, &record.2.join("")).await;
+    let repaired = verify(&app, &id).await;
+    assert_eq!(repaired.body["dkimRotation"]["status"], "pending");
+    assert_eq!(
+        zone_records(&zone).await,
+        written,
+        "the missing record is written back while the zone is assigned"
+    );
+
+    // Unassigned: gone again, and the check leaves the zone as it is.
+    delete_record(&zone, &next, RrType::Txt, &record.2.join("")).await;
+    app.store.unassign_zone(&zone_id).await.expect("unassign");
+    let left = zone_records(&zone).await;
+    assert!(!left.iter().any(|r| r.0 == next), "{left:?}");
+    let checked = verify(&app, &id).await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(
+        dkim_record(&checked.body, &selector(&first.body, "selector"))["status"],
+        "missing"
+    );
+    assert_eq!(zone_records(&zone).await, left, "no record written back");
+
+    // Published by hand, the rotation completes; SES switches, the zone is untouched.
+    let new = selector(&first.body, "selector");
+    publish(&app.dns, &json!([dkim_record(&first.body, &new)]));
+    let done = verify(&app, &id).await;
+    assert_eq!(
+        done.body["dkimRotation"]["status"], "complete",
+        "{}",
+        done.body
+    );
+    assert_eq!(identity_dkim(&name).await.unwrap().0, new);
+    assert_eq!(zone_records(&zone).await, left);
+
+    // A rotation after the unassignment writes nothing into the zone and still works.
+    let second = rotate(&app, &id).await;
+    assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
+    let newest = selector(&second.body, "selector");
+    assert_eq!(
+        zone_records(&zone).await,
+        left,
+        "nothing written into an unassigned zone"
+    );
+    let missing = verify(&app, &id).await;
+    assert_eq!(dkim_record(&missing.body, &newest)["status"], "missing");
+    assert_eq!(zone_records(&zone).await, left, "nor by the check");
+    publish(&app.dns, &json!([dkim_record(&second.body, &newest)]));
+    let done = verify(&app, &id).await;
+    assert_eq!(
+        done.body["dkimRotation"]["status"], "complete",
+        "{}",
+        done.body
+    );
+    assert_eq!(identity_dkim(&name).await.unwrap().0, newest);
+    assert_eq!(zone_records(&zone).await, left);
+}
+
 /// Without SES nothing signs, so no private key is kept at all; the rotation completes once
 /// the record verifies.
 async fn without_ses_no_key_is_kept(backend: Backend) {
@@ -313,6 +393,7 @@ for_each_backend!(
     a_full_rotation_and_its_refusals,
     concurrent_rotations_start_one,
     managed_zones_get_the_new_record_and_lose_the_retired_one,
+    an_unassigned_zone_takes_no_rotation_records,
     without_ses_no_key_is_kept,
     ses_without_kms_is_unavailable,
 );

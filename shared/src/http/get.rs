@@ -9,8 +9,10 @@ use super::{Request, Response};
 use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
+use crate::workflows::zones::zone_managed;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let domain = requested_domain(app, org, request).await?;
-    Ok(json(StatusCode::OK, &DomainDetail::from(&domain)))
+    let managed = zone_managed(app, &domain).await?;
+    Ok(json(StatusCode::OK, &DomainDetail::new(&domain, managed)))
 }

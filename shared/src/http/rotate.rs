@@ -10,11 +10,16 @@ use crate::App;
 use crate::error::ApiError;
 use crate::model::OrgId;
 use crate::workflows::rotate_dkim;
+use crate::workflows::zones::zone_managed;
 
 /// `POST /:id/dkim/rotate`: `202`, with the domain showing its next DKIM record beside the
 /// current one; the rotation completes once that record verifies.
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let id = domain_id(request)?;
     let domain = rotate_dkim::start(app, org, &id).await?;
-    Ok(json(StatusCode::ACCEPTED, &DomainDetail::from(&domain)))
+    let managed = zone_managed(app, &domain).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &DomainDetail::new(&domain, managed),
+    ))
 }

@@ -12,12 +12,14 @@ use crate::error::ApiError;
 use crate::model::OrgId;
 use crate::workflows::limits::admit_verify;
 use crate::workflows::verify::verify;
+use crate::workflows::zones::zone_managed;
 
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let domain = requested_domain(app, org, request).await?;
     admit_verify(app, org, domain.name.as_str()).await?;
     let (domain, report) = verify(app, domain).await?;
-    let view = Verified::new(&domain, &report);
+    let managed = zone_managed(app, &domain).await?;
+    let view = Verified::new(&domain, &report, managed);
     if report.required_passed() {
         Ok(json(StatusCode::OK, &view))
     } else {

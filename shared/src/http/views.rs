@@ -10,7 +10,11 @@ use crate::model::{
     VerificationStatus,
 };
 
-/// Who publishes the records: `route53` when the service wrote them to the account's zone.
+/// Who publishes the records: `route53` while the service writes them into the account's
+/// zone, which it does only while the zone is assigned to the organization. Once an
+/// operator unassigned it, `dnsManagedBy` is absent (the organization publishes, a
+/// rotation's record included) and `hostedZoneId` still names the zone the service wrote
+/// its records into (a delete removes them from there).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsManagement<'a> {
@@ -20,10 +24,16 @@ pub struct DnsManagement<'a> {
     hosted_zone_id: Option<&'a str>,
 }
 
-impl<'a> From<&'a Domain> for DnsManagement<'a> {
-    fn from(d: &'a Domain) -> Self {
+impl<'a> DnsManagement<'a> {
+    /// `d`'s management, `zone_assigned` saying whether its zone is still assigned to its
+    /// organization.
+    pub fn new(d: &'a Domain, zone_assigned: bool) -> Self {
         Self {
-            dns_managed_by: d.hosted_zone_id.as_ref().map(|_| "route53"),
+            dns_managed_by: d
+                .hosted_zone_id
+                .as_ref()
+                .filter(|_| zone_assigned)
+                .map(|_| "route53"),
             hosted_zone_id: d.hosted_zone_id.as_deref(),
         }
     }
@@ -202,7 +212,8 @@ impl<'a> From<&'a Domain> for Registered<'a> {
             is_default: d.is_default,
             region: d.region,
             dns_records: RecordView::unchecked(d),
-            dns_management: DnsManagement::from(d),
+            // Registration wrote into the zone only as it was assigned.
+            dns_management: DnsManagement::new(d, true),
             zone_file: format!("{}/{}/zonefile", super::BASE_PATH, d.id),
             created_at: d.created_at,
             updated_at: d.updated_at,
@@ -300,8 +311,10 @@ impl From<&Domain> for WatchView {
     }
 }
 
-impl<'a> From<&'a Domain> for DomainDetail<'a> {
-    fn from(d: &'a Domain) -> Self {
+impl<'a> DomainDetail<'a> {
+    /// `d` in full; `zone_assigned`: whether its zone (if any) is still assigned to its
+    /// organization.
+    pub fn new(d: &'a Domain, zone_assigned: bool) -> Self {
         Self {
             id: &d.id,
             domain: d.name.as_str(),
@@ -309,7 +322,7 @@ impl<'a> From<&'a Domain> for DomainDetail<'a> {
             is_default: d.is_default,
             region: d.region,
             dns_records: RecordView::checked(d, d.state.last_check.as_ref()),
-            dns_management: DnsManagement::from(d),
+            dns_management: DnsManagement::new(d, zone_assigned),
             ses: d.state.last_check.as_ref().and_then(|r| r.ses.as_ref()),
             dkim_rotation: DkimRotationView::of(d),
             verification_status: d
@@ -388,10 +401,14 @@ pub struct Verified<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     failure_reason: Option<&'a str>,
     dns_records: Vec<RecordView>,
+    #[serde(flatten)]
+    dns_management: DnsManagement<'a>,
 }
 
 impl<'a> Verified<'a> {
-    pub fn new(d: &'a Domain, report: &'a CheckReport) -> Self {
+    /// `zone_assigned`: whether the domain's zone (if any) is still assigned to its
+    /// organization.
+    pub fn new(d: &'a Domain, report: &'a CheckReport, zone_assigned: bool) -> Self {
         Self {
             id: &d.id,
             domain: d.name.as_str(),
@@ -405,6 +422,7 @@ impl<'a> Verified<'a> {
             watch: WatchView::from(d),
             failure_reason: d.state.failure_reason.as_deref(),
             dns_records: RecordView::checked(d, Some(report)),
+            dns_management: DnsManagement::new(d, zone_assigned),
         }
     }
 }

@@ -91,8 +91,10 @@ pub trait NameStore: Send + Sync {
         effects: &[Effect],
     ) -> Result<(), StoreError>;
 
-    /// Gives up a reservation of `name` held by `id`; a no-op if `id` does not hold it.
-    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError>;
+    /// Gives up `reservation` as read (its domain and its deadline): a no-op once the name
+    /// is held otherwise, by another registration, by a registered domain, or by the same
+    /// reservation taken over (retimed) by someone undoing it, who releases it when done.
+    async fn release_name(&self, reservation: &Reservation) -> Result<(), StoreError>;
 
     /// Hands a claimed name over, in one step: removes `holder`'s domain (if it is still at
     /// the version read), gives its organization's quota slot back, clears its default if

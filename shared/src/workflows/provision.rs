@@ -121,11 +121,11 @@ pub async fn reserve(app: &App, reservation: &Reservation) -> Result<(), ApiErro
 /// does this), removes everything it may have created, and frees the name. Idempotent: a
 /// reclaim that dies itself is redone once its own time runs out.
 pub async fn reclaim(app: &App, held: &Reservation) -> Result<(), ApiError> {
-    match app
-        .store()
-        .retime_reservation(held, app.now().plus(RESERVATION))
-        .await
-    {
+    let taken = Reservation {
+        until: app.now().plus(RESERVATION),
+        ..held.clone()
+    };
+    match app.store().retime_reservation(held, taken.until).await {
         Ok(()) => {}
         // Someone else took it over (or it finished): nothing left for us to do.
         Err(StoreError::Conflict) => return Ok(()),
@@ -138,9 +138,7 @@ pub async fn reclaim(app: &App, held: &Reservation) -> Result<(), ApiError> {
         "undoing a registration that did not finish"
     );
     undo_all(app, held).await?;
-    app.store()
-        .release_name(&held.name, &held.domain_id)
-        .await?;
+    app.store().release_name(&taken).await?;
     Ok(())
 }
 
@@ -162,7 +160,9 @@ pub async fn carry_out(
         tracing::warn!(domain = %domain.name, error = %error, "registration failed; undoing");
         match undo_all(app, &held).await {
             Ok(()) => {
-                if let Err(error) = app.store().release_name(&domain.name, &domain.id).await {
+                // Only while the reservation is still its own: once taken over, whoever
+                // took it undoes it and frees the name when done.
+                if let Err(error) = app.store().release_name(&held).await {
                     tracing::error!(domain = %domain.name, error = %error, "could not release name");
                 }
             }

@@ -3,7 +3,7 @@
 
 use crate::App;
 use crate::error::ApiError;
-use crate::model::{DomainName, OrgId, ZoneId};
+use crate::model::{Domain, DomainName, OrgId, ZoneId};
 
 /// The hosted zone `autoConfigureDns` writes `name`'s records into: the zone that serves
 /// the name (the nearest of the account's zones), and only if an operator assigned it to
@@ -53,6 +53,19 @@ pub async fn ensure_assigned(
 /// Whether `zone` is assigned to `org` now.
 pub async fn still_assigned(app: &App, org: &OrgId, zone: &ZoneId) -> Result<bool, ApiError> {
     Ok(app.store().zone_owner(zone).await?.as_ref() == Some(org))
+}
+
+/// Whether the service still manages `domain`'s zone: it has one, and the zone is assigned
+/// to the domain's organization now (one read of the zone's assignment; none without a
+/// zone).
+pub async fn zone_managed(app: &App, domain: &Domain) -> Result<bool, ApiError> {
+    let Some(zone) = &domain.hosted_zone_id else {
+        return Ok(false);
+    };
+    match ZoneId::parse(zone) {
+        Some(zone) => still_assigned(app, &domain.org_id, &zone).await,
+        None => Ok(false),
+    }
 }
 
 /// The answer when a domain's records are in Route 53 but this deployment has it off.

@@ -633,3 +633,44 @@ async fn a_registration_that_outlived_its_reservation_writes_nothing_over_the_ne
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_failing_after_its_takeover_leaves_the_name_to_its_taker() {
+    let fixture = Fixture::new().await;
+    let name = unique_domain("takenover");
+    fixture.zone(&name).await;
+    let key = fixture.key("org_a");
+    let faults = Arc::new(Faults::pause_after(Step::IdentityCreated));
+    let slow = fixture.app().with_faults(faults.clone());
+    let request = register(key, &name, true);
+    let late = paused_at(&faults, async move {
+        answer(&slow, Endpoint::Register, request).await
+    })
+    .await;
+
+    // Its reservation runs out and someone takes it over to undo it (still at work).
+    let domain = DomainName::parse(&name).unwrap();
+    let Some(NameHolder::Reservation(held)) = fixture.store.name_holder(&domain).await.unwrap()
+    else {
+        panic!("a reservation");
+    };
+    let until = held.until.plus(time::Duration::seconds(60));
+    fixture.clock.advance(time::Duration::seconds(61));
+    fixture
+        .store
+        .retime_reservation(&held, until)
+        .await
+        .unwrap();
+
+    // The late registration fails and undoes its own work, but the name stays with the
+    // taker, who frees it once done.
+    faults.resume();
+    let (status, body) = late.await.unwrap();
+    assert!(status >= 400, "{status} {body}");
+    match fixture.store.name_holder(&domain).await.unwrap() {
+        Some(NameHolder::Reservation(taken)) => {
+            assert_eq!((taken.domain_id, taken.until), (held.domain_id, until))
+        }
+        other => panic!("still the taker's: {other:?}"),
+    }
+}

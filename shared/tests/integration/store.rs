@@ -478,10 +478,18 @@ async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
         Err(StoreError::Conflict)
     );
     assert_eq!(store.expired_reservations(at(61), 10).await, Ok(vec![]));
-    // Released by someone else's id: nothing happens. By its own: free.
-    store.release_name(&a.name, &b.id).await.unwrap();
+    // Released by someone else's registration: nothing happens. By the taker: free.
+    let other = Reservation {
+        domain_id: b.id.clone(),
+        ..reserved.clone()
+    };
+    store.release_name(&other).await.unwrap();
     assert!(store.name_holder(&a.name).await.unwrap().is_some());
-    store.release_name(&a.name, &a.id).await.unwrap();
+    let taken = Reservation {
+        until: at(200),
+        ..reserved.clone()
+    };
+    store.release_name(&taken).await.unwrap();
     assert_eq!(store.name_holder(&a.name).await, Ok(None));
     // A reservation finished by its own registration becomes the domain's name.
     store
@@ -501,11 +509,137 @@ async fn reservations_hold_a_name_until_released_or_undone(backend: Backend) {
     );
     assert_eq!(store.expired_reservations(at(10_000), 10).await, Ok(vec![]));
     // Releasing never frees the name of a registered domain.
-    store.release_name(&b.name, &b.id).await.unwrap();
+    store
+        .release_name(&reservation_of(&b, at(90)))
+        .await
+        .unwrap();
     assert!(matches!(
         store.name_holder(&b.name).await,
         Ok(Some(NameHolder::Domain { .. }))
     ));
+}
+
+/// A registration writes its effects and its domain only while its reservation is its own:
+/// once someone took the reservation over to undo it, the late writer is refused and
+/// changes nothing.
+async fn a_reservation_taken_over_refuses_its_late_writer(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = pending_domain("org_a", "example.com", at(0));
+    let reserved = reservation_of(&a, at(60));
+    store.reserve_name(&reserved).await.unwrap();
+    let held = |holder: Option<NameHolder>| match holder {
+        Some(NameHolder::Reservation(held)) => held,
+        other => panic!("a reservation: {other:?}"),
+    };
+
+    // While its own: the confirmed effects replace the listed ones.
+    let mut confirmed = reserved.effects.clone();
+    if let Some(Effect::Records {
+        confirmed: sent, ..
+    }) = confirmed.last_mut()
+    {
+        *sent = true;
+    }
+    assert_ne!(confirmed, reserved.effects);
+    store.record_effects(&reserved, &confirmed).await.unwrap();
+    let read = held(store.name_holder(&a.name).await.unwrap());
+    assert_eq!(read.effects, confirmed);
+    assert_eq!((read.until, &read.leftovers), (at(60), &reserved.leftovers));
+
+    // Taken over: neither its effects nor its domain are written any more.
+    store.retime_reservation(&reserved, at(200)).await.unwrap();
+    assert_eq!(
+        store.record_effects(&reserved, &[]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .insert_reserved(&a, DefaultChoice::IfNone, &reserved)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let read = held(store.name_holder(&a.name).await.unwrap());
+    assert_eq!((read.until, &read.effects), (at(200), &confirmed));
+    assert_eq!(store.get_domain(&a.org_id, &a.id).await, Ok(None));
+    assert_eq!(store.quota(&org("org_a")).await.unwrap().used, 0);
+    assert!(defaults(&store, "org_a").await.is_empty());
+
+    // Another registration's reservation is no license either.
+    let b = pending_domain("org_b", "example.org", at(0));
+    store
+        .reserve_name(&reservation_of(&b, at(60)))
+        .await
+        .unwrap();
+    let stranger = Reservation {
+        domain_id: a.id.clone(),
+        ..reservation_of(&b, at(60))
+    };
+    assert_eq!(
+        store.record_effects(&stranger, &[]).await,
+        Err(StoreError::Conflict)
+    );
+
+    // Its own, untouched: the domain is stored and holds the name.
+    let reservation = reservation_of(&b, at(60));
+    let stored = store
+        .insert_reserved(&b, DefaultChoice::IfNone, &reservation)
+        .await
+        .unwrap();
+    assert_eq!(stored.id, b.id);
+    assert_eq!(
+        store.name_holder(&b.name).await.unwrap(),
+        Some(NameHolder::Domain {
+            org: org("org_b"),
+            id: b.id.clone()
+        })
+    );
+    // A retry of the insert that landed is answered as it was; effects are no longer
+    // recorded against a registered name.
+    assert!(
+        store
+            .insert_reserved(&b, DefaultChoice::IfNone, &reservation)
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        store.record_effects(&reservation, &[]).await,
+        Err(StoreError::Conflict)
+    );
+}
+
+/// A registration that failed after its reservation was taken over does not free the name
+/// while the party that took it over is undoing it: only the reservation as it now is (the
+/// taker's deadline) is released.
+async fn a_taken_over_reservation_is_released_only_by_its_taker(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let a = pending_domain("org_a", "example.com", at(0));
+    let reserved = reservation_of(&a, at(60));
+    store.reserve_name(&reserved).await.unwrap();
+    store.retime_reservation(&reserved, at(200)).await.unwrap();
+    let taken = Reservation {
+        until: at(200),
+        ..reserved.clone()
+    };
+
+    // The late, failed registration gives up what it read: the name stays held.
+    store.release_name(&reserved).await.unwrap();
+    assert_eq!(
+        store.name_holder(&a.name).await.unwrap(),
+        Some(NameHolder::Reservation(taken.clone()))
+    );
+    let b = pending_domain("org_b", "example.com", at(0));
+    assert_eq!(
+        store.reserve_name(&reservation_of(&b, at(300))).await,
+        Err(StoreError::NameTaken("example.com".into()))
+    );
+
+    // The taker, done undoing, frees it.
+    store.release_name(&taken).await.unwrap();
+    assert_eq!(store.name_holder(&a.name).await, Ok(None));
+    store
+        .reserve_name(&reservation_of(&b, at(300)))
+        .await
+        .unwrap();
 }
 
 async fn a_claimed_name_changes_hands_in_one_step(backend: Backend) {
@@ -836,6 +970,8 @@ for_each_backend!(
     counters_are_atomic_and_never_negative,
     api_keys_store_only_hashes_and_revoke,
     reservations_hold_a_name_until_released_or_undone,
+    a_reservation_taken_over_refuses_its_late_writer,
+    a_taken_over_reservation_is_released_only_by_its_taker,
     a_claimed_name_changes_hands_in_one_step,
     a_domain_being_deleted_takes_no_inbox,
 );

@@ -4,15 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domains::App;
+use domains::aws::{Cloud, DnsZones, Route53};
 use domains::clock::ManualClock;
 use domains::model::event::EventType;
 use domains::model::{
-    DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, Health, Status, Timestamp, WATCH_INTERVAL,
+    DEGRADED_RECHECK, DEGRADED_WINDOW, DKIM_RETIRE_AFTER, Domain, Health, Status, Timestamp,
+    WATCH_INTERVAL, ZoneRecord,
 };
 use domains::store::{DefaultChoice, DomainUpdate, Store, StoreError};
 use domains::workflows::sweep::{SweepOptions, SweepSummary, sweep};
 use hickory_proto::rr::RecordType;
-use testkit::{Backend, DnsHierarchy, for_each_backend, org, pending_domain};
+use testkit::aws::{create_zone, unique_domain, zone_records};
+use testkit::{Backend, DnsHierarchy, for_each_backend, moto, org, pending_domain};
 
 const START: i64 = 1_704_873_600;
 
@@ -25,11 +28,29 @@ struct Fixture {
 
 impl Fixture {
     async fn new(backend: Backend) -> Self {
+        Self::built(backend, None).await
+    }
+
+    /// With Route 53 (and nothing else) on the tests' moto server.
+    async fn with_route53(backend: Backend) -> Self {
+        let zones = Arc::new(Route53::new(&moto().sdk_config()));
+        let cloud = Cloud {
+            ses: None,
+            zones: Some(zones),
+            sealer: None,
+        };
+        Self::built(backend, Some(cloud)).await
+    }
+
+    async fn built(backend: Backend, cloud: Option<Cloud>) -> Self {
         let store = backend.fresh_store().await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix(START)));
         let dns = DnsHierarchy::start().await;
         let checker = dns.checker(Duration::from_secs(2));
-        let app = App::new(store.clone(), clock.clone(), checker);
+        let mut app = App::new(store.clone(), clock.clone(), checker);
+        if let Some(cloud) = cloud {
+            app = app.with_cloud(cloud);
+        }
         Self {
             app,
             store,
@@ -166,6 +187,64 @@ async fn passes_fail_and_expiries(backend: Backend) {
         Status::Suspended
     );
     assert_eq!(f.checks_of(&active), 0, "suspended domains are not swept");
+}
+
+/// A retired DKIM record the service wrote into a managed zone leaves it with the sweep's
+/// check once it is `DKIM_RETIRE_AFTER` old; one retired more recently stays, listed.
+async fn the_sweep_removes_retired_dkim_records_once_old_enough(backend: Backend) {
+    let f = Fixture::with_route53(backend).await;
+    let zones = Route53::new(&moto().sdk_config());
+    let name = unique_domain("sweepretire");
+    let zone = create_zone(&name, None).await;
+    f.dns.zone(&name);
+    let now = f.clock_now();
+    let retired = |selector: &str, age: time::Duration| ZoneRecord {
+        name: format!("{selector}._domainkey.{name}"),
+        record_type: "TXT".into(),
+        value: format!("v=DKIM1; k=rsa; p=MIIB{selector}"),
+        retired_at: Some(now.plus(-age)),
+    };
+    let old = retired("dkimold", DKIM_RETIRE_AFTER + time::Duration::minutes(1));
+    let young = retired("dkimyoung", DKIM_RETIRE_AFTER - time::Duration::hours(1));
+    zones
+        .create_records(&zone, &[old.clone(), young.clone()])
+        .await
+        .expect("the retired records in the zone");
+    let mut domain = pending_domain("org_a", &name, now);
+    domain.hosted_zone_id = Some(zone.clone());
+    domain.setup.zone_records = Some(vec![old.clone(), young.clone()]);
+    let domain = f
+        .store
+        .insert_domain(&domain, DefaultChoice::IfNone)
+        .await
+        .unwrap();
+    let names = |records: Vec<(String, String, Vec<String>)>| {
+        records.into_iter().map(|r| r.0).collect::<Vec<_>>()
+    };
+
+    let summary = f.run().await;
+    assert_eq!((summary.checked, summary.errors), (1, 0), "{summary:?}");
+    assert_eq!(
+        names(zone_records(&zone).await),
+        vec![young.name.clone()],
+        "the old record is gone, the young one stays"
+    );
+    let listed = f.read(&domain).await.unwrap().setup.zone_records;
+    assert_eq!(
+        listed,
+        Some(vec![young.clone()]),
+        "the list follows the zone"
+    );
+
+    // Once it is old enough too, the next check takes it.
+    f.clock.advance(time::Duration::hours(2));
+    let summary = f.run().await;
+    assert_eq!((summary.checked, summary.errors), (1, 0), "{summary:?}");
+    assert_eq!(names(zone_records(&zone).await), Vec::<String>::new());
+    assert_eq!(
+        f.read(&domain).await.unwrap().setup.zone_records,
+        Some(vec![])
+    );
 }
 
 async fn backoff_steps_are_never_checked_twice(backend: Backend) {
@@ -367,7 +446,23 @@ async fn changes_during_a_run_are_kept(backend: Backend) {
         let app = f.app.clone();
         tokio::spawn(async move { sweep(&app, None, &SweepOptions::default()).await })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Once the run claimed both (their next check pushed past it), while their checks
+    // wait on DNS: on a loaded machine a fixed pause may end before the claims.
+    for domain in [&suspended, &deleted] {
+        let claimed = async {
+            while f
+                .read(domain)
+                .await
+                .and_then(|d| d.state.next_check_at)
+                .is_none_or(|at| at <= f.clock_now())
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), claimed)
+            .await
+            .expect("the run claims the domain");
+    }
     f.suspend(&suspended).await;
     f.store
         .delete_domain(&org("org_a"), &deleted.id, f.clock_now())
@@ -422,4 +517,5 @@ for_each_backend!(
     a_deadline_defers_work_to_the_next_run,
     active_domains_are_watched,
     suspended_and_unreachable_domains_stay_as_they_are,
+    the_sweep_removes_retired_dkim_records_once_old_enough,
 );

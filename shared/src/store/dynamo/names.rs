@@ -11,7 +11,7 @@ use super::items::{
 use super::org_item::DefaultChange;
 use super::{DynamoStore, classify, conflict_unless_met, is_condition_failure};
 use crate::model::event::{LifecycleEvent, Removal};
-use crate::model::{Domain, DomainId, DomainName, Timestamp};
+use crate::model::{Domain, DomainName, Timestamp};
 use crate::store::schema::{
     CHECK_SHARDS, GSI1_SK, NAME_SK, PK, SK, domain_sk, name_pk, org_pk, reservation_shard_key,
 };
@@ -116,18 +116,20 @@ impl NameStore for DynamoStore {
         Ok(names)
     }
 
-    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
+    async fn release_name(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(PK, s(name_pk(name)))
+            .key(PK, s(name_pk(&reservation.name)))
             .key(SK, s(NAME_SK))
-            // Only a reservation of ours: never the name of a registered domain.
-            .condition_expression("#domainId = :id AND attribute_exists(#until)")
+            // Only this reservation as read: never the name of a registered domain, nor
+            // the reservation once someone took it over to undo it.
+            .condition_expression("#domainId = :id AND #until = :until")
             .expression_attribute_names("#domainId", "domainId")
             .expression_attribute_names("#until", PROVISIONAL_UNTIL)
-            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
+            .expression_attribute_values(":until", s(reservation.until.to_string()))
             .send()
             .await;
         match result {

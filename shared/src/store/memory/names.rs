@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::model::event::{LifecycleEvent, Removal};
-use crate::model::{Domain, DomainId, DomainName, Timestamp};
+use crate::model::{Domain, DomainName, Timestamp};
 use crate::store::{Effect, NameHolder, NameStore, Reservation, StoreError};
 
 #[async_trait]
@@ -85,14 +85,16 @@ impl NameStore for MemoryStore {
             .collect())
     }
 
-    async fn release_name(&self, name: &DomainName, id: &DomainId) -> Result<(), StoreError> {
+    async fn release_name(&self, reservation: &Reservation) -> Result<(), StoreError> {
         let mut t = self.tables();
+        let name = reservation.name.as_str();
         let held = matches!(
-            t.names.get(name.as_str()),
-            Some(NameHolder::Reservation(r)) if &r.domain_id == id
+            t.names.get(name),
+            Some(NameHolder::Reservation(r))
+                if r.domain_id == reservation.domain_id && r.until == reservation.until
         );
         if held {
-            t.names.remove(name.as_str());
+            t.names.remove(name);
         }
         Ok(())
     }
