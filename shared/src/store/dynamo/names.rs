@@ -17,6 +17,26 @@ use crate::store::schema::{
 };
 use crate::store::{Effect, NameHolder, NameStore, Reservation, StoreError, effects};
 
+impl DynamoStore {
+    /// An update of `reservation`'s name item that lands only while the item is still that
+    /// reservation (its domain id and deadline as read): the caller adds what it sets.
+    fn own_reservation_update(
+        &self,
+        reservation: &Reservation,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(name_pk(&reservation.name)))
+            .key(SK, s(NAME_SK))
+            .condition_expression("#domainId = :id AND #until = :read")
+            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
+            .expression_attribute_names("#domainId", "domainId")
+            .expression_attribute_values(":read", s(reservation.until.to_string()))
+            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
+    }
+}
+
 #[async_trait]
 impl NameStore for DynamoStore {
     async fn reserve_name(&self, reservation: &Reservation) -> Result<(), StoreError> {
@@ -52,19 +72,10 @@ impl NameStore for DynamoStore {
         until: Timestamp,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(name_pk(&reservation.name)))
-            .key(SK, s(NAME_SK))
+            .own_reservation_update(reservation)
             .update_expression("SET #until = :until, #due = :until")
-            .condition_expression("#domainId = :id AND #until = :read")
-            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
             .expression_attribute_names("#due", GSI1_SK)
-            .expression_attribute_names("#domainId", "domainId")
             .expression_attribute_values(":until", s(until.to_string()))
-            .expression_attribute_values(":read", s(reservation.until.to_string()))
-            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
             .send()
             .await;
         conflict_unless_met(result)
@@ -76,19 +87,10 @@ impl NameStore for DynamoStore {
         effects: &[Effect],
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(name_pk(&reservation.name)))
-            .key(SK, s(NAME_SK))
+            .own_reservation_update(reservation)
             .update_expression("SET #effects = :effects")
-            .condition_expression("#domainId = :id AND #until = :until")
-            .expression_attribute_names("#until", PROVISIONAL_UNTIL)
-            .expression_attribute_names("#domainId", "domainId")
             .expression_attribute_names("#effects", "effects")
             .expression_attribute_values(":effects", s(effects::encode(effects)))
-            .expression_attribute_values(":until", s(reservation.until.to_string()))
-            .expression_attribute_values(":id", s(reservation.domain_id.as_str()))
             .send()
             .await;
         conflict_unless_met(result)
