@@ -26,38 +26,33 @@ use crate::store::{DefaultChoice, Effect, NameHolder, Reservation, StoreError};
 /// function's timeout, so only a registration that died is undone.
 pub const RESERVATION: Duration = Duration::seconds(60);
 
-/// The reservation of `domain`'s name, with what registering it creates here (the zone
-/// it writes into; its record sets are added just before they are written); `leftovers` are what a claimed name's
-/// previous holder created, removed first.
+/// The reservation of `domain`'s name, with what registering it creates here (the zone it
+/// writes into; its record sets are added just before they are written); `leftovers` are
+/// what a claimed name's previous holder created, removed first.
 pub fn reservation_for(app: &App, domain: &Domain, leftovers: Vec<Effect>) -> Reservation {
-    let mut effects = Vec::new();
-    if app.cloud().ses.is_some() {
-        effects.push(Effect::Identity {
-            region: domain.region,
-            domain_id: domain.id.clone(),
-        });
-    }
-    // The zone from the start; its record sets once the zone was looked at.
-    if let Some(zone) = domain.hosted_zone_id.as_deref().and_then(ZoneId::parse) {
-        effects.push(Effect::Records {
-            zone,
-            records: Vec::new(),
-            confirmed: false,
-        });
-    }
     Reservation {
         name: domain.name.clone(),
         org: domain.org_id.clone(),
         domain_id: domain.id.clone(),
         until: app.now().plus(RESERVATION),
         leftovers,
-        effects,
+        effects: effects_with(app, domain, Vec::new(), false),
     }
 }
 
 /// What `domain` created outside the table here: its identity, and the record sets its
 /// registration and rotations created (never one the zone held before).
 pub fn effects_of(app: &App, domain: &Domain) -> Vec<Effect> {
+    effects_with(app, domain, zone_journal(domain), true)
+}
+
+/// `domain`'s identity (where SES is on) and, if it has a zone, these record sets in it.
+fn effects_with(
+    app: &App,
+    domain: &Domain,
+    records: Vec<ZoneRecord>,
+    confirmed: bool,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     if app.cloud().ses.is_some() {
         effects.push(Effect::Identity {
@@ -68,8 +63,8 @@ pub fn effects_of(app: &App, domain: &Domain) -> Vec<Effect> {
     if let Some(zone) = domain.hosted_zone_id.as_deref().and_then(ZoneId::parse) {
         effects.push(Effect::Records {
             zone,
-            records: zone_journal(domain),
-            confirmed: true,
+            records,
+            confirmed,
         });
     }
     effects
