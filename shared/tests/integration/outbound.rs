@@ -76,6 +76,23 @@ async fn started(dns: &DnsHierarchy, hosts: std::ops::Range<u8>) -> Vec<TestDns>
     servers
 }
 
+/// Makes `apex` a zone served by `servers`, named `ns0.<apex>`, `ns1.<apex>`, … at their
+/// addresses, delegated from its TLD with glue; the servers, for counting their queries.
+fn zone_on_servers<'a>(dns: &DnsHierarchy, apex: &str, servers: &'a [TestDns]) -> Vec<&'a TestDns> {
+    let hosts: Vec<(String, Ipv4Addr)> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, server)| match server.addr().ip() {
+            std::net::IpAddr::V4(ip) => (format!("ns{i}.{apex}"), ip),
+            other => panic!("a test server on {other}"),
+        })
+        .collect();
+    let hosts_ref: Vec<(&str, Ipv4Addr)> = hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
+    let on: Vec<&TestDns> = servers.iter().collect();
+    dns.zone_on(apex, &hosts_ref, &on);
+    on
+}
+
 /// The checker of these tests: the hierarchy's resolver, and only 127.a.b.0/25 allowed, so
 /// that servers at 127.a.b.128 and above stand for addresses the checker must not reach.
 fn checker(dns: &DnsHierarchy) -> DnsChecker {
@@ -136,12 +153,7 @@ async fn fresh_cnames_from_eight_servers() {
     let dns = DnsHierarchy::start().await;
     let servers = started(&dns, 100..108).await;
     let apex = "fresh.example";
-    let hosts: Vec<(String, Ipv4Addr)> = (0..8)
-        .map(|i| (format!("ns{i}.{apex}"), dns.ip(100 + i)))
-        .collect();
-    let hosts_ref: Vec<(&str, Ipv4Addr)> = hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
-    let on: Vec<&TestDns> = servers.iter().collect();
-    dns.zone_on(apex, &hosts_ref, &on);
+    let on = zone_on_servers(&dns, apex, &servers);
     static FRESH: AtomicUsize = AtomicUsize::new(0);
     for server in &servers {
         server.set_script(Arc::new(move |qname, qtype, _| {
@@ -236,12 +248,7 @@ async fn disagreeing_cnames() {
     let dns = DnsHierarchy::start().await;
     let servers = started(&dns, 100..106).await;
     let apex = "disagree.example";
-    let hosts: Vec<(String, Ipv4Addr)> = (0..6)
-        .map(|i| (format!("ns{i}.{apex}"), dns.ip(100 + i)))
-        .collect();
-    let hosts_ref: Vec<(&str, Ipv4Addr)> = hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
-    let on: Vec<&TestDns> = servers.iter().collect();
-    dns.zone_on(apex, &hosts_ref, &on);
+    let on = zone_on_servers(&dns, apex, &servers);
     dns.zone("targets.example");
     for (i, server) in servers.iter().enumerate() {
         server.set_script(Arc::new(move |qname, qtype, _| {
@@ -289,12 +296,7 @@ async fn referral_fan_out() {
         victim.set_behaviour(Behaviour::Refused);
     }
     let apex = "fanout.example";
-    let hosts: Vec<(String, Ipv4Addr)> = (0..4)
-        .map(|i| (format!("ns{i}.{apex}"), dns.ip(100 + i)))
-        .collect();
-    let hosts_ref: Vec<(&str, Ipv4Addr)> = hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
-    let on: Vec<&TestDns> = hostile.iter().collect();
-    dns.zone_on(apex, &hosts_ref, &on);
+    let on = zone_on_servers(&dns, apex, &hostile);
     let children: Vec<(String, Ipv4Addr)> = (0..8)
         .map(|i| {
             let host = if i < 4 { 100 + i } else { 196 + i };
@@ -338,12 +340,7 @@ async fn tcp_that_never_answers() {
     let dns = DnsHierarchy::start().await;
     let servers = started(&dns, 100..102).await;
     let apex = "stall.example";
-    let hosts: Vec<(String, Ipv4Addr)> = (0..2)
-        .map(|i| (format!("ns{i}.{apex}"), dns.ip(100 + i)))
-        .collect();
-    let hosts_ref: Vec<(&str, Ipv4Addr)> = hosts.iter().map(|(h, ip)| (h.as_str(), *ip)).collect();
-    let on: Vec<&TestDns> = servers.iter().collect();
-    dns.zone_on(apex, &hosts_ref, &on);
+    let on = zone_on_servers(&dns, apex, &servers);
     for server in &servers {
         server.set_script(Arc::new(|_, qtype, _| {
             asks_for_records(qtype).then(|| Scripted {
