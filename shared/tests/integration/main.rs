@@ -11,6 +11,7 @@ mod fuzz_corpus;
 mod hostile;
 mod layers;
 mod lists;
+mod metrics;
 mod needs;
 mod outbound;
 mod panics;
