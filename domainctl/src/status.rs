@@ -54,6 +54,12 @@ pub async fn read(store: &dyn Store, now: Timestamp) -> Result<Status, StoreErro
             STUCK_AFTER.whole_minutes()
         ));
     }
+    if undelivered_events.unreadable > 0 {
+        attention.push(format!(
+            "{} outbox item(s) cannot be read, so are never delivered",
+            undelivered_events.unreadable
+        ));
+    }
     if expired_reservations > 0 {
         attention.push(format!(
             "{expired_reservations} registration(s) died part-way; the next sweep undoes them"

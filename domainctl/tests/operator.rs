@@ -6,7 +6,7 @@ use std::process::Command;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domains::clock::{Clock, SystemClock};
 use domains::model::{DomainId, DomainName};
-use domains::store::DefaultChoice;
+use domains::store::{DefaultChoice, schema};
 use domains::store::{DomainStore, NameStore, OrgStore, OutboxStore, Reservation};
 use testkit::org;
 use testkit::pending_domain;
@@ -163,4 +163,36 @@ fn status_shows_what_waits() {
     });
     let delivered = status(false);
     assert_eq!(delivered["undeliveredEvents"]["count"], 0, "{delivered}");
+    assert_eq!(
+        delivered["undeliveredEvents"]["unreadable"], 0,
+        "{delivered}"
+    );
+
+    // An outbox item nobody can read is never delivered: counted, not a failed command.
+    runtime.block_on(async {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table())
+            .item(
+                "PK",
+                AttributeValue::S(format!("{}unreadable.example", schema::EVENTS_PK_PREFIX)),
+            )
+            .item("SK", AttributeValue::S("EVENT#dom_x#1".into()))
+            .item("event", AttributeValue::S("{not json".into()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let unreadable = status(false);
+    assert_eq!(
+        unreadable["undeliveredEvents"]["unreadable"], 1,
+        "{unreadable}"
+    );
+    assert!(
+        unreadable["attention"]
+            .to_string()
+            .contains("cannot be read"),
+        "{unreadable}"
+    );
 }

@@ -82,7 +82,7 @@ pub const LATENCY: Metric = Metric {
     rollups: &[&["Endpoint", "StatusClass"], &["Endpoint"]],
 };
 
-/// Records checked against DNS, by their finding (`verified`, `missing`, `mismatch`,
+/// Records checked against DNS, by their finding (`verified`, `missing`, `wrong_value`,
 /// `temporary_failure`, …), from verifies and the sweep alike.
 pub const RECORD_CHECKS: Metric = Metric {
     name: "RecordChecks",

@@ -43,6 +43,9 @@ pub trait OutboxStore: Send + Sync {
 pub struct StuckEvents {
     pub count: usize,
     pub oldest: Option<Timestamp>,
+    /// Outbox items that cannot be read at all (whatever their age): delivery passes them
+    /// over, so they are never delivered and someone has to look at them.
+    pub unreadable: usize,
 }
 
 impl StuckEvents {

@@ -10,6 +10,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::provision::reclaim;
 use super::verify::check_and_apply;
@@ -121,6 +122,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
                 break;
             };
             let (app, options, session) = (app.clone(), options.clone(), session.clone());
+            // In the run's span, so a check's lines carry the invocation's request and trace ids.
             let check = tokio::spawn({
                 let org = org.clone();
                 async move {
@@ -135,7 +137,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
                         }
                     }
                 }
-            });
+            }.in_current_span());
             running.push(check.map(move |joined| (org, joined)));
         }
         let Some((org, joined)) = running.next().await else {

@@ -90,6 +90,7 @@ impl OutboxStore for DynamoStore {
             .expression_attribute_values(":outbox", s(EVENTS_PK_PREFIX))
             .expression_attribute_values(":legacy", s(LEGACY_EVENTS_PK_PREFIX));
         let mut events: Vec<LifecycleEvent> = Vec::new();
+        let mut unreadable = 0;
         let mut start = None;
         loop {
             let page = scan
@@ -99,11 +100,17 @@ impl OutboxStore for DynamoStore {
                 .await
                 .map_err(classify)?;
             for item in page.items() {
-                events.extend(opt_json::<LifecycleEvent>(item, "event")?);
+                match opt_json::<LifecycleEvent>(item, "event") {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) | Err(_) => unreadable += 1,
+                }
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(StuckEvents::of(&events, before));
+                return Ok(StuckEvents {
+                    unreadable,
+                    ..StuckEvents::of(&events, before)
+                });
             }
         }
     }
