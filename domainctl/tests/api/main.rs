@@ -8,6 +8,7 @@ mod cloud;
 mod contract;
 mod delete;
 mod get;
+mod idempotency;
 mod lifecycle;
 mod limits;
 mod list;
