@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod claims;
+mod clients;
 mod cloud;
 mod contract;
 mod delete;
