@@ -51,6 +51,14 @@ pub enum ApiError {
     RateLimited { message: String, retry_after: u64 },
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error(
+        "this Idempotency-Key was used with another request (method, path or body) in the last \
+         24 hours; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// The first request with the key still runs; `retry_after` seconds is a fair wait.
+    #[error("the first request with this Idempotency-Key is still running; retry shortly")]
+    IdempotencyKeyInUse { retry_after: u64 },
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
     /// The full cause is logged; the client sees a generic message.
@@ -73,8 +81,11 @@ impl ApiError {
             | ApiError::DnsRecordConflict(_)
             | ApiError::DomainInUse(_)
             | ApiError::RotationPending(_)
+            | ApiError::IdempotencyKeyInUse { .. }
             | ApiError::InvalidStatusTransition { .. } => StatusCode::CONFLICT,
-            ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::VerificationFailed(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -101,6 +112,8 @@ impl ApiError {
             ApiError::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
             ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ApiError::IdempotencyKeyInUse { .. } => "IDEMPOTENCY_KEY_IN_USE",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -110,7 +123,8 @@ impl ApiError {
     /// Seconds a client should wait before trying again (`Retry-After`), where it says.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::IdempotencyKeyInUse { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -38,6 +38,10 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         .arg("--report-json-path")
         .arg(&report)
         .env("DOMAINS_API_KEY", &app.key_a)
+        .env(
+            "SCHEMATHESIS_HOOKS",
+            root.join("scripts/schemathesis_hooks.py"),
+        )
         .env("NO_COLOR", "1")
         .current_dir(&work)
         .stdin(Stdio::null());

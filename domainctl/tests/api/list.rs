@@ -171,9 +171,9 @@ async fn status_filter_counts_the_filtered_set(backend: Backend) {
     );
 }
 
-/// `nextCursor` walks the whole list; cursors are refused (400 VALIDATION_ERROR) when they
-/// were altered, made for another organization or filter, combined with an offset, or are
-/// older than a day.
+/// `nextCursor` walks the whole list, with or without the default `offset=0` beside it;
+/// cursors are refused (400 VALIDATION_ERROR) when they were altered, made for another
+/// organization or filter, combined with a non-zero offset, or are older than a day.
 async fn cursors_walk_and_are_refused_elsewhere(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     with_domains(&app, 5).await;
@@ -214,6 +214,22 @@ async fn cursors_walk_and_are_refused_elsewhere(backend: Backend) {
         )
         .await;
     assert_eq!(names(&next.body), ["d2.example"]);
+    // What a generated client sends: the cursor beside the documented defaults.
+    let with_defaults = app
+        .as_a(
+            Method::GET,
+            &format!("{BASE}?limit=1&offset=0&cursor={from_offset}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        with_defaults.status,
+        StatusCode::OK,
+        "{}",
+        with_defaults.body
+    );
+    assert_eq!(names(&with_defaults.body), ["d2.example"]);
+    assert_eq!(with_defaults.body["offset"], 0);
 
     let mut altered = cursor.clone().into_bytes();
     altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
@@ -221,7 +237,7 @@ async fn cursors_walk_and_are_refused_elsewhere(backend: Backend) {
     let refused = [
         (format!("{BASE}?cursor={altered}"), "a"),
         (format!("{BASE}?cursor={cursor}&status=pending"), "a"),
-        (format!("{BASE}?cursor={cursor}&offset=0"), "a"),
+        (format!("{BASE}?cursor={cursor}&offset=1"), "a"),
         (format!("{BASE}?cursor="), "a"),
         (format!("{BASE}?cursor=not-a-cursor"), "a"),
         (format!("{BASE}?cursor={}", "A".repeat(5000)), "a"),

@@ -4,10 +4,12 @@ mod harness;
 
 mod auth;
 mod claims;
+mod clients;
 mod cloud;
 mod contract;
 mod delete;
 mod get;
+mod idempotency;
 mod lifecycle;
 mod limits;
 mod list;

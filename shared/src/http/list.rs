@@ -54,9 +54,11 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
     let scope = ListScope { org, status };
     let start = match query.get("cursor") {
         None => PageStart::Offset(offset),
-        Some(_) if query.get("offset").is_some() => {
+        // Generated clients send the documented default `offset=0` with every call, a
+        // cursor's included: only an offset that would move the page conflicts with it.
+        Some(_) if offset != 0 => {
             return Err(ApiError::Validation(
-                "give cursor or offset, not both".into(),
+                "give cursor or a non-zero offset, not both".into(),
             ));
         }
         Some(text) => {

@@ -5,6 +5,7 @@ mod claims;
 pub mod cursor;
 mod delete;
 mod get;
+pub mod idempotency;
 mod list;
 mod register;
 mod request;
@@ -265,6 +266,13 @@ impl App {
             .get(lambda_http::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let org = self.auth().organization(authorization).await?;
+        if idempotency::applies_to(H::ENDPOINT)
+            && let Some(key) = idempotency::key(request)?
+        {
+            let fingerprint = idempotency::fingerprint(H::ENDPOINT, request);
+            let work = H::handle(self, &org, request);
+            return idempotency::run(self, &org, key, fingerprint, work).await;
+        }
         H::handle(self, &org, request).await
     }
 }

@@ -27,7 +27,7 @@ pub fn claim_id(request: &Request) -> Result<ClaimId, ApiError> {
         .ok_or(ApiError::ClaimNotFound)
 }
 
-fn path_id(request: &Request) -> Option<&str> {
+pub fn path_id(request: &Request) -> Option<&str> {
     request
         .path_parameters_ref()
         .and_then(|params| params.first("id"))

@@ -1,5 +1,5 @@
 //! Persistence: one small trait per aggregate (names, domains, lists, organizations, zones,
-//! claims, outbox, API keys, rate limits), joined into [`Store`], with a DynamoDB implementation (the
+//! claims, outbox, API keys, rate limits, idempotency keys), joined into [`Store`], with a DynamoDB implementation (the
 //! product) and an in-memory one (the local default). Both pass the same test suite.
 //!
 //! Callers hold a `&dyn Store` or an `Arc<dyn Store>` and call any aggregate's methods on
@@ -10,6 +10,7 @@ mod claims;
 mod domains;
 mod dynamo;
 mod effects;
+mod idempotency;
 mod keys;
 mod limits;
 mod lists;
@@ -23,6 +24,7 @@ mod zones;
 pub use claims::ClaimStore;
 pub use domains::{DefaultChoice, DomainStore, DomainUpdate};
 pub use dynamo::{DynamoStore, domain_item};
+pub use idempotency::{IdempotencySlot, IdempotencyStore, Kept, KeptResponse, Lease};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use limits::{LimitStore, LimitUpdate};
 pub use lists::{DomainPage, ListStore, PageQuery, PageStart};
@@ -43,6 +45,7 @@ pub trait Store:
     + OutboxStore
     + KeyStore
     + LimitStore
+    + IdempotencyStore
     + Send
     + Sync
     + 'static
@@ -59,6 +62,7 @@ impl<T> Store for T where
         + OutboxStore
         + KeyStore
         + LimitStore
+        + IdempotencyStore
         + Send
         + Sync
         + 'static

@@ -151,6 +151,14 @@ pub fn rate_pk(subject: &str) -> String {
 }
 pub const RATE_SK: &str = "RATE";
 
+/// An idempotency key's record: `IDEM#` leads every such key (the creating functions' IAM
+/// policy allows writes under it), the organization follows, so two organizations' equal
+/// keys are two items.
+pub fn idempotency_pk(org: &OrgId, key_hash: &str) -> String {
+    format!("IDEM#{org}#{key_hash}")
+}
+pub const IDEMPOTENCY_SK: &str = "IDEM";
+
 pub fn shard_key(shard: u32) -> String {
     format!("CHECK#{shard}")
 }

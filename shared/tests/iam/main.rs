@@ -85,12 +85,30 @@ async fn call<H: Handler>(
     body: &str,
     expect: u16,
 ) -> Value {
+    call_keyed::<H>(app, key, id, query, body, None, expect).await
+}
+
+/// [`call`], with an `Idempotency-Key` where one is given.
+async fn call_keyed<H: Handler>(
+    app: &App,
+    key: &str,
+    id: Option<&str>,
+    query: &[(&str, &str)],
+    body: &str,
+    idempotency_key: Option<&str>,
+    expect: u16,
+) -> Value {
     let (method, route) = H::ENDPOINT.route();
     let path = route.replace("{id}", id.unwrap_or(""));
+    let mut request = request(key, method, &path, id, query, body);
+    if let Some(idempotency_key) = idempotency_key {
+        request.headers_mut().insert(
+            "idempotency-key",
+            lambda_http::http::HeaderValue::from_str(idempotency_key).unwrap(),
+        );
+    }
     recording::record_as(Some(H::ENDPOINT.function_name()));
-    let response = app
-        .handle_as::<H>(request(key, method, &path, id, query, body))
-        .await;
+    let response = app.handle_as::<H>(request).await;
     recording::record_as(None);
     let body = json_of(&response);
     assert_eq!(
@@ -182,7 +200,10 @@ async fn drive() -> World {
     let auto = call::<handlers::Register>(&register, a, None, &[], &body, 201).await;
     let auto_id = auto["id"].as_str().unwrap().to_owned();
     let body = json!({"domain": format!("plain.{apex}"), "region": "eu-west-1"}).to_string();
-    let plain = call::<handlers::Register>(&register, a, None, &[], &body, 201).await;
+    let once = Some("iam-register");
+    let plain = call_keyed::<handlers::Register>(&register, a, None, &[], &body, once, 201).await;
+    // Retried with its Idempotency-Key: the kept answer.
+    call_keyed::<handlers::Register>(&register, a, None, &[], &body, once, 201).await;
     let plain_id = plain["id"].as_str().unwrap().to_owned();
     let refused = format!("refused.{apex}");
     put_record(
@@ -231,7 +252,9 @@ async fn drive() -> World {
     let auto_ref = Some(auto_id.as_str());
     testkit::publish(&dns, &auto["dnsRecords"]);
     call::<handlers::Verify>(&verify, a, auto_ref, &[], "", 200).await;
-    let rotated = call::<handlers::RotateDkim>(&rotate, a, auto_ref, &[], "", 202).await;
+    let rotated =
+        call_keyed::<handlers::RotateDkim>(&rotate, a, auto_ref, &[], "", Some("iam-rotate"), 202)
+            .await;
     testkit::publish(&dns, &rotated["dnsRecords"]);
     let completed = call::<handlers::Verify>(&verify, a, auto_ref, &[], "", 200).await;
     assert_eq!(
@@ -241,10 +264,14 @@ async fn drive() -> World {
 
     // A claim of the name org_b holds unverified.
     let body = json!({"domain": held}).to_string();
-    let claim = call::<handlers::OpenClaim>(&open_claim, a, None, &[], &body, 201).await;
+    let claim_key = Some("iam-claim");
+    let claim =
+        call_keyed::<handlers::OpenClaim>(&open_claim, a, None, &[], &body, claim_key, 201).await;
     testkit::publish(&dns, &claim["dnsRecords"]);
     let claim_id = claim["id"].as_str().unwrap();
-    call::<handlers::VerifyClaim>(&verify_claim, a, Some(claim_id), &[], "", 201).await;
+    let claimed = Some(claim_id);
+    call_keyed::<handlers::VerifyClaim>(&verify_claim, a, claimed, &[], "", Some("iam-take"), 201)
+        .await;
 
     // The sweep: a domain whose check is due, and a registration that died.
     let due = testkit::pending_domain(
@@ -470,13 +497,22 @@ fn delivered_bus() -> String {
 fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization> {
     let mut requests = Vec::new();
     for &f in functions {
-        for prefix in ["KEY#x", "KEYID#x", "ZONE#x", "CONFIG#other"] {
+        // Only the creating functions keep Idempotency-Key records.
+        let idempotent = matches!(
+            f,
+            "register-domain" | "rotate-dkim" | "open-claim" | "verify-claim"
+        );
+        let others: &[&str] = if idempotent { &[] } else { &["IDEM#x"] };
+        for prefix in ["KEY#x", "KEYID#x", "ZONE#x", "CONFIG#other"]
+            .iter()
+            .chain(others)
+        {
             for action in ["PutItem", "UpdateItem", "DeleteItem"] {
                 requests.push(Authorization::table(
                     f,
                     account,
                     &format!("dynamodb:{action}"),
-                    vec![prefix.to_owned()],
+                    vec![(*prefix).to_owned()],
                 ));
             }
         }

@@ -9,6 +9,7 @@ mod dns;
 mod events;
 mod fuzz_corpus;
 mod hostile;
+mod idempotency;
 mod layers;
 mod lists;
 mod metrics;

@@ -14,6 +14,7 @@
 
 mod claims;
 mod domains;
+mod idempotency;
 mod items;
 mod keys;
 mod limits;

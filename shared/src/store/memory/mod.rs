@@ -4,6 +4,7 @@
 
 mod claims;
 mod domains;
+mod idempotency;
 mod keys;
 mod limits;
 mod lists;
@@ -15,9 +16,9 @@ mod zones;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{ApiKeyRecord, DEFAULT_MAX_DOMAINS, NameHolder, Quota};
+use super::{ApiKeyRecord, DEFAULT_MAX_DOMAINS, IdempotencySlot, KeptResponse, NameHolder, Quota};
 use crate::model::event::LifecycleEvent;
-use crate::model::{Claim, ClaimId, Domain, DomainId, OrgId, StatusCounts, ZoneId};
+use crate::model::{Claim, ClaimId, Domain, DomainId, OrgId, StatusCounts, Timestamp, ZoneId};
 
 /// The embedded store of the local server. One lock over everything makes every
 /// operation atomic, which is what the DynamoDB transactions give the real table.
@@ -49,6 +50,19 @@ struct Tables {
     next_position: u64,
     /// Rate limits' states by key (see `LimitStore`).
     rates: HashMap<String, i64>,
+    /// Answers kept for idempotency keys, and the leases of requests still running.
+    idempotency: HashMap<IdempotencySlot, IdempotencyEntry>,
+    /// The size at which expired idempotency records are next swept out.
+    idempotency_sweep_at: usize,
+}
+
+/// One idempotency record: running under `token`'s lease until `until`, or done (its
+/// `response` kept until `until`).
+struct IdempotencyEntry {
+    fingerprint: String,
+    token: String,
+    until: Timestamp,
+    response: Option<KeptResponse>,
 }
 
 impl NameHolder {

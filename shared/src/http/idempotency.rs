@@ -1,0 +1,299 @@
+//! `Idempotency-Key` on the creating `POST`s (register, claims, claim verify, DKIM
+//! rotation): the first answer to a key is kept 24 hours for the organization and key and
+//! answered again, marked `Idempotent-Replayed: true`, to a repeat of the same request; a
+//! different request with the key is `422 IDEMPOTENCY_KEY_REUSED`, and one that arrives
+//! while the first still runs `409 IDEMPOTENCY_KEY_IN_USE`. A 5xx or a 429 is not kept, so
+//! the retry runs anew: both say "not now", not "this is the outcome".
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use lambda_http::Body;
+use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
+
+use super::request::{body_bytes, path_id};
+use super::response::error_response;
+use super::{Endpoint, Request, Response};
+use crate::App;
+use crate::crypto::{random_token, sha256_hex};
+use crate::error::ApiError;
+use crate::model::OrgId;
+use crate::store::{IdempotencySlot, Kept, KeptResponse, Lease};
+
+pub const HEADER: &str = "idempotency-key";
+/// Marks an answer replayed from a kept one.
+pub const REPLAYED: &str = "idempotent-replayed";
+/// How long an answer is kept for its key.
+pub const KEEP_FOR: time::Duration = time::Duration::hours(24);
+/// Longer than any function may run (30 s at most: API Gateway's own limit), so a request
+/// still running is never taken over; one that died frees its key this long after it began.
+pub const LEASE: time::Duration = time::Duration::seconds(60);
+/// What `IDEMPOTENCY_KEY_IN_USE` asks a client to wait: the first request usually answers
+/// within that.
+const RETRY_AFTER_SECONDS: u64 = 1;
+pub const MAX_KEY_LEN: usize = 255;
+/// The headers of an answer that are kept with it (the rest describe the transport).
+const KEPT_HEADERS: [&str; 2] = ["content-type", "location"];
+
+/// The endpoints that take a key: those that create something.
+pub fn applies_to(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim | Endpoint::RotateDkim
+    )
+}
+
+/// The request's key, if it sent one: 1 to 255 printable ASCII characters, no space at
+/// either end, given once.
+pub fn key(request: &Request) -> Result<Option<&str>, ApiError> {
+    let mut values = request.headers().get_all(HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::Validation(format!(
+            "Idempotency-Key must be given once, as 1 to {MAX_KEY_LEN} printable ASCII \
+             characters without spaces at either end"
+        ))
+    };
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let bytes = value.as_bytes();
+    let printable = bytes.iter().all(|b| (b' '..=b'~').contains(b));
+    let trimmed = bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
+    if bytes.is_empty() || bytes.len() > MAX_KEY_LEN || !printable || !trimmed {
+        return Err(invalid());
+    }
+    std::str::from_utf8(bytes).map(Some).map_err(|_| invalid())
+}
+
+/// What makes two requests "the same": the endpoint (method and route), its path
+/// parameter and the body, byte for byte.
+pub fn fingerprint(endpoint: Endpoint, request: &Request) -> String {
+    let (method, route) = endpoint.route();
+    let parts: [&[u8]; 4] = [
+        method.as_bytes(),
+        route.as_bytes(),
+        path_id(request).unwrap_or_default().as_bytes(),
+        body_bytes(request),
+    ];
+    // Each part's length first, so no two different splits of the same bytes collide.
+    let mut framed = Vec::new();
+    for part in parts {
+        framed.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        framed.extend_from_slice(part);
+    }
+    sha256_hex(&framed)
+}
+
+/// Runs `work` for the request under its key: at most once per organization, key and
+/// request while its answer is kept.
+pub async fn run(
+    app: &App,
+    org: &OrgId,
+    key: &str,
+    fingerprint: String,
+    work: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    let slot = IdempotencySlot {
+        org: org.clone(),
+        key_hash: sha256_hex(key.as_bytes()),
+    };
+    let now = app.now();
+    let lease = Lease {
+        fingerprint,
+        token: random_token(),
+        until: now.plus(LEASE),
+    };
+    match app.store().begin_idempotent(&slot, &lease, now).await? {
+        Some(kept) if kept.fingerprint() != lease.fingerprint => {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        Some(Kept::Running { .. }) => {
+            return Err(ApiError::IdempotencyKeyInUse {
+                retry_after: RETRY_AFTER_SECONDS,
+            });
+        }
+        Some(Kept::Done { response, .. }) => return Ok(replay(response)),
+        None => {}
+    }
+    // A panic frees the key before it goes on up to the handler's own catch.
+    let result = match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            release(app, &slot, &lease.token).await;
+            std::panic::resume_unwind(panic);
+        }
+    };
+    let answer = match &result {
+        Ok(response) => kept_of(response),
+        // The kept body has no request id: only 5xx bodies carry one, and those are not kept.
+        Err(error) => kept_of(&error_response(error, "")),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        release(app, &slot, &lease.token).await;
+    } else if let Err(error) = app
+        .store()
+        .finish_idempotent(&slot, &lease.token, &answer, app.now().plus(KEEP_FOR))
+        .await
+    {
+        // The work is done and its answer is the client's either way; the key stays
+        // leased until the lease runs out.
+        tracing::error!(error = %error, "an idempotent answer could not be kept");
+    }
+    result
+}
+
+async fn release(app: &App, slot: &IdempotencySlot, token: &str) {
+    if let Err(error) = app.store().release_idempotent(slot, token).await {
+        tracing::error!(error = %error, "an idempotency key could not be released");
+    }
+}
+
+fn kept_of(response: &Response) -> KeptResponse {
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    let body = match response.body() {
+        Body::Text(text) => text.as_bytes().to_vec(),
+        Body::Binary(bytes) => bytes.clone(),
+        _ => Vec::new(),
+    };
+    KeptResponse {
+        status: response.status().as_u16(),
+        headers,
+        body,
+    }
+}
+
+fn replay(kept: KeptResponse) -> Response {
+    let body = match String::from_utf8(kept.body) {
+        Ok(text) => Body::Text(text),
+        Err(bytes) => Body::Binary(bytes.into_bytes()),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(kept.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in kept.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::RequestExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn request_with(keys: &[&[u8]], id: Option<&str>, body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/api/email/domains");
+        for key in keys {
+            builder = builder.header(HEADER, HeaderValue::from_bytes(key).unwrap());
+        }
+        let request = builder.body(Body::Text(body.to_owned())).unwrap();
+        match id {
+            Some(id) => request.with_path_parameters(std::collections::HashMap::from([(
+                "id".to_owned(),
+                id.to_owned(),
+            )])),
+            None => request,
+        }
+    }
+
+    /// The rule, written out once more: what `key` must accept.
+    fn acceptable(bytes: &[u8]) -> bool {
+        !bytes.is_empty()
+            && bytes.len() <= MAX_KEY_LEN
+            && bytes.iter().all(|b| (b' '..=b'~').contains(b))
+            && bytes[0] != b' '
+            && bytes[bytes.len() - 1] != b' '
+    }
+
+    #[test]
+    fn keys_at_the_edges() {
+        let longest = [b'k'; MAX_KEY_LEN];
+        let accepted: [&[u8]; 4] = [b"k", &longest, b"a b", b"~!\"#"];
+        for given in accepted {
+            let request = request_with(&[given], None, "");
+            assert_eq!(key(&request).unwrap().map(str::as_bytes), Some(given));
+        }
+        let too_long = [b'k'; MAX_KEY_LEN + 1];
+        let refused: [&[u8]; 5] = [b"", &too_long, b" a", b"a ", b"caf\xc3\xa9"];
+        for given in refused {
+            let request = request_with(&[given], None, "");
+            assert!(
+                matches!(key(&request), Err(ApiError::Validation(_))),
+                "{given:?}"
+            );
+        }
+        assert_eq!(key(&request_with(&[], None, "")).unwrap(), None);
+        let twice = request_with(&[b"a", b"a"], None, "");
+        assert!(matches!(key(&twice), Err(ApiError::Validation(_))));
+    }
+
+    #[test]
+    fn the_same_request_is_the_same_endpoint_id_and_body() {
+        let print = |endpoint, id, body| fingerprint(endpoint, &request_with(&[], id, body));
+        let base = print(Endpoint::Register, None, r#"{"domain":"a.example"}"#);
+        assert_eq!(
+            base,
+            print(Endpoint::Register, None, r#"{"domain":"a.example"}"#)
+        );
+        let others = [
+            print(Endpoint::Register, None, r#"{"domain": "a.example"}"#),
+            print(Endpoint::OpenClaim, None, r#"{"domain":"a.example"}"#),
+            print(
+                Endpoint::RotateDkim,
+                Some("dom_1"),
+                r#"{"domain":"a.example"}"#,
+            ),
+        ];
+        assert!(others.iter().all(|other| *other != base));
+        // Where one part ends and the next begins is part of the fingerprint.
+        assert_ne!(
+            print(Endpoint::VerifyClaim, Some("ab"), "c"),
+            print(Endpoint::VerifyClaim, Some("a"), "bc")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_bytes_are_judged_by_the_rule_without_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            // Bytes no header may hold never reach a handler; the rest are judged.
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let request = request_with(&[value.as_bytes()], None, "");
+                let judged = key(&request);
+                prop_assert_eq!(judged.is_ok(), acceptable(value.as_bytes()), "{:?}", value);
+                if let Ok(Some(text)) = judged {
+                    prop_assert_eq!(text.as_bytes(), value.as_bytes());
+                }
+            }
+        }
+
+        #[test]
+        fn fingerprints_differ_when_bodies_do(a in ".{0,64}", b in ".{0,64}") {
+            let print = |body: &str| fingerprint(Endpoint::Register, &request_with(&[], None, body));
+            prop_assert_eq!(print(&a) == print(&b), a == b);
+        }
+    }
+}
