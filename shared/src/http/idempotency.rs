@@ -2,8 +2,10 @@
 //! rotation): the first answer to a key is kept 24 hours for the organization and key and
 //! answered again, marked `Idempotent-Replayed: true`, to a repeat of the same request; a
 //! different request with the key is `422 IDEMPOTENCY_KEY_REUSED`, and one that arrives
-//! while the first still runs `409 IDEMPOTENCY_KEY_IN_USE`. A 5xx or a 429 is not kept, so
-//! the retry runs anew: both say "not now", not "this is the outcome".
+//! while the first still runs `409 IDEMPOTENCY_KEY_IN_USE`. Only an answer that changed
+//! something (a 2xx) is kept: after a 4xx or a 5xx nothing happened, so a retry runs anew
+//! and answers what is true then (the records published since, the limit passed), and no
+//! client can make the table keep what it sent (an error may echo the request).
 
 use std::panic::AssertUnwindSafe;
 
@@ -28,9 +30,16 @@ pub const KEEP_FOR: time::Duration = time::Duration::hours(24);
 /// Longer than any function may run (30 s at most: API Gateway's own limit), so a request
 /// still running is never taken over; one that died frees its key this long after it began.
 pub const LEASE: time::Duration = time::Duration::seconds(60);
-/// What `IDEMPOTENCY_KEY_IN_USE` asks a client to wait: the first request usually answers
-/// within that.
-const RETRY_AFTER_SECONDS: u64 = 1;
+/// The most `IDEMPOTENCY_KEY_IN_USE` asks a client to wait: a dead request's key frees when
+/// its lease ends.
+const MAX_RETRY_AFTER_SECONDS: i64 = 60;
+/// The longest timeout of the functions that take keys (`verify-claim`'s, in
+/// `template.yaml`); [`LEASE`] must stay above it.
+const LONGEST_RUN_SECONDS: i64 = 30;
+/// The largest answer kept: the service's own bodies are a few KiB.
+const MAX_KEPT_BODY: usize = 64 * 1024;
+/// Attempts at keeping an answer before the key is left to its lease.
+const FINISH_ATTEMPTS: usize = 3;
 pub const MAX_KEY_LEN: usize = 255;
 /// The headers of an answer that are kept with it (the rest describe the transport).
 const KEPT_HEADERS: [&str; 2] = ["content-type", "location"];
@@ -106,15 +115,32 @@ pub async fn run(
         token: random_token(),
         until: now.plus(LEASE),
     };
-    match app.store().begin_idempotent(&slot, &lease, now).await? {
+    let in_use = |until: Option<crate::model::Timestamp>| {
+        let seconds = until.map_or(1, |until| {
+            let left = (until.datetime() - now.datetime()).whole_seconds();
+            let running_for = LEASE.whole_seconds() - left;
+            // Within the longest a function runs, the holder is likely answering now; past
+            // it, the holder died and the key frees when its lease ends.
+            if running_for < LONGEST_RUN_SECONDS {
+                1
+            } else {
+                left
+            }
+        });
+        ApiError::IdempotencyKeyInUse {
+            retry_after: seconds.clamp(1, MAX_RETRY_AFTER_SECONDS) as u64,
+        }
+    };
+    let begun = match app.store().begin_idempotent(&slot, &lease, now).await {
+        // Lost the take to other requests again and again: they hold the key.
+        Err(crate::store::StoreError::Conflict) => return Err(in_use(None)),
+        other => other?,
+    };
+    match begun {
         Some(kept) if kept.fingerprint() != lease.fingerprint => {
             return Err(ApiError::IdempotencyKeyReused);
         }
-        Some(Kept::Running { .. }) => {
-            return Err(ApiError::IdempotencyKeyInUse {
-                retry_after: RETRY_AFTER_SECONDS,
-            });
-        }
+        Some(Kept::Running { until, .. }) => return Err(in_use(Some(until))),
         Some(Kept::Done { response, .. }) => return Ok(replay(response)),
         None => {}
     }
@@ -128,22 +154,48 @@ pub async fn run(
     };
     let answer = match &result {
         Ok(response) => kept_of(response),
-        // The kept body has no request id: only 5xx bodies carry one, and those are not kept.
+        // Never kept (not a 2xx); read only for its status.
         Err(error) => kept_of(&error_response(error, "")),
     };
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if !status.is_success() {
         release(app, &slot, &lease.token).await;
-    } else if let Err(error) = app
-        .store()
-        .finish_idempotent(&slot, &lease.token, &answer, app.now().plus(KEEP_FOR))
-        .await
-    {
-        // The work is done and its answer is the client's either way; the key stays
-        // leased until the lease runs out.
-        tracing::error!(error = %error, "an idempotent answer could not be kept");
+    } else if answer.body.len() > MAX_KEPT_BODY {
+        tracing::error!(
+            bytes = answer.body.len(),
+            "an idempotent answer is too large to keep"
+        );
+        release(app, &slot, &lease.token).await;
+    } else {
+        keep(app, &slot, &lease.token, &answer).await;
     }
     result
+}
+
+/// Keeps `answer` for the key, trying again where the store failed: the work is done, and a
+/// retry that found no answer would run it a second time.
+async fn keep(app: &App, slot: &IdempotencySlot, token: &str, answer: &KeptResponse) {
+    for attempt in 1..=FINISH_ATTEMPTS {
+        let until = app.now().plus(KEEP_FOR);
+        match app
+            .store()
+            .finish_idempotent(slot, token, answer, until)
+            .await
+        {
+            Ok(()) => return,
+            // Our lease was taken over (it ran out): the answer is the client's alone.
+            Err(crate::store::StoreError::Conflict) => break,
+            Err(error) if attempt < FINISH_ATTEMPTS => {
+                tracing::warn!(error = %error, attempt, "keeping an idempotent answer; again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            Err(error) => {
+                // The client gets the real answer either way; the key stays leased until
+                // the lease runs out.
+                tracing::error!(error = %error, "an idempotent answer could not be kept");
+            }
+        }
+    }
 }
 
 async fn release(app: &App, slot: &IdempotencySlot, token: &str) {

@@ -17,7 +17,13 @@ use crate::workflows::zones::zone_managed;
 pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Response, ApiError> {
     let id = domain_id(request)?;
     let domain = rotate_dkim::start(app, org, &id).await?;
-    let managed = zone_managed(app, &domain).await?;
+    // The rotation is stored: nothing after it may answer 5xx (a retry would find it
+    // pending and answer 409). Without the zone's assignment the answer only leaves out
+    // `dnsManagedBy`.
+    let managed = zone_managed(app, &domain).await.unwrap_or_else(|error| {
+        tracing::warn!(error = %error, "the zone's assignment could not be read");
+        false
+    });
     Ok(json(
         StatusCode::ACCEPTED,
         &DomainDetail::new(&domain, managed),

@@ -54,10 +54,16 @@ impl IdempotencyStore for DynamoStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+                // Our own token: the SDK resent a put whose answer was lost, which must not
+                // find its own lease and answer "in use".
+                .condition_expression(
+                    "attribute_not_exists(#pk) OR #until <= :now OR #token = :token",
+                )
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#until", UNTIL)
+                .expression_attribute_names("#token", TOKEN)
                 .expression_attribute_values(":now", n(seconds(now)))
+                .expression_attribute_values(":token", s(lease.token.clone()))
                 .send()
                 .await;
             match put {
