@@ -14,6 +14,7 @@ mod lists;
 mod needs;
 mod outbound;
 mod panics;
+mod schedule;
 mod store;
 mod sweep;
 mod verify;
