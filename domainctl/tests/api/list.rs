@@ -52,11 +52,16 @@ async fn lists_newest_first_in_the_seed_shape(backend: Backend) {
             "id",
             "inboxCount",
             "isDefault",
+            "nextCheckAt",
             "sentCount",
             "status",
             "updatedAt",
             "verifiedAt"
         ]
+    );
+    assert!(
+        item["nextCheckAt"].is_string(),
+        "a pending domain says when it is looked at next: {item}"
     );
     assert_eq!(item["isDefault"], true);
     assert_eq!(item["inboxCount"], 0);

@@ -105,10 +105,18 @@ pub trait DnsZones: Send + Sync + 'static {
         records: &[ZoneRecord],
     ) -> Result<Vec<ZoneRecord>, CloudError>;
 
-    /// Adds `records` in one atomic change. `RecordsExist`, and nothing written, if the zone
-    /// already has a record set of the same name and type (it is not ours to replace).
-    async fn create_records(&self, zone_id: &str, records: &[ZoneRecord])
-    -> Result<(), CloudError>;
+    /// Adds `records` in one atomic change, and returns the change's id (`None` when there
+    /// was nothing to write). `RecordsExist`, and nothing written, if the zone already has
+    /// a record set of the same name and type (it is not ours to replace).
+    async fn create_records(
+        &self,
+        zone_id: &str,
+        records: &[ZoneRecord],
+    ) -> Result<Option<String>, CloudError>;
+
+    /// Whether change `change_id` is `INSYNC`: every one of the zone's servers serves it.
+    /// A change Route 53 no longer knows (it keeps them for 90 days) is long in sync.
+    async fn change_in_sync(&self, change_id: &str) -> Result<bool, CloudError>;
 
     /// Removes those of `records` that are in the zone exactly as written; anything else
     /// there stays. Removing what is already gone is fine. Callers pass only record sets

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::error::ProvideErrorMetadata;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
 
 use super::DnsZones;
@@ -53,9 +53,14 @@ impl Route53 {
             .cloned())
     }
 
-    async fn change(&self, zone_id: &str, changes: Vec<Change>) -> Result<(), CloudError> {
+    /// Sends `changes` as one batch; the change's id, or `None` if there was nothing to send.
+    async fn change(
+        &self,
+        zone_id: &str,
+        changes: Vec<Change>,
+    ) -> Result<Option<String>, CloudError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let batch = ChangeBatch::builder()
             .set_changes(Some(changes))
@@ -70,7 +75,7 @@ impl Route53 {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(out.change_info().map(|info| info.id().to_owned())),
             // A change Route 53 refuses is the caller's to know, precisely.
             Err(err) if has_code(&err, &["InvalidChangeBatch", "InvalidInput"]) => {
                 let message = err
@@ -149,7 +154,7 @@ impl DnsZones for Route53 {
         &self,
         zone_id: &str,
         records: &[ZoneRecord],
-    ) -> Result<(), CloudError> {
+    ) -> Result<Option<String>, CloudError> {
         let mut taken = Vec::new();
         for record in records {
             if self.existing(zone_id, record).await?.is_some() {
@@ -185,7 +190,19 @@ impl DnsZones for Route53 {
                 changes.push(change(ChangeAction::Delete, ours));
             }
         }
-        self.change(zone_id, changes).await
+        self.change(zone_id, changes).await.map(drop)
+    }
+
+    async fn change_in_sync(&self, change_id: &str) -> Result<bool, CloudError> {
+        // `ChangeInfo` names a change `/change/<id>`; `GetChange` takes the bare id.
+        let id = change_id.trim_start_matches("/change/");
+        match self.client.get_change().id(id).send().await {
+            Ok(out) => Ok(out
+                .change_info()
+                .is_some_and(|info| *info.status() == ChangeStatus::Insync)),
+            Err(err) if has_code(&err, &["NoSuchChange"]) => Ok(true),
+            Err(err) => Err(classify("Route 53 GetChange", err)),
+        }
     }
 }
 

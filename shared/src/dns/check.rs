@@ -44,7 +44,7 @@ pub struct DnsChecker {
     resolver: TokioResolver,
     /// How the resolver is named in findings.
     resolver_name: String,
-    mode: DnsMode,
+    pub(super) mode: DnsMode,
     per_server: Duration,
     /// The port authoritative servers are asked on: 53, but in tests that cannot bind it.
     port: u16,
@@ -271,7 +271,7 @@ impl DnsChecker {
     }
 
     /// The resolver's answer, after any CNAME chain (the resolver follows it).
-    async fn ask_resolver(&self, name: Name, record_type: RecordType) -> View {
+    pub(super) async fn ask_resolver(&self, name: Name, record_type: RecordType) -> View {
         let asked = Asked {
             name: "resolver".into(),
             address: self.resolver_name.clone(),
@@ -341,7 +341,7 @@ fn dkim_key(domain: &Domain, kind: RecordKind) -> &str {
     .unwrap_or_default()
 }
 
-fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
+pub(super) fn judge(domain: &Domain, kind: RecordKind, values: &[Value]) -> Verdict {
     match kind {
         RecordKind::Mx => judge_mx(&domain.region.inbound_smtp_host(), values),
         RecordKind::Ownership => judge_ownership(&domain.setup.ownership_token, values),

@@ -546,6 +546,31 @@ impl Session {
         Vec::new()
     }
 
+    /// One question to the server `host` at `ip`, authoritative for `zone`, as a check asks
+    /// it (address policy, budget, UDP then TCP): the probe of a record at a server an
+    /// earlier check found, without finding the zone again.
+    pub async fn ask_server(
+        &self,
+        zone: &Name,
+        host: &str,
+        ip: IpAddr,
+        name: &Name,
+        record_type: RecordType,
+        budget: &Budget,
+    ) -> Answer {
+        let server = Server {
+            name: host.to_owned(),
+            address: match self.policy.refusal(ip) {
+                Some(why) => Err(why),
+                None => Ok(SocketAddr::new(ip, self.port)),
+            },
+            shown: ip.to_string(),
+            tcp: tokio::sync::Mutex::new(None),
+        };
+        self.ask(&server, &lower(zone), &lower(name), record_type, budget)
+            .await
+    }
+
     /// One question to one server: UDP, then TCP if the answer did not fit.
     async fn ask(
         &self,

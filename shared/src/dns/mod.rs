@@ -6,9 +6,11 @@ pub mod fuzzing;
 pub mod lookup;
 pub mod plan;
 pub mod policy;
+pub mod probe;
 pub mod rules;
 pub mod zonefile;
 
 pub use check::{DnsChecker, DnsMode};
 pub use lookup::Session;
 pub use plan::{DkimKeyPair, DnsRecord, records_for};
+pub use probe::Probe;

@@ -52,6 +52,8 @@ pub struct DomainSummary<'a> {
     verified_at: Option<Timestamp>,
     /// `ok` or `degraded` for an active domain, `null` otherwise.
     health: Option<Health>,
+    /// When the service looks next, so a list can say "checking again in 40 s".
+    next_check_at: Option<Timestamp>,
     inbox_count: i64,
     sent_count: i64,
 }
@@ -67,6 +69,7 @@ impl<'a> From<&'a Domain> for DomainSummary<'a> {
             updated_at: d.updated_at,
             verified_at: d.state.verified_at,
             health: d.state.health(),
+            next_check_at: d.state.next_check_at,
             inbox_count: d.counters.inbox_count,
             sent_count: d.counters.sent_count,
         }

@@ -9,6 +9,7 @@ mod ids;
 mod mail_from;
 mod rate;
 mod region;
+pub mod schedule;
 mod status;
 mod timestamp;
 mod verification;
@@ -16,8 +17,8 @@ mod verification;
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
 pub use dkim::{DKIM_RETIRE_AFTER, NextDkim, RetiredDkim, SealedKey, selector_for};
 pub use domain::{
-    Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, VERIFICATION_WINDOW,
-    VerificationSetup, WATCH_INTERVAL, ZoneRecord, check_backoff,
+    Counter, Counters, DEGRADED_RECHECK, DEGRADED_WINDOW, Domain, DomainState, VerificationSetup,
+    WATCH_INTERVAL, ZoneRecord, check_backoff,
 };
 pub use domain_name::{DomainName, DomainNameError};
 pub use event::{EventType, LifecycleEvent, Removal, StreamedEvent};
@@ -25,6 +26,7 @@ pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
 pub use mail_from::MailFrom;
 pub use rate::{DEFAULT_VERIFY_RATE, Rate};
 pub use region::{RECEIVING_REGIONS, Region};
+pub use schedule::VERIFICATION_WINDOW;
 pub use status::{Status, StatusCounts};
 pub use timestamp::Timestamp;
 pub use verification::{

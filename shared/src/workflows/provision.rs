@@ -224,16 +224,21 @@ async fn steps(
         // stays out of the change and out of what an undo or a delete removes.
         let absent = zones.absent(zone, &ours).await?;
         write_down(app, held, &zone_id, &absent, false).await?;
-        if let Err(error) = zones.create_records(zone, &absent).await {
-            // One atomic change: refused, it wrote nothing, so there is nothing to undo.
-            if let Err(lost) = write_down(app, held, &zone_id, &[], true).await {
-                tracing::warn!(domain = %domain.name, error = %lost, "could not write down that no record was created");
+        let change = match zones.create_records(zone, &absent).await {
+            Ok(change) => change,
+            Err(error) => {
+                // One atomic change: refused, it wrote nothing, so there is nothing to undo.
+                if let Err(lost) = write_down(app, held, &zone_id, &[], true).await {
+                    tracing::warn!(domain = %domain.name, error = %lost, "could not write down that no record was created");
+                }
+                return Err(error.into());
             }
-            return Err(error.into());
-        }
+        };
         app.step_done(Step::RecordsWritten).await;
         write_down(app, held, &zone_id, &absent, true).await?;
         domain.setup.zone_records = Some(absent);
+        // The sweep follows the change and checks the domain the moment it is served.
+        domain.state.zone_change = change;
     }
     match app.store().insert_reserved(&domain, default, held).await {
         Err(StoreError::Conflict) => Err(taken_over(&domain.name)),

@@ -96,9 +96,13 @@ pub async fn start(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, ApiE
         && !written.is_empty()
     {
         let zones = cloud.zones.as_ref().ok_or_else(route53_off)?;
-        if let Err(error) = zones.create_records(zone, &written).await {
-            abandon(app, &stored, &written).await;
-            return Err(error.into());
+        match zones.create_records(zone, &written).await {
+            Ok(Some(change)) => return Ok(super::zone_change::remember(app, stored, change).await),
+            Ok(None) => {}
+            Err(error) => {
+                abandon(app, &stored, &written).await;
+                return Err(error.into());
+            }
         }
     }
     Ok(stored)

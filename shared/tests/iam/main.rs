@@ -608,6 +608,7 @@ fn describe_statement(statement: &Value) -> String {
                 _ if tail.starts_with("key/") => "the sealing key".to_owned(),
                 _ if tail.starts_with("identity/") => "SES identities".to_owned(),
                 _ if tail.starts_with("hostedzone/") => "hosted zones".to_owned(),
+                _ if tail.starts_with("change/") => "Route 53 changes".to_owned(),
                 _ if tail.starts_with("event-bus/") => "the event bus".to_owned(),
                 _ => "the dead-letter queue".to_owned(),
             }

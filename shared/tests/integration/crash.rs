@@ -23,15 +23,15 @@ use testkit::aws::{
 };
 use testkit::{Backend, DnsHierarchy, dkim_record, org, publish};
 
-struct Fixture {
-    store: Arc<dyn Store>,
-    clock: Arc<ManualClock>,
-    dns: DnsHierarchy,
+pub(super) struct Fixture {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) dns: DnsHierarchy,
     keys: Vec<String>,
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let store = Backend::Dynamo.fresh_store().await;
         let mut keys = Vec::new();
         for id in ["org_a", "org_b"] {
@@ -48,17 +48,17 @@ impl Fixture {
     }
 
     /// The app with SES and Route 53 on moto; each request or sweep is a fresh process.
-    fn app(&self) -> App {
+    pub(super) fn app(&self) -> App {
         let checker = self.dns.checker(Duration::from_millis(500));
         App::new(self.store.clone(), self.clock.clone(), checker).with_cloud(moto_cloud())
     }
 
-    fn key(&self, org: &str) -> &str {
+    pub(super) fn key(&self, org: &str) -> &str {
         &self.keys[if org == "org_a" { 0 } else { 1 }]
     }
 
     /// A zone for `name`, assigned to org_a.
-    async fn zone(&self, name: &str) -> String {
+    pub(super) async fn zone(&self, name: &str) -> String {
         let zone = create_zone(name, None).await;
         self.store
             .assign_zone(
@@ -72,7 +72,7 @@ impl Fixture {
     }
 }
 
-fn post(key: &str, path: &str, body: Value) -> lambda_http::Request {
+pub(super) fn post(key: &str, path: &str, body: Value) -> lambda_http::Request {
     lambda_http::http::Request::builder()
         .method("POST")
         .uri(path)
@@ -82,7 +82,7 @@ fn post(key: &str, path: &str, body: Value) -> lambda_http::Request {
         .unwrap()
 }
 
-fn register(key: &str, name: &str, auto: bool) -> lambda_http::Request {
+pub(super) fn register(key: &str, name: &str, auto: bool) -> lambda_http::Request {
     post(
         key,
         "/api/email/domains",
@@ -90,7 +90,11 @@ fn register(key: &str, name: &str, auto: bool) -> lambda_http::Request {
     )
 }
 
-async fn answer(app: &App, endpoint: Endpoint, request: lambda_http::Request) -> (u16, Value) {
+pub(super) async fn answer(
+    app: &App,
+    endpoint: Endpoint,
+    request: lambda_http::Request,
+) -> (u16, Value) {
     let response = app.handle(endpoint, request).await;
     let body = match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
@@ -348,7 +352,7 @@ async fn a_claim_killed_after_the_claimants_identity() {
     claim_crash_then_sweep_and_retry(Step::IdentityCreated).await;
 }
 
-fn on_domain(key: &str, id: &str, action: &str) -> lambda_http::Request {
+pub(super) fn on_domain(key: &str, id: &str, action: &str) -> lambda_http::Request {
     with_id(key, &format!("/api/email/domains/{id}/{action}"), id)
 }
 

@@ -16,6 +16,7 @@ mod metrics;
 mod needs;
 mod outbound;
 mod panics;
+mod schedule;
 mod store;
 mod sweep;
 mod verify;

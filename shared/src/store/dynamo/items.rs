@@ -216,6 +216,7 @@ pub(super) fn state_attributes(domain: &Domain) -> Vec<(&'static str, Option<Att
         ("failureReason", state.failure_reason.clone().map(s)),
         ("degradedSince", time(state.degraded_since)),
         ("lastCheck", state.last_check.as_ref().map(json)),
+        ("zoneChange", state.zone_change.clone().map(s)),
         (
             GSI1_PK,
             state.next_check_at.map(|_| s(check_shard(&domain.id))),
@@ -300,6 +301,7 @@ pub(super) fn parse_domain(item: &Item) -> Result<Domain, StoreError> {
             failure_reason: opt_str(item, "failureReason"),
             degraded_since: opt_time(item, "degradedSince")?,
             last_check: opt_json(item, "lastCheck")?,
+            zone_change: opt_str(item, "zoneChange"),
         },
         counters: Counters {
             inbox_count: count(Counter::Inbox),
