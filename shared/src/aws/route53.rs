@@ -197,14 +197,24 @@ impl DnsZones for Route53 {
         // `ChangeInfo` names a change `/change/<id>`; `GetChange` takes the bare id.
         let id = change_id.trim_start_matches("/change/");
         match self.client.get_change().id(id).send().await {
-            Ok(out) => Ok(out
-                .change_info()
-                .is_some_and(|info| *info.status() == ChangeStatus::Insync)),
+            Ok(out) => Ok(out.change_info().is_some_and(|info| {
+                // Route 53 serves a change within about a minute; one still pending long
+                // after is no longer followed (the domain's own schedule takes over).
+                let submitted = info.submitted_at().secs();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                *info.status() == ChangeStatus::Insync
+                    || now - submitted > CHANGE_FOLLOWED_FOR.as_secs() as i64
+            })),
             Err(err) if has_code(&err, &["NoSuchChange"]) => Ok(true),
             Err(err) => Err(classify("Route 53 GetChange", err)),
         }
     }
 }
+
+/// How long after its submission a change is followed to `INSYNC`.
+const CHANGE_FOLLOWED_FOR: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 fn values(set: &ResourceRecordSet) -> Vec<String> {
     set.resource_records()

@@ -183,6 +183,16 @@ fn show(name: &Name) -> String {
     normalise_host(&name.to_ascii())
 }
 
+/// How a server's answer that points elsewhere (a CNAME or a delegation) is written in its
+/// finding, so a later answer can be compared with it; `None` for a final answer.
+pub(super) fn pointed(answer: &Answer) -> Option<String> {
+    match answer {
+        Answer::Final(_) => None,
+        Answer::Cname(target) => Some(format!("CNAME to {}", show(target))),
+        Answer::Referral { apex, .. } => Some(format!("delegates {} to other servers", show(apex))),
+    }
+}
+
 impl Session {
     pub(crate) fn new(
         resolver: TokioResolver,
@@ -274,17 +284,21 @@ impl Session {
                     Answer::Cname(target) => {
                         resolution.hops.push(Hop {
                             asked,
-                            answer: format!("CNAME to {}", show(&target)),
+                            answer: pointed(&Answer::Cname(target.clone())).unwrap_or_default(),
                         });
                         if !aliases.contains(&target) {
                             aliases.push(target);
                         }
                     }
                     Answer::Referral { apex, servers } => {
+                        let answer = Answer::Referral { apex, servers };
                         resolution.hops.push(Hop {
                             asked,
-                            answer: format!("delegates {} to other servers", show(&apex)),
+                            answer: pointed(&answer).unwrap_or_default(),
                         });
+                        let Answer::Referral { apex, servers } = answer else {
+                            unreachable!("built just above")
+                        };
                         if !delegations.iter().any(|(known, _)| *known == apex) {
                             delegations.push((apex, servers));
                         }

@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::budget::Budget;
 use super::check::{DnsChecker, DnsMode, judge};
-use super::lookup::{Answer, Outcome, Session};
+use super::lookup::{Answer, Outcome, Session, pointed};
 use super::plan::records_for;
 use crate::model::{CheckReport, Domain, Finding, RecordStatus};
 
@@ -92,30 +92,50 @@ impl DnsChecker {
             // Missing still, or the server did not answer: the ladder's full checks find a
             // server gone for good.
             Answer::Final(_) => Probe::Unchanged,
-            Answer::Cname(_) | Answer::Referral { .. } => Probe::Changed,
+            // Pointing elsewhere is news only if no server said so at the last check: one
+            // that points elsewhere at every look (a wildcard CNAME, a hostile server) must
+            // not buy a full check at every look.
+            pointing => match pointed(&pointing) {
+                Some(now) if !finding.servers.iter().any(|server| server.answer == now) => {
+                    Probe::Changed
+                }
+                _ => Probe::Unchanged,
+            },
         }
     }
 }
 
-/// A server that answered the last check without serving the record (the one whose
-/// change is awaited), else any server that answered it.
+/// A server that answered the last check without serving the record: the one whose
+/// change is awaited. Never one that served it already (it would be "served" at every
+/// look, and buy a full check each time while another server or a conflict is what keeps
+/// the record from counting: the ladder's full checks see to that).
 fn target(finding: &Finding) -> Option<Target> {
-    let answered = |status: Option<RecordStatus>| {
-        status.is_some_and(|status| status != RecordStatus::TemporaryFailure)
+    let awaited = |status: Option<RecordStatus>| {
+        status.is_some_and(|status| {
+            status != RecordStatus::TemporaryFailure && status != RecordStatus::Verified
+        })
     };
-    let mut candidates: Vec<_> = finding
+    finding
         .servers
         .iter()
-        .filter(|server| answered(server.status))
-        .collect();
-    candidates.sort_by_key(|server| server.status == Some(RecordStatus::Verified));
-    candidates.into_iter().find_map(|server| {
-        Some(Target {
-            zone: Name::from_ascii(format!("{}.", server.zone.as_deref()?)).ok()?,
-            host: server.name.clone(),
-            ip: server.address.parse().ok()?,
+        .filter(|server| awaited(server.status))
+        .find_map(|server| {
+            Some(Target {
+                zone: Name::from_ascii(format!("{}.", server.zone.as_deref()?)).ok()?,
+                host: server.name.clone(),
+                ip: server.address.parse().ok()?,
+            })
         })
-    })
+}
+
+impl DnsChecker {
+    /// Whether a probe after `last` would have something to ask (else it is blind, and only
+    /// the next full check can tell). The resolver can always be asked.
+    pub fn can_probe(&self, last: &CheckReport) -> bool {
+        last.required_failing()
+            .next()
+            .is_some_and(|finding| self.mode == DnsMode::Recursive || target(finding).is_some())
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +188,16 @@ mod tests {
         .unwrap();
         assert_eq!(chosen.ip.to_string(), "192.0.2.4");
         assert_eq!(chosen.zone.to_ascii(), "example.com.");
+        // Only a server that serves it already: nothing to probe (it would look served at
+        // every look).
+        assert!(
+            target(&finding(vec![server(
+                "192.0.2.2",
+                Some("example.com"),
+                Some(RecordStatus::Verified)
+            )]))
+            .is_none()
+        );
         // No server answered: nothing to probe.
         assert!(
             target(&finding(vec![server(

@@ -22,7 +22,7 @@ use crate::dns::{Probe, Session};
 use crate::error::ApiError;
 use crate::metrics;
 use crate::model::schedule::{SWEEP_SLACK, full_check_due, next_look};
-use crate::model::{DomainId, DomainState, EventType, OrgId, Status};
+use crate::model::{DomainId, DomainState, EventType, OrgId, Status, Timestamp};
 use crate::store::{DomainUpdate, NameHolder, StoreError};
 
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl Default for SweepOptions {
             concurrency: 64,
             org_share_percent: 25,
             max_domains: 50_000,
-            margin: Duration::from_secs(20),
+            margin: Duration::from_secs(30),
             claim_for: time::Duration::minutes(5),
             pending: PendingSchedule::Probing,
         }
@@ -116,6 +116,9 @@ enum Outcome {
 /// started by `deadline - margin` is left for the next run.
 pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions) -> SweepSummary {
     let started = Instant::now();
+    // Next looks count from the run's start, not from when the run reached the domain: a
+    // domain reached late in a long run still lands on the next run, a minute on.
+    let run_started = app.now();
     let mut summary = SweepSummary::default();
     let (reclaimed, failed) = reclaim_expired(app, options.max_domains).await;
     summary.reclaimed = reclaimed;
@@ -155,7 +158,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
                     if deadline.is_some_and(|d| Instant::now() + options.margin >= d) {
                         return Outcome::Deferred;
                     }
-                    match sweep_one(&app, &session, &org, &id, &options).await {
+                    match sweep_one(&app, &session, &org, &id, &options, run_started).await {
                         Ok(outcome) => outcome,
                         Err(error) => {
                             tracing::error!(org = %org, domain_id = %id, error = %error, "sweep check failed");
@@ -341,6 +344,7 @@ async fn sweep_one(
     org: &OrgId,
     id: &DomainId,
     options: &SweepOptions,
+    run_started: Timestamp,
 ) -> Result<Outcome, ApiError> {
     let now = app.now();
     let Some(current) = app.store().get_domain(org, id).await? else {
@@ -373,11 +377,27 @@ async fn sweep_one(
     // and looks. A full check pushes the next look past this run (its outcome sets the
     // real one); a probe or a wait is over in a moment, so its claim is its next look
     // already, and a probe that finds nothing costs one write.
+    // A probe with no server to ask (the last check heard none, or only ones that serve
+    // the record already) would cost a write a minute for nothing: the next full check is
+    // the next look, at most a long step away.
+    let blind = look == Look::Probe
+        && !current
+            .state
+            .last_check
+            .as_ref()
+            .is_some_and(|last| app.dns().can_probe(last));
+    // Never in the past, so an overlapping run does not look at it again.
+    let soonest = now.plus(time::Duration::seconds(1));
     let mut claimed_state = current.state.clone();
     claimed_state.next_check_at = Some(match look {
         Look::Full => now.plus(options.claim_for),
-        Look::Probe => next_look(current.state.pending_since.unwrap_or(now), now),
-        Look::AwaitChange => now.plus(time::Duration::minutes(1) - SWEEP_SLACK),
+        Look::Probe if blind => now.plus(BLIND_WAIT - SWEEP_SLACK),
+        Look::Probe => {
+            next_look(current.state.pending_since.unwrap_or(now), run_started).max(soonest)
+        }
+        Look::AwaitChange => run_started
+            .plus(time::Duration::minutes(1) - SWEEP_SLACK)
+            .max(soonest),
     });
     if look == Look::Full {
         // Followed to the end, or never made: the check below settles it either way.
@@ -398,15 +418,24 @@ async fn sweep_one(
         Look::AwaitChange => return Ok(Outcome::AwaitingChange),
         Look::Probe => {
             let probe = match &claimed.state.last_check {
-                Some(last) => {
+                Some(last) if !blind => {
                     app.dns()
                         .probe(session, &claimed, last, &Budget::single())
                         .await
                 }
-                None => Probe::Blind,
+                _ => Probe::Blind,
             };
             // Blind: the last check heard from no server; the next full check looks again.
             if probe != Probe::Changed {
+                return Ok(Outcome::Probed);
+            }
+            // A server whose answers keep changing (or that lies to probes) buys at most one
+            // full check per `PROBED_CHECK_GAP`; a real publish waits that long at most.
+            let recent = current
+                .state
+                .last_checked_at
+                .is_some_and(|at| now.datetime() - at.datetime() < PROBED_CHECK_GAP);
+            if recent {
                 return Ok(Outcome::Probed);
             }
         }
@@ -434,6 +463,12 @@ async fn sweep_one(
         _ => Outcome::Checked,
     })
 }
+
+/// The least time between two full checks of a domain that a probe asks for.
+pub const PROBED_CHECK_GAP: time::Duration = time::Duration::minutes(2);
+
+/// The next look at a domain a probe cannot help with: the step of the window's last days.
+const BLIND_WAIT: time::Duration = time::Duration::minutes(5);
 
 /// What the sweep does with a due domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -189,7 +189,33 @@ async fn a_domain_published_between_looks_turns_active_at_the_next_one(backend: 
     assert!(f.clock_now().datetime() - published.datetime() <= Duration::minutes(2));
 }
 
+/// A name that points elsewhere at every look (a CNAME to a name without the record, as a
+/// wildcard gives) is not news to a probe: probes stay probes, and full checks keep to
+/// the ladder.
+async fn a_cname_at_every_look_does_not_buy_a_full_check_each_time(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let domain = f.register("pointing.example", Duration::ZERO).await;
+    assert_eq!(seen(&f.run().await), Seen::Full);
+    f.publish(&domain);
+    let owner = format!("_amazonses.{}", domain.name);
+    f.dns.remove(&owner);
+    f.dns
+        .add_cname(&owner, &format!("elsewhere.{}", domain.name));
+    // The ladder's check at 1 minute finds everything but the ownership record, which
+    // points elsewhere.
+    assert_eq!(seen(&next_minute(&f).await), Seen::Full, "ladder: 1 min");
+    let mut looks = Vec::new();
+    for _ in 2..=10 {
+        looks.push(seen(&next_minute(&f).await));
+    }
+    let full = looks.iter().filter(|look| **look == Seen::Full).count();
+    assert_eq!(full, 1, "only the ladder's check at 6 minutes: {looks:?}");
+    assert_eq!(looks[4], Seen::Full, "{looks:?}");
+    assert_eq!(f.read(&domain).await.unwrap().state.status, Status::Pending);
+}
+
 for_each_backend!(
+    a_cname_at_every_look_does_not_buy_a_full_check_each_time,
     each_step_of_the_pending_schedule,
     a_probe_that_finds_the_record_checks_fully_in_the_same_run,
     a_domain_published_between_looks_turns_active_at_the_next_one,
