@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
+    /// What is waiting in the DynamoDB table named by DOMAINS_TABLE: domains due for a check
+    /// and the oldest one's wait, lifecycle events never delivered, registrations that died
+    /// part-way. One JSON object; exits 1 when something needs attention (its `attention`).
+    /// Reads the whole table for the events: for operators, not for schedules.
+    Status,
     /// Lifecycle events of the DynamoDB table named by DOMAINS_TABLE.
     Events {
         #[command(subcommand)]

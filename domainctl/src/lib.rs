@@ -8,3 +8,4 @@ pub mod events;
 pub mod local;
 pub mod preflight;
 pub mod server;
+pub mod status;

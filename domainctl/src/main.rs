@@ -171,6 +171,20 @@ async fn run(command: Command) -> Result<(), String> {
             let store = dynamo_store(&config::aws().await, Exists::Required).await?;
             zones(&store, command).await
         }
+        Command::Status => {
+            let store = dynamo_store(&config::aws().await, Exists::Required).await?;
+            let status = domainctl::status::read(&store, SystemClock.now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&status).expect("status serializes")
+            );
+            match status.attention.len() {
+                0 => Ok(()),
+                n => Err(format!("{n} thing(s) need attention")),
+            }
+        }
         Command::Table {
             command: TableCommand::Create,
         } => {

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use lambda_http::{Error, LambdaEvent, service_fn};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 
@@ -14,6 +15,7 @@ use crate::aws::EventBridgeSink;
 use crate::clock::{Clock, SystemClock};
 use crate::config;
 use crate::http::{Handler, Needs};
+use crate::metrics;
 use crate::outbox::publish_batch;
 use crate::store::DynamoStore;
 use crate::telemetry;
@@ -22,6 +24,7 @@ use crate::workflows::sweep::{SweepOptions, SweepSummary, sweep};
 /// The table from `DOMAINS_TABLE` and the AWS configuration, logging set up.
 async fn table_from_env() -> Result<(aws_config::SdkConfig, DynamoStore), Error> {
     telemetry::init_json();
+    metrics::enable();
     let table =
         config::table_from_env().ok_or_else(|| format!("{} is not set", config::TABLE_VAR))?;
     let aws = config::aws().await;
@@ -101,12 +104,16 @@ pub async fn publisher_from_env() -> Result<(DynamoStore, EventBridgeSink), Erro
 pub async fn run_publisher() -> Result<(), Error> {
     let (store, sink) = publisher_from_env().await?;
     let (store, sink) = (&store, &sink);
-    lambda_http::lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<StreamEvent>| async move {
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let span = telemetry::invocation_span("publish-events", &event.context);
+        async move {
             let now = SystemClock.now();
-            Ok::<_, Error>(publish_batch(store, sink, &event.payload, now).await)
-        },
-    ))
+            let response = publish_batch(store, sink, &event.payload, now).await;
+            metrics::flush();
+            Ok::<_, Error>(response)
+        }
+        .instrument(span)
+    }))
     .await
 }
 
@@ -115,7 +122,11 @@ pub async fn run<H: Handler>() -> Result<(), Error> {
     let app = app_from_env::<H>().await?;
     lambda_http::run(service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle_as::<H>(request).await) }
+        async move {
+            let response = app.handle_as::<H>(request).await;
+            metrics::flush();
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }
@@ -124,9 +135,15 @@ pub async fn run<H: Handler>() -> Result<(), Error> {
 pub async fn run_sweep() -> Result<(), Error> {
     let app = app_from_env::<Everything>().await?;
     let options = config::sweep_options_from_env();
-    lambda_http::lambda_runtime::run(service_fn(move |event| {
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<ScheduledEvent>| {
         let (app, options) = (app.clone(), options.clone());
-        async move { Ok::<_, Error>(handle_scheduled(&app, &options, event).await) }
+        let span = telemetry::invocation_span("sweep-domains", &event.context);
+        async move {
+            let summary = handle_scheduled(&app, &options, event).await;
+            metrics::flush();
+            Ok::<_, Error>(summary)
+        }
+        .instrument(span)
     }))
     .await
 }

@@ -14,8 +14,9 @@
 //!   DynamoDB implementation (the product) and an in-memory one (the local default).
 //! - [`model`]: validated newtypes, the domain's state machine, lifecycle events as data.
 //! - Beside them: [`app`] (what a cold start builds), [`config`] (the only reader of the
-//!   environment), [`error`], [`auth`], [`clock`], [`crypto`], [`telemetry`], [`lambda`]
-//!   (what every function's `main` calls) and [`faults`] (test-only crash points).
+//!   environment), [`error`], [`auth`], [`clock`], [`crypto`], [`telemetry`] (logs),
+//!   [`metrics`] (CloudWatch EMF lines), [`lambda`] (what every function's `main` calls) and
+//!   [`faults`] (test-only crash points).
 //!
 //! A request: the host (Lambda behind API Gateway, `cargo lambda watch`, or the local server)
 //! hands a `lambda_http` request to [`App::handle`] or to one [`http::Handler`], which
@@ -36,6 +37,7 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod outbox;
 pub mod store;

@@ -1,7 +1,10 @@
 //! Logging: JSON lines in Lambda (CloudWatch), readable text locally; level from `RUST_LOG`.
 
-use tracing::Level;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tracing::{Level, Span};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -56,19 +59,59 @@ pub fn targets_from(spec: &str) -> Targets {
     })
 }
 
-/// JSON lines for CloudWatch, level from `RUST_LOG` (default `info`).
+/// True until the first invocation of this process has been logged.
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
+/// The span one Lambda invocation is logged in, so every line it causes carries the
+/// invocation's request id, its X-Ray trace id and whether it was the process's first
+/// (`cold_start`). The HTTP functions' own request span records the same fields
+/// ([`record_invocation`]).
+pub fn invocation_span(function: &'static str, context: &lambda_http::Context) -> Span {
+    let span = tracing::info_span!(
+        "invocation",
+        request_id = %context.request_id,
+        function,
+        xray_trace_id = tracing::field::Empty,
+        cold_start = tracing::field::Empty,
+    );
+    record_invocation(&span, context);
+    span
+}
+
+/// Records on `span` (declared with empty `xray_trace_id` and `cold_start` fields) what
+/// Lambda says of this invocation.
+pub fn record_invocation(span: &Span, context: &lambda_http::Context) {
+    if let Some(trace) = &context.xray_trace_id {
+        span.record("xray_trace_id", trace.as_str());
+    }
+    span.record("cold_start", COLD_START.swap(false, Ordering::Relaxed));
+}
+
+/// JSON lines for CloudWatch, level from `RUST_LOG` (default `info`). Each line names the
+/// span it was written in (`span`: the invocation's request id, trace id, `cold_start`);
+/// the time is Lambda's own (its JSON log format stamps every line).
 pub fn init_json() {
     let spec = crate::config::log_spec_from_env("info");
     let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .with_target(false)
-                .without_time(),
-        )
+        .with(json_lines(std::io::stdout))
         .with(targets_from(&spec))
         .try_init();
+}
+
+/// The functions' JSON lines, written to `writer` (standard output in Lambda; a buffer in
+/// the tests that read them).
+pub fn json_lines<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .with_writer(writer)
 }
 
 /// Human-readable, on standard error: standard output is for what a command prints

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const KEY: &str = "emk_sample_events_key_0000000000000000000000000";
+const TRACE: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 /// The Runtime API's two calls a function makes: the next invocation (the event once,
 /// then nothing more), and the response, handed to the test.
@@ -70,6 +71,7 @@ async fn runtime_api(listener: TcpListener, event: String, responses: mpsc::Send
                          lambda-runtime-aws-request-id: invocation-1\r\n\
                          lambda-runtime-deadline-ms: {deadline}\r\n\
                          lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:get-domain\r\n\
+                         lambda-runtime-trace-id: {TRACE}\r\n\
                          content-length: {}\r\n\r\n{event}",
                         event.len()
                     )
@@ -104,11 +106,7 @@ fn the_lambda_runtime_path_logs_no_api_key() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(move || writer.clone()),
-        )
+        .with(domains::telemetry::json_lines(move || writer.clone()))
         .with(domains::telemetry::targets_from("trace"))
         .init();
 
@@ -156,5 +154,17 @@ fn the_lambda_runtime_path_logs_no_api_key() {
         "the runtime's lines were captured: {logs}"
     );
     assert!(!logs.contains(KEY), "an API key reached a log line");
+    // The handler's lines carry the invocation: its request id, trace id, and cold start.
+    let request_line = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("the request's line: {logs}"));
+    let span = &request_line["span"];
+    assert_eq!(span["request_id"], "invocation-1", "{request_line}");
+    assert_eq!(span["xray_trace_id"], TRACE, "{request_line}");
+    assert_eq!(span["cold_start"], true, "{request_line}");
+    assert_eq!(span["function"], "get-domain", "{request_line}");
+    println!("{request_line}");
     assert!(!logs.contains("raw JSON event"), "the raw event was logged");
 }

@@ -1,6 +1,7 @@
 //! Test harness: real servers on free loopback ports, started on first use by each test
 //! binary and stopped when it exits, with fresh state per test.
 
+pub mod api;
 pub mod aws;
 mod dns_hierarchy;
 mod dns_server;

@@ -18,6 +18,7 @@ use super::policy::AddressPolicy;
 use super::rules::{
     FOUND_VALUES, Value, Verdict, judge_dkim, judge_dmarc, judge_mx, judge_ownership, judge_spf,
 };
+use crate::metrics;
 use crate::model::{
     CheckReport, Claim, Domain, Finding, RecordKind, RecordStatus, ServerFinding, Timestamp,
 };
@@ -200,6 +201,10 @@ impl DnsChecker {
             }
         }))
         .await;
+        metrics::record(&metrics::DNS_QUERIES, &[], budget.used() as f64);
+        for finding in &findings {
+            metrics::count(&metrics::RECORD_CHECKS, &[finding.status.as_str()]);
+        }
         CheckReport {
             checked_at: now,
             findings,

@@ -208,8 +208,13 @@ impl App {
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
-            function = H::ENDPOINT.function_name()
+            function = H::ENDPOINT.function_name(),
+            xray_trace_id = tracing::field::Empty,
+            cold_start = tracing::field::Empty,
         );
+        if let Some(context) = request.lambda_context_ref() {
+            crate::telemetry::record_invocation(&span, context);
+        }
         self.handle_in_span::<H>(request, request_id)
             .instrument(span)
             .await
@@ -233,11 +238,23 @@ impl App {
                 error_response(&error, &request_id)
             }
         };
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
         tracing::info!(
             method = %request.method(),
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            status,
+            elapsed_ms = elapsed.as_millis() as u64,
             "request"
+        );
+        let dimensions = [
+            H::ENDPOINT.function_name(),
+            crate::metrics::status_class(status),
+        ];
+        crate::metrics::count(&crate::metrics::REQUESTS, &dimensions);
+        crate::metrics::record(
+            &crate::metrics::LATENCY,
+            &dimensions,
+            elapsed.as_secs_f64() * 1000.0,
         );
         response
     }

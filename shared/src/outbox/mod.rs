@@ -14,6 +14,7 @@ pub use stream::{outbox_item, outbox_records, publish_batch};
 
 use crate::aws::{EventSink, MAX_PER_PUT};
 use crate::clock::Clock;
+use crate::metrics;
 use crate::model::DomainId;
 use crate::model::event::{LifecycleEvent, SOURCE, StreamedEvent};
 use crate::store::{EventFeed, Store};
@@ -82,10 +83,12 @@ pub async fn deliver(batch: &[StreamedEvent], sink: &dyn EventSink) -> Delivery 
         for ((q, index), answer) in heads.iter().zip(answers.into_iter().flatten()) {
             match answer {
                 Ok(()) => {
+                    metrics::count(&metrics::EVENTS_PUBLISHED, &[]);
                     queues[*q].1.pop_front();
                     delivery.delivered.push(batch[*index].event.clone());
                 }
                 Err(error) => {
+                    metrics::count(&metrics::EVENTS_FAILED, &[]);
                     let event = &batch[*index].event;
                     tracing::warn!(
                         event_id = event.detail.event_id,

@@ -101,4 +101,8 @@ pub trait DomainStore: Send + Sync {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<(OrgId, DomainId)>, StoreError>;
+
+    /// When the most overdue domain's check fell due, if any is due at `now`: how far
+    /// behind the sweep is (one read per index shard, whatever the backlog).
+    async fn oldest_due(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError>;
 }

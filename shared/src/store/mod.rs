@@ -31,7 +31,7 @@ pub use lists::{DomainPage, ListStore, PageQuery, PageStart};
 pub use memory::MemoryStore;
 pub use names::{Effect, NameHolder, NameStore, Reservation};
 pub use orgs::{DEFAULT_MAX_DOMAINS, OrgStore, Quota, Recount};
-pub use outbox::{EventFeed, OutboxStore};
+pub use outbox::{EventFeed, OutboxStore, StuckEvents};
 pub use zones::ZoneStore;
 
 /// Everything the service keeps: every aggregate's store in one.

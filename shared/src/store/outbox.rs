@@ -30,4 +30,34 @@ pub trait OutboxStore: Send + Sync {
         &self,
         name: &DomainName,
     ) -> Result<Vec<LifecycleEvent>, StoreError>;
+
+    /// The events written before `before` and still not delivered, across every name: how
+    /// many, and when the oldest happened. For operators (`domainctl status`): on DynamoDB
+    /// it reads the whole table.
+    async fn stuck_events(&self, before: Timestamp) -> Result<StuckEvents, StoreError>;
+}
+
+/// What [`OutboxStore::stuck_events`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckEvents {
+    pub count: usize,
+    pub oldest: Option<Timestamp>,
+}
+
+impl StuckEvents {
+    fn add(mut self, occurred_at: Timestamp) -> Self {
+        self.count += 1;
+        self.oldest = Some(self.oldest.map_or(occurred_at, |t| t.min(occurred_at)));
+        self
+    }
+
+    /// The summary of `events`, those that happened before `before`.
+    pub fn of<'a>(events: impl IntoIterator<Item = &'a LifecycleEvent>, before: Timestamp) -> Self {
+        events
+            .into_iter()
+            .map(|event| event.detail.occurred_at)
+            .filter(|at| *at < before)
+            .fold(Self::default(), Self::add)
+    }
 }

@@ -16,6 +16,7 @@ use super::verify::check_and_apply;
 use crate::App;
 use crate::dns::Session;
 use crate::error::ApiError;
+use crate::metrics;
 use crate::model::{DomainId, DomainState, EventType, OrgId, Status};
 use crate::store::{DomainUpdate, NameHolder, StoreError};
 
@@ -106,6 +107,7 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         }
     };
     summary.due = due.len();
+    record_backlog(app, due.len()).await;
     // Zones found by one check serve the others of this run (never their answers).
     let session = std::sync::Arc::new(app.dns().session());
     // Each check is a task of its own, so checks run on every worker thread rather than
@@ -184,6 +186,22 @@ pub async fn sweep(app: &App, deadline: Option<Instant>, options: &SweepOptions)
         "sweep finished"
     );
     summary
+}
+
+/// How far behind the sweep is, as it starts: domains due, and how long the most overdue
+/// has waited (what the backlog alarm watches).
+async fn record_backlog(app: &App, due: usize) {
+    metrics::record(&metrics::SWEEP_BACKLOG, &[], due as f64);
+    let now = app.now();
+    match app.store().oldest_due(now).await {
+        Ok(oldest) => {
+            let waited = oldest.map_or(0.0, |at| {
+                (now.datetime() - at.datetime()).as_seconds_f64().max(0.0)
+            });
+            metrics::record(&metrics::OLDEST_DUE_AGE, &[], waited);
+        }
+        Err(error) => tracing::warn!(error = %error, "the oldest due domain could not be read"),
+    }
 }
 
 /// The order a run takes its due domains in: organizations in turn, and none with more

@@ -6,7 +6,8 @@ use super::{Conflicts, reread};
 use crate::App;
 use crate::dns::Session;
 use crate::error::ApiError;
-use crate::model::{CheckReport, Domain, DomainState};
+use crate::metrics;
+use crate::model::{CheckReport, Domain, DomainState, EventType};
 use crate::store::{DomainUpdate, StoreError};
 
 /// DNS as the world sees it and, where SES is in use, SES's own view, side by side.
@@ -82,7 +83,10 @@ pub async fn check_and_apply(
             at: now,
         };
         match app.store().update_domain(&current, &update).await {
-            Ok(updated) => return Ok((updated, report)),
+            Ok(updated) => {
+                count_change(&current, &updated);
+                return Ok((updated, report));
+            }
             Err(StoreError::Conflict) => {
                 conflicts.lost().await?;
                 current = reread(app, &current).await?;
@@ -90,4 +94,15 @@ pub async fn check_and_apply(
             Err(other) => return Err(other.into()),
         }
     }
+}
+
+/// Counts what a check changed, by the rule its event follows.
+fn count_change(before: &Domain, after: &Domain) {
+    let metric = match EventType::of_change(&before.state, &after.state) {
+        Some(EventType::Verified) => &metrics::ACTIVATIONS,
+        Some(EventType::Degraded) => &metrics::DEGRADATIONS,
+        Some(EventType::Failed) => &metrics::FAILURES,
+        _ => return,
+    };
+    metrics::count(metric, &[]);
 }

@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod layers;
 mod lists;
+mod metrics;
 mod needs;
 mod outbound;
 mod panics;

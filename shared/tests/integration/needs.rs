@@ -2,7 +2,6 @@
 //! left DNS out but used it would answer 500 in production: every such endpoint is driven
 //! here through an app built without DNS, the way its function builds it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use domains::App;
@@ -12,27 +11,8 @@ use domains::http::Endpoint;
 use domains::model::Timestamp;
 use domains::store::KeyStore;
 use domains::store::MemoryStore;
-use lambda_http::{Body, RequestExt};
+use testkit::api::{json, request};
 use testkit::org;
-
-fn request(key: &str, endpoint: Endpoint, id: Option<&str>, body: &str) -> lambda_http::Request {
-    let (method, route) = endpoint.route();
-    let path = format!(
-        "/api/email/domains{}",
-        route.replace("{id}", id.unwrap_or(""))
-    );
-    let request = lambda_http::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    match id {
-        Some(id) => request.with_path_parameters(HashMap::from([("id".to_owned(), id.to_owned())])),
-        None => request,
-    }
-}
 
 /// Registers `name` with `key`; the new domain's id.
 async fn register(app: &App, key: &str, name: &str) -> String {
@@ -45,14 +25,6 @@ async fn register(app: &App, key: &str, name: &str) -> String {
         .await;
     assert_eq!(response.status(), 201, "{}", json(&response));
     json(&response)["id"].as_str().unwrap().to_owned()
-}
-
-fn json(response: &lambda_http::Response<Body>) -> serde_json::Value {
-    match response.body() {
-        Body::Text(text) => serde_json::from_str(text).unwrap(),
-        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap(),
-        _ => serde_json::Value::Null,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -954,7 +954,38 @@ async fn rate_limit_states_change_only_as_read(backend: Backend) {
     );
 }
 
+/// How far behind the sweep is: the most overdue domain's due time, among due ones only.
+async fn the_oldest_due_domain_is_found(backend: Backend) {
+    let store = backend.fresh_store().await;
+    assert_eq!(store.oldest_due(at(1_000)).await.unwrap(), None);
+    for (name, due) in [
+        ("late.example", 100),
+        ("later.example", 300),
+        ("first.example", -50),
+    ] {
+        store
+            .insert_domain(
+                &pending_domain("org_a", name, at(due)),
+                DefaultChoice::IfNone,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .insert_domain(
+            &pending_domain("org_b", "other.example", at(-20)),
+            DefaultChoice::IfNone,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.oldest_due(at(-100)).await.unwrap(), None);
+    assert_eq!(store.oldest_due(at(-50)).await.unwrap(), Some(at(-50)));
+    assert_eq!(store.oldest_due(at(1_000)).await.unwrap(), Some(at(-50)));
+    assert_eq!(store.due_domains(at(1_000), 10).await.unwrap().len(), 4);
+}
+
 for_each_backend!(
+    the_oldest_due_domain_is_found,
     rate_limit_states_change_only_as_read,
     quotas_hold_at_the_edge_under_concurrency,
     zones_belong_to_one_organization_at_a_time,

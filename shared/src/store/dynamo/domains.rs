@@ -302,6 +302,26 @@ impl DomainStore for DynamoStore {
             .map(|(_, org, id)| (org, id))
             .collect())
     }
+
+    async fn oldest_due(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let firsts = (0..CHECK_SHARDS).map(|shard| async move {
+            let page = self
+                .index_until(shard_key(shard), "<=", now)
+                .limit(1)
+                .projection_expression("#at")
+                .send()
+                .await
+                .map_err(classify)?;
+            Ok::<_, StoreError>(
+                page.items()
+                    .first()
+                    .and_then(|item| opt_str(item, GSI1_SK))
+                    .and_then(|at| Timestamp::parse(&at).ok()),
+            )
+        });
+        let firsts = futures::future::try_join_all(firsts).await?;
+        Ok(firsts.into_iter().flatten().min())
+    }
 }
 
 impl DynamoStore {

@@ -4,13 +4,14 @@
 use async_trait::async_trait;
 
 use super::items::{corrupt, n, opt_json, s};
-use super::{DynamoStore, conflict_unless_met};
+use super::{DynamoStore, classify, conflict_unless_met};
 use crate::model::event::{DELIVERED_KEPT_FOR, LifecycleEvent};
 use crate::model::{DomainName, Timestamp};
 use crate::store::schema::{
-    EVENT_SK_PREFIX, EXPIRES_AT, PK, SK, event_sk, events_pk, legacy_event_sk, legacy_events_pk,
+    EVENT_SK_PREFIX, EVENTS_PK_PREFIX, EXPIRES_AT, LEGACY_EVENTS_PK_PREFIX, PK, SK, event_sk,
+    events_pk, legacy_event_sk, legacy_events_pk,
 };
-use crate::store::{OutboxStore, StoreError};
+use crate::store::{OutboxStore, StoreError, StuckEvents};
 
 #[async_trait]
 impl OutboxStore for DynamoStore {
@@ -71,5 +72,39 @@ impl OutboxStore for DynamoStore {
                 opt_json(item, "event").and_then(|event| event.ok_or_else(|| corrupt("event")))
             })
             .collect()
+    }
+
+    async fn stuck_events(&self, before: Timestamp) -> Result<StuckEvents, StoreError> {
+        let scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "(begins_with(#pk, :outbox) OR begins_with(#pk, :legacy)) \
+                 AND attribute_not_exists(#expires)",
+            )
+            .projection_expression("#event")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#expires", EXPIRES_AT)
+            .expression_attribute_names("#event", "event")
+            .expression_attribute_values(":outbox", s(EVENTS_PK_PREFIX))
+            .expression_attribute_values(":legacy", s(LEGACY_EVENTS_PK_PREFIX));
+        let mut events: Vec<LifecycleEvent> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = scan
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                events.extend(opt_json::<LifecycleEvent>(item, "event")?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(StuckEvents::of(&events, before));
+            }
+        }
     }
 }

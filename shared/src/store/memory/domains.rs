@@ -175,6 +175,14 @@ impl DomainStore for MemoryStore {
             .map(|(_, key)| key.clone())
             .collect())
     }
+
+    async fn oldest_due(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let t = self.tables();
+        Ok(t.domains
+            .values()
+            .filter_map(|d| d.state.next_check_at.filter(|at| *at <= now))
+            .min())
+    }
 }
 
 impl MemoryStore {

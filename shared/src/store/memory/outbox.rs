@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::model::event::{LifecycleEvent, StreamedEvent};
 use crate::model::{DomainName, Timestamp};
-use crate::store::{EventFeed, OutboxStore, StoreError};
+use crate::store::{EventFeed, OutboxStore, StoreError, StuckEvents};
 
 impl MemoryStore {
     /// Reads the outbox in order, as a table's stream would be read: events written from
@@ -47,6 +47,10 @@ impl OutboxStore for MemoryStore {
             .filter(|e| e.detail.domain == name.as_str())
             .cloned()
             .collect())
+    }
+
+    async fn stuck_events(&self, before: Timestamp) -> Result<StuckEvents, StoreError> {
+        Ok(StuckEvents::of(self.tables().outbox.values(), before))
     }
 }
 
