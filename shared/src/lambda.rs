@@ -50,6 +50,7 @@ impl ColdStart for Everything {
     const NEEDS: Needs = Needs {
         dns: true,
         cloud: true,
+        webhooks: false,
     };
 }
 
@@ -58,6 +59,11 @@ impl ColdStart for Everything {
 /// and KMS from the AWS configuration.
 async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
+    let deliverer = if C::NEEDS.webhooks {
+        Some(config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?)
+    } else {
+        None
+    };
     let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
     let mut app = if C::NEEDS.dns {
         App::new(store, clock, config::dns_checker(&[], None)?)
@@ -66,6 +72,9 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     };
     if C::NEEDS.cloud {
         app = app.with_cloud(config::lambda_cloud(&aws));
+    }
+    if let Some(deliverer) = deliverer {
+        app = app.with_deliverer(deliverer);
     }
     if let Some(watch) = config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);

@@ -12,7 +12,7 @@ use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::lambda::{ScheduledEvent, handle_scheduled};
 use domains::model::{Claim, ClaimId, DomainId, DomainName, Region, Timestamp};
-use domains::store::{ClaimStore, DomainStore, KeyStore};
+use domains::store::{ClaimStore, DomainStore, KeyStore, WebhookStore};
 use domains::store::{DefaultChoice, MemoryStore};
 use domains::workflows::sweep::SweepOptions;
 use lambda_http::{Body, Context, LambdaEvent};
@@ -21,6 +21,7 @@ use testkit::{TestDns, org, pending_domain};
 const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
 const EVENT_DOMAIN_ID: &str = "dom_01JDX3M5Q8Z9YV2K7W4T6R0N1B";
 const EVENT_CLAIM_ID: &str = "clm_01JDX3M5Q8Z9YV2K7W4T6R0N1C";
+const EVENT_WEBHOOK_ID: &str = "whk_01JDX3M5Q8Z9YV2K7W4T6R0N1D";
 /// Held by another organization, never verified: what the claim events claim.
 const SQUATTED: &str = "squatted.example";
 
@@ -72,7 +73,67 @@ async fn seeded_app() -> App {
         )],
     );
     let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_secs(2)).recursive();
-    App::new(store, Arc::new(SystemClock), checker)
+    let deliverer = domains::config::deliverer(None, store.as_ref(), Some(""))
+        .await
+        .unwrap();
+    let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_deliverer(deliverer);
+    // An endpoint at a documentation address: the test event is refused, never sent.
+    let created = domains::workflows::webhooks::create(
+        &app,
+        &org("org_events"),
+        domains::workflows::webhooks::NewWebhook {
+            url: "https://192.0.2.10/email-domains".into(),
+            events: None,
+            description: None,
+        },
+    )
+    .await;
+    assert!(created.is_err(), "a documentation address is refused");
+    store
+        .create_webhook(&sample_webhook(&app).await, 10)
+        .await
+        .unwrap();
+    app
+}
+
+/// The events' endpoint, its secret sealed for its id: at a documentation address, so the
+/// test event is refused without a packet sent.
+async fn sample_webhook(app: &App) -> domains::model::webhook::Webhook {
+    use domains::model::webhook::{Webhook, WebhookSecret, WebhookStatus, subscribable_types};
+    let id = domains::model::WebhookId::parse(EVENT_WEBHOOK_ID).unwrap();
+    let (_, secret) = domains::outbox::webhooks::signature::new_secret();
+    let sealed = app
+        .deliverer()
+        .unwrap()
+        .sealer()
+        .seal(
+            &secret,
+            domains::aws::SealContext::Webhook { webhook_id: &id },
+        )
+        .await
+        .unwrap();
+    let now = Timestamp::from_unix(1_704_873_600);
+    Webhook {
+        id,
+        org_id: org("org_events"),
+        url: "https://192.0.2.10/email-domains".into(),
+        events: subscribable_types()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        description: None,
+        status: WebhookStatus::Enabled,
+        secrets: vec![WebhookSecret {
+            sealed,
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+        updated_at: now,
+        failing_since: None,
+        disabled_reason: None,
+        version: 1,
+    }
 }
 
 /// The sample scheduled event through the sweep function's handler, with the invocation's
@@ -175,7 +236,10 @@ async fn every_sample_event_is_served_by_its_function() {
             other => panic!("{name}: unexpected body {other:?}"),
         };
         let expected = match endpoint {
-            Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim => 201,
+            Endpoint::Register
+            | Endpoint::OpenClaim
+            | Endpoint::VerifyClaim
+            | Endpoint::CreateWebhook => 201,
             Endpoint::RotateDkim => 202,
             _ => 200,
         };
@@ -203,6 +267,29 @@ async fn every_sample_event_is_served_by_its_function() {
                 assert_eq!(json["dkimRotation"]["status"], "pending", "{body}");
                 assert_eq!(json["dkimRotation"]["previousSelector"], "dkim20240110");
             }
+            Endpoint::ListWebhooks => assert_eq!(json["total"], 1, "{body}"),
+            Endpoint::CreateWebhook => {
+                assert!(
+                    json["secret"].as_str().unwrap().starts_with("whsec_"),
+                    "{body}"
+                );
+                assert_eq!(json["events"].as_array().unwrap().len(), 2, "{body}");
+            }
+            Endpoint::GetWebhook | Endpoint::DeleteWebhook => {
+                assert!(body.contains(EVENT_WEBHOOK_ID), "{body}")
+            }
+            Endpoint::UpdateWebhook => assert_eq!(json["status"], "disabled", "{body}"),
+            Endpoint::RotateWebhookSecret => {
+                assert!(
+                    json["secret"].as_str().unwrap().starts_with("whsec_"),
+                    "{body}"
+                )
+            }
+            Endpoint::TestWebhook => {
+                assert_eq!(json["type"], "webhook.test", "{body}");
+                assert_eq!(json["outcome"], "refused", "{body}");
+            }
+            Endpoint::ListWebhookDeliveries => assert!(json["deliveries"].is_array(), "{body}"),
         }
         seen.push(endpoint);
     }
@@ -224,10 +311,9 @@ fn cargo_lambda_routes_match_the_endpoints() {
     let router = &manifest["workspace"]["metadata"]["lambda"]["watch"]["router"];
     let mut routes = 0;
     for endpoint in Endpoint::ALL {
-        let (method, suffix) = endpoint.route();
-        let path = format!("{}{suffix}", domains::http::BASE_PATH);
+        let (method, path) = endpoint.route();
         let entries = router
-            .get(&path)
+            .get(path)
             .and_then(toml::Value::as_array)
             .unwrap_or_else(|| panic!("no route for {path}"));
         let function = entries
