@@ -19,3 +19,4 @@ mod panics;
 mod store;
 mod sweep;
 mod verify;
+mod webhooks;
