@@ -206,7 +206,7 @@ impl EventSink for Discard {
 
 /// The local server over a fresh store, delivering webhooks in process as `serve` does,
 /// endpoints allowed in `allow` only.
-async fn server(backend: Backend, allow: &str) -> TestApp {
+pub(crate) async fn server(backend: Backend, allow: &str) -> TestApp {
     let (store, feed) = crate::harness::store_with_feed(backend).await;
     let deliverer = domains::config::deliverer(None, store.as_ref(), Some(allow))
         .await
@@ -554,4 +554,107 @@ async fn a_retried_create_is_replayed() {
     assert_eq!(first, again);
     let listed = app.as_a(Method::GET, HOOKS, None).await;
     assert_eq!(listed.body["total"], 1);
+}
+
+/// Every webhook operation's answers, successes and errors, are what `docs/openapi.yaml`
+/// documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_answers_match_the_openapi_document() {
+    let spec = crate::openapi::Spec::load();
+    let app = server(Backend::Memory, "127.0.0.0/8").await;
+    let receiver = Receiver::start("127.0.0.1").await;
+    let item = "/api/email/webhooks/{id}";
+    let created = app
+        .as_a(
+            Method::POST,
+            HOOKS,
+            Some(json!({ "url": receiver.url, "description": "spec" })),
+        )
+        .await;
+    spec.check(&Method::POST, HOOKS, &created);
+    let hook = id_of(&created.body);
+    let one = format!("{HOOKS}/{hook}");
+    let unknown = format!("{HOOKS}/whk_01HQ3K5N8X9Y2Z3A4B5C6D7E8F");
+    let cases: Vec<(Method, &str, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            HOOKS,
+            HOOKS.into(),
+            Some(json!({ "url": "ftp://x.example/" })),
+        ),
+        (Method::GET, HOOKS, HOOKS.into(), None),
+        (Method::GET, HOOKS, format!("{HOOKS}?limit=0"), None),
+        (Method::GET, item, one.clone(), None),
+        (Method::GET, item, unknown.clone(), None),
+        (
+            Method::PATCH,
+            item,
+            one.clone(),
+            Some(json!({ "events": ["domain.verified"] })),
+        ),
+        (Method::PATCH, item, one.clone(), Some(json!({}))),
+        (
+            Method::PATCH,
+            item,
+            unknown.clone(),
+            Some(json!({ "status": "enabled" })),
+        ),
+        (
+            Method::POST,
+            "/api/email/webhooks/{id}/test",
+            format!("{one}/test"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/email/webhooks/{id}/test",
+            format!("{unknown}/test"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/email/webhooks/{id}/secret/rotate",
+            format!("{one}/secret/rotate"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/email/webhooks/{id}/deliveries",
+            format!("{one}/deliveries"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/email/webhooks/{id}/deliveries",
+            format!("{one}/deliveries?limit=500"),
+            None,
+        ),
+        (Method::DELETE, item, one.clone(), None),
+        (Method::DELETE, item, one.clone(), None),
+    ];
+    for (method, template, path, body) in cases {
+        let reply = app.as_a(method.clone(), &path, body).await;
+        spec.check(&method, template, &reply);
+    }
+    for n in 0..10 {
+        app.as_a(
+            Method::POST,
+            HOOKS,
+            Some(json!({ "url": format!("https://203.0.114.{n}/") })),
+        )
+        .await;
+    }
+    let over = app
+        .as_a(
+            Method::POST,
+            HOOKS,
+            Some(json!({ "url": "https://203.0.114.50/" })),
+        )
+        .await;
+    spec.check(&Method::POST, HOOKS, &over);
+    let page = app
+        .as_a(Method::GET, &format!("{HOOKS}?limit=3"), None)
+        .await;
+    spec.check(&Method::GET, HOOKS, &page);
+    assert!(page.body["nextCursor"].is_string());
 }
