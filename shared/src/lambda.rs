@@ -17,6 +17,7 @@ use crate::config;
 use crate::http::{Handler, Needs};
 use crate::metrics;
 use crate::outbox::publish_batch;
+use crate::outbox::webhooks::{Deliverer, Invocation, handle_invocation};
 use crate::store::DynamoStore;
 use crate::telemetry;
 use crate::workflows::sweep::{SweepOptions, SweepSummary, sweep};
@@ -123,6 +124,27 @@ pub async fn run_publisher() -> Result<(), Error> {
         }
         .instrument(span)
     }))
+    .await
+}
+
+/// What `deliver-webhooks` builds at its cold start: the table, and the deliverer (its
+/// secrets opened with KMS, `DKIM_KMS_KEY_ID`; addresses under `WEBHOOK_ALLOW_NETWORKS`).
+pub async fn webhook_deliverer_from_env() -> Result<(DynamoStore, Deliverer), Error> {
+    let (aws, store) = table_from_env().await?;
+    let deliverer = config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?;
+    Ok((store, deliverer))
+}
+
+/// Delivers to webhook endpoints until the runtime stops: the lifecycle events of each
+/// batch from its queue, and the retries due at each tick of its schedule.
+pub async fn run_webhook_deliverer() -> Result<(), Error> {
+    let (store, deliverer) = webhook_deliverer_from_env().await?;
+    let (store, deliverer) = (&store, &deliverer);
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Invocation>| async move {
+            Ok::<_, Error>(handle_invocation(deliverer, store, &SystemClock, event.payload).await)
+        },
+    ))
     .await
 }
 

@@ -214,6 +214,46 @@ async fn the_stream_sample_event_publishes_its_outbox_item() {
     assert_eq!(kept[0].detail.domain, "yourcompany.com");
 }
 
+/// The queue's sample message (a lifecycle event as the bus's rule delivers it) fanned out
+/// to the organization's endpoint: one attempt, logged (refused: its address is a
+/// documentation one, so nothing is sent).
+#[tokio::test]
+async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
+    let text = std::fs::read_to_string(events_dir().join("deliver-webhooks.json")).unwrap();
+    let invocation: domains::outbox::webhooks::Invocation = serde_json::from_str(&text).unwrap();
+    let app = seeded_app().await;
+    let answer = domains::outbox::webhooks::handle_invocation(
+        app.deliverer().unwrap(),
+        app.store(),
+        &SystemClock,
+        invocation,
+    )
+    .await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    let id = domains::model::WebhookId::parse(EVENT_WEBHOOK_ID).unwrap();
+    let log = app.store().recent_attempts(&id, 10).await.unwrap();
+    assert_eq!(log.len(), 2, "the attempt and its first retry: {log:#?}");
+    assert!(log.iter().all(|a| a.event_type == "domain.verified"));
+    assert_eq!(log[1].event_id, "evt_01JDX3M5Q8Z9YV2K7W4T6R0N1E");
+    // A schedule's tick: nothing due yet.
+    let tick: domains::outbox::webhooks::Invocation = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap(),
+    )
+    .unwrap();
+    let answer = domains::outbox::webhooks::handle_invocation(
+        app.deliverer().unwrap(),
+        app.store(),
+        &SystemClock,
+        tick,
+    )
+    .await;
+    assert_eq!(answer["attempts"], 0, "{answer}");
+}
+
 #[tokio::test]
 async fn every_sample_event_is_served_by_its_function() {
     let mut seen = Vec::new();
@@ -222,7 +262,7 @@ async fn every_sample_event_is_served_by_its_function() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let Some(endpoint) = Endpoint::from_function_name(&name) else {
             assert!(
-                ["sweep-domains", "publish-events"].contains(&name.as_str()),
+                ["sweep-domains", "publish-events", "deliver-webhooks"].contains(&name.as_str()),
                 "events/{name}.json names no function"
             );
             continue;

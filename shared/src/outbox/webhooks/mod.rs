@@ -410,3 +410,80 @@ pub async fn deliver_due_forever(
         }
     }
 }
+
+/// What the delivering function is given: a batch from its queue (lifecycle events as
+/// the bus delivers them), or its schedule's tick (due retries).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Queue {
+        #[serde(rename = "Records")]
+        records: Vec<QueueRecord>,
+    },
+    Schedule(serde_json::Value),
+}
+
+/// One message of an SQS batch: its id (to name it for redelivery) and body.
+#[derive(Debug, serde::Deserialize)]
+pub struct QueueRecord {
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The delivering function's work for one invocation. A queue batch: each event fanned
+/// out; a message whose event could not be fanned out (the store failed) is named in
+/// `batchItemFailures` for SQS to deliver again; one that is not a lifecycle event is
+/// dropped with a log line (it would never become one). When an attempt failed, the first
+/// retry (5 s) is made here rather than left to the schedule (every minute). A schedule's
+/// tick: the retries due now.
+pub async fn handle_invocation(
+    deliverer: &Deliverer,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    invocation: Invocation,
+) -> serde_json::Value {
+    match invocation {
+        Invocation::Queue { records } => {
+            let mut failures = Vec::new();
+            let mut any_failed = false;
+            for record in records {
+                let Some(event) = WebhookEvent::from_bus(&record.body) else {
+                    tracing::warn!(
+                        message_id = record.message_id,
+                        "queue message is not a lifecycle event; dropped"
+                    );
+                    continue;
+                };
+                match deliverer.fan_out(store, clock, &event).await {
+                    Ok(attempts) => {
+                        any_failed |= attempts.iter().any(|a| a.outcome != Outcome::Delivered)
+                    }
+                    Err(error) => {
+                        tracing::warn!(event_id = event.id, error = %error, "fan-out failed; the message comes again");
+                        failures.push(json!({ "itemIdentifier": record.message_id }));
+                    }
+                }
+            }
+            if any_failed {
+                tokio::time::sleep(FIRST_RETRY_IN_PROCESS).await;
+                if let Err(error) = deliverer.deliver_due(store, clock).await {
+                    tracing::warn!(error = %error, "due retries could not be read; the schedule makes them");
+                }
+            }
+            json!({ "batchItemFailures": failures })
+        }
+        Invocation::Schedule(_) => match deliverer.deliver_due(store, clock).await {
+            Ok(made) => json!({ "attempts": made }),
+            Err(error) => {
+                tracing::warn!(error = %error, "due retries could not be read");
+                json!({ "attempts": 0, "error": error.to_string() })
+            }
+        },
+    }
+}
+
+/// The wait before the first retry, made in the invocation that failed (the schedule's
+/// minute would make it late).
+const FIRST_RETRY_IN_PROCESS: std::time::Duration = std::time::Duration::from_secs(5);
