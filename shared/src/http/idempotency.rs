@@ -199,3 +199,107 @@ fn replay(kept: KeptResponse) -> Response {
         .insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::RequestExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn request_with(keys: &[&[u8]], id: Option<&str>, body: &str) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/api/email/domains");
+        for key in keys {
+            builder = builder.header(HEADER, HeaderValue::from_bytes(key).unwrap());
+        }
+        let request = builder.body(Body::Text(body.to_owned())).unwrap();
+        match id {
+            Some(id) => request.with_path_parameters(std::collections::HashMap::from([(
+                "id".to_owned(),
+                id.to_owned(),
+            )])),
+            None => request,
+        }
+    }
+
+    /// The rule, written out once more: what `key` must accept.
+    fn acceptable(bytes: &[u8]) -> bool {
+        !bytes.is_empty()
+            && bytes.len() <= MAX_KEY_LEN
+            && bytes.iter().all(|b| (b' '..=b'~').contains(b))
+            && bytes[0] != b' '
+            && bytes[bytes.len() - 1] != b' '
+    }
+
+    #[test]
+    fn keys_at_the_edges() {
+        let longest = [b'k'; MAX_KEY_LEN];
+        let accepted: [&[u8]; 4] = [b"k", &longest, b"a b", b"~!\"#"];
+        for given in accepted {
+            let request = request_with(&[given], None, "");
+            assert_eq!(key(&request).unwrap().map(str::as_bytes), Some(given));
+        }
+        let too_long = [b'k'; MAX_KEY_LEN + 1];
+        let refused: [&[u8]; 5] = [b"", &too_long, b" a", b"a ", b"caf\xc3\xa9"];
+        for given in refused {
+            let request = request_with(&[given], None, "");
+            assert!(
+                matches!(key(&request), Err(ApiError::Validation(_))),
+                "{given:?}"
+            );
+        }
+        assert_eq!(key(&request_with(&[], None, "")).unwrap(), None);
+        let twice = request_with(&[b"a", b"a"], None, "");
+        assert!(matches!(key(&twice), Err(ApiError::Validation(_))));
+    }
+
+    #[test]
+    fn the_same_request_is_the_same_endpoint_id_and_body() {
+        let print = |endpoint, id, body| fingerprint(endpoint, &request_with(&[], id, body));
+        let base = print(Endpoint::Register, None, r#"{"domain":"a.example"}"#);
+        assert_eq!(
+            base,
+            print(Endpoint::Register, None, r#"{"domain":"a.example"}"#)
+        );
+        let others = [
+            print(Endpoint::Register, None, r#"{"domain": "a.example"}"#),
+            print(Endpoint::OpenClaim, None, r#"{"domain":"a.example"}"#),
+            print(
+                Endpoint::RotateDkim,
+                Some("dom_1"),
+                r#"{"domain":"a.example"}"#,
+            ),
+        ];
+        assert!(others.iter().all(|other| *other != base));
+        // Where one part ends and the next begins is part of the fingerprint.
+        assert_ne!(
+            print(Endpoint::VerifyClaim, Some("ab"), "c"),
+            print(Endpoint::VerifyClaim, Some("a"), "bc")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_bytes_are_judged_by_the_rule_without_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            // Bytes no header may hold never reach a handler; the rest are judged.
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let request = request_with(&[value.as_bytes()], None, "");
+                let judged = key(&request);
+                prop_assert_eq!(judged.is_ok(), acceptable(value.as_bytes()), "{:?}", value);
+                if let Ok(Some(text)) = judged {
+                    prop_assert_eq!(text.as_bytes(), value.as_bytes());
+                }
+            }
+        }
+
+        #[test]
+        fn fingerprints_differ_when_bodies_do(a in ".{0,64}", b in ".{0,64}") {
+            let print = |body: &str| fingerprint(Endpoint::Register, &request_with(&[], None, body));
+            prop_assert_eq!(print(&a) == print(&b), a == b);
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Request bodies and path parameters are read from the network: whatever arrives, every
-//! endpoint answers with the contract's shapes and never a 5xx (or a panic).
+//! Request bodies, path parameters and `Idempotency-Key`s are read from the network:
+//! whatever arrives, every endpoint answers with the contract's shapes and never a 5xx (or
+//! a panic).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -13,6 +14,7 @@ use domains::http::Endpoint;
 use domains::model::Timestamp;
 use domains::store::KeyStore;
 use domains::store::MemoryStore;
+use lambda_http::http::HeaderValue;
 use lambda_http::{Body, RequestExt};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -93,13 +95,33 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
     proptest::sample::select(Endpoint::ALL.to_vec())
 }
 
-fn request(endpoint: Endpoint, key: &str, id: &str, body: Vec<u8>) -> lambda_http::Request {
+/// An `Idempotency-Key`: none, a few that repeat across cases (so replays and reuse
+/// happen), or any bytes a header can hold.
+fn idempotency_key() -> impl Strategy<Value = Option<Vec<u8>>> {
+    proptest::option::of(prop_oneof![
+        proptest::sample::select(vec![b"k1".to_vec(), b"k2".to_vec()]),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    ])
+}
+
+fn request(
+    endpoint: Endpoint,
+    key: &str,
+    id: &str,
+    body: Vec<u8>,
+    idempotency_key: Option<Vec<u8>>,
+) -> lambda_http::Request {
     let (method, _) = endpoint.route();
-    lambda_http::http::Request::builder()
+    let mut builder = lambda_http::http::Request::builder()
         .method(method)
         .uri("/api/email/domains")
         .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    // Bytes no header may hold never reach a handler.
+    if let Some(value) = idempotency_key.and_then(|k| HeaderValue::from_bytes(&k).ok()) {
+        builder = builder.header("idempotency-key", value);
+    }
+    builder
         .body(Body::from(body))
         .unwrap()
         .with_path_parameters(HashMap::from([("id".to_owned(), id.to_owned())]))
@@ -113,11 +135,12 @@ proptest! {
         endpoint in endpoint(),
         id in prop_oneof![".{0,40}", "(dom|clm|whk)_[0-9A-Z]{26}"],
         body in body(),
+        idempotency_key in idempotency_key(),
     ) {
         let world = world();
         let response = world
             .runtime
-            .block_on(world.app.handle(endpoint, request(endpoint, &world.key, &id, body)));
+            .block_on(world.app.handle(endpoint, request(endpoint, &world.key, &id, body, idempotency_key)));
         let status = response.status().as_u16();
         prop_assert!(status < 500, "{endpoint:?}: {status} {:?}", response.body());
         let text = match response.body() {
