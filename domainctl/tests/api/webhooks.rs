@@ -28,7 +28,7 @@ const HOOKS: &str = "/api/email/webhooks";
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Captured {
+pub(crate) struct Captured {
     headers: Vec<(String, String)>,
     body: String,
 }
@@ -58,8 +58,8 @@ struct ReceiverState {
 }
 
 /// An HTTP receiver on a loopback address: it keeps every request and answers as scripted.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     state: Arc<ReceiverState>,
 }
 
@@ -90,7 +90,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(ip: &str) -> Self {
+    pub(crate) async fn start(ip: &str) -> Self {
         let state = Arc::new(ReceiverState::default());
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 0))
@@ -112,7 +112,7 @@ impl Receiver {
             .extend(answers.iter().cloned());
     }
 
-    fn got(&self) -> Vec<Captured> {
+    pub(crate) fn got(&self) -> Vec<Captured> {
         self.state.got.lock().unwrap().clone()
     }
 
@@ -186,7 +186,7 @@ fn verify(secret: &str, deliveries: &[Captured]) -> Vec<Result<Value, String>> {
 
 /// Asserts the library accepts every delivery under `secret`; their payloads.
 #[track_caller]
-fn verified(secret: &str, deliveries: &[Captured]) -> Vec<Value> {
+pub(crate) fn verified(secret: &str, deliveries: &[Captured]) -> Vec<Value> {
     verify(secret, deliveries)
         .into_iter()
         .enumerate()
