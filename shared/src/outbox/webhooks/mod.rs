@@ -1,6 +1,6 @@
 //! Delivery to organizations' webhook endpoints, the Standard Webhooks way: each event
 //! fanned out to the endpoints that want it, signed by every secret that signs, at least
-//! once, retried on the schedule ([`RETRY_SCHEDULE`]) until delivered or spent, every
+//! once, retried on the schedule ([`crate::model::webhook::RETRY_SCHEDULE`]) until delivered or spent, every
 //! attempt in the endpoint's log, and an endpoint failing for [`DISABLE_AFTER`] disabled.
 //!
 //! The same code runs in the delivering function (events from a queue, due retries on a
