@@ -1,7 +1,8 @@
 //! Delivery to organizations' webhook endpoints, the Standard Webhooks way: each event
 //! fanned out to the endpoints that want it, signed by every secret that signs, at least
-//! once, retried on the schedule ([`crate::model::webhook::RETRY_SCHEDULE`]) until delivered or spent, every
-//! attempt in the endpoint's log, and an endpoint failing for [`DISABLE_AFTER`] disabled.
+//! once, retried on the schedule ([`crate::model::webhook::RETRY_SCHEDULE`]) until
+//! delivered or spent, every attempt in the endpoint's log, and an endpoint failing for
+//! [`DISABLE_AFTER`] disabled.
 //!
 //! The same code runs in the delivering function (events from a queue, due retries on a
 //! schedule) and in the local server (events from its publisher, due retries every
