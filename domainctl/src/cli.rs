@@ -40,6 +40,11 @@ pub enum Command {
         /// Default: DNS_ALLOW_NETWORKS, else none.
         #[arg(long = "dns-allow-networks", value_name = "CIDRS")]
         dns_allow_networks: Option<String>,
+        /// Networks besides the public Internet where webhook endpoints may be (plain http
+        /// is allowed into these only), as comma-separated CIDRs (e.g. 127.0.0.0/8 for a
+        /// receiver on this machine). Default: WEBHOOK_ALLOW_NETWORKS, else none.
+        #[arg(long = "webhook-allow-networks", value_name = "CIDRS")]
+        webhook_allow_networks: Option<String>,
         /// Also run the sweep every this many seconds (off by default).
         #[arg(long, value_name = "SECONDS")]
         sweep_every: Option<u64>,

@@ -59,6 +59,7 @@ pub async fn run(addr: SocketAddr, dns: Vec<SocketAddr>) -> Result<(), String> {
         api_keys: Vec::new(),
         dns,
         dns_allow_networks: None,
+        webhook_allow_networks: None,
         sweep_every: None,
         zones: vec![(zone, OrgId::parse("org_local").expect("valid id"))],
     };

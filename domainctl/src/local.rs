@@ -11,6 +11,7 @@ use domains::aws::EventSink;
 use domains::clock::{Clock, SystemClock};
 use domains::model::{OrgId, ZoneId};
 use domains::outbox::publish_forever;
+use domains::outbox::webhooks::{FanOut, deliver_due_forever};
 use domains::store::EventFeed;
 use domains::store::{Store, StoreError};
 use domains::workflows::sweep::{SweepOptions, sweep};
@@ -35,6 +36,8 @@ pub struct Options {
     pub dns: Vec<SocketAddr>,
     /// `--dns-allow-networks`; `None` leaves it to `DNS_ALLOW_NETWORKS`.
     pub dns_allow_networks: Option<String>,
+    /// `--webhook-allow-networks`; `None` leaves it to `WEBHOOK_ALLOW_NETWORKS`.
+    pub webhook_allow_networks: Option<String>,
     pub sweep_every: Option<u64>,
     pub zones: Vec<(ZoneId, OrgId)>,
 }
@@ -126,7 +129,33 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
         println!("try: curl -H 'Authorization: Bearer {}' {base}", key.key);
     }
 
-    let mut app = App::new(store, Arc::new(SystemClock), dns).with_cloud(cloud);
+    let deliverer = domains::config::deliverer(
+        cloud.sealer.clone(),
+        store.as_ref(),
+        options.webhook_allow_networks.as_deref(),
+    )
+    .await?;
+    println!(
+        "webhooks: delivered from this process ({}; secrets sealed {})",
+        match deliverer.outbound().policy().networks() {
+            [] => "public addresses only, https".to_owned(),
+            nets => format!(
+                "also {} (plain http allowed there)",
+                nets.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        if cloud.sealer.is_some() {
+            "with KMS"
+        } else {
+            "with a key kept in the store (local only)"
+        }
+    );
+    let mut app = App::new(store, Arc::new(SystemClock), dns)
+        .with_cloud(cloud)
+        .with_deliverer(deliverer.clone());
     if let Some(watch) = domains::config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);
     }
@@ -136,12 +165,21 @@ pub async fn serve(options: Options, backing: Backing) -> Result<(), String> {
     if let Some(rate) = domains::config::verify_rate_from_env()? {
         app = app.with_verify_rate(rate);
     }
+    let store: Arc<dyn Store> = app.store_arc();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if let Some((feed, sink, _)) = backing.events {
         let app = app.clone();
-        tokio::spawn(async move {
-            publish_forever(app.store(), &SystemClock, feed, sink.as_ref()).await
-        });
+        // Each event the sink takes is fanned out to its webhooks, as the bus's rule does
+        // deployed.
+        let sink = FanOut {
+            inner: sink,
+            deliverer: deliverer.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        tokio::spawn(async move { publish_forever(app.store(), &SystemClock, feed, &sink).await });
     }
+    tokio::spawn(deliver_due_forever(deliverer, store, clock));
     if let Some(seconds) = options.sweep_every.filter(|s| *s > 0) {
         println!("sweep: every {seconds} s");
         let app = app.clone();

@@ -42,6 +42,7 @@ async fn run(command: Command) -> Result<(), String> {
             api_keys,
             dns,
             dns_allow_networks,
+            webhook_allow_networks,
             sweep_every,
             zones,
         } => {
@@ -50,6 +51,7 @@ async fn run(command: Command) -> Result<(), String> {
                 api_keys,
                 dns,
                 dns_allow_networks,
+                webhook_allow_networks,
                 sweep_every,
                 zones,
             };

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use domains::App;
 use domains::error::ApiError;
-use domains::http::{BASE_PATH, Endpoint, MAX_BODY_BYTES, error_response};
+use domains::http::{Endpoint, MAX_BODY_BYTES, error_response};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::{Body, RequestExt};
 use tokio::net::TcpListener;
@@ -20,12 +20,12 @@ pub fn router(app: App) -> Router {
     Endpoint::ALL
         .into_iter()
         .fold(Router::new(), |router, endpoint| {
-            let (method, suffix) = endpoint.route();
+            let (method, path) = endpoint.route();
             let filter =
                 MethodFilter::try_from(method.parse::<axum::http::Method>().expect("valid method"))
                     .expect("standard method");
             router.route(
-                &format!("{BASE_PATH}{suffix}"),
+                path,
                 on(
                     filter,
                     move |state: State<App>,

@@ -27,6 +27,8 @@ struct Inner {
     dkim_retire_after: time::Duration,
     /// Verifies an organization may ask for a minute (`VERIFY_RATE`).
     verify_rate: u32,
+    /// What sends to webhook endpoints and seals their secrets, where the host built it.
+    deliverer: Option<crate::outbox::webhooks::Deliverer>,
     /// The store's cursor key, read the first time a list needs it.
     cursor_key: tokio::sync::OnceCell<[u8; 32]>,
     #[cfg(feature = "fault-injection")]
@@ -55,6 +57,7 @@ impl App {
                 watch: crate::model::WATCH_INTERVAL,
                 dkim_retire_after: crate::model::DKIM_RETIRE_AFTER,
                 verify_rate: crate::model::DEFAULT_VERIFY_RATE,
+                deliverer: None,
                 cursor_key: tokio::sync::OnceCell::new(),
                 #[cfg(feature = "fault-injection")]
                 faults: None,
@@ -85,6 +88,19 @@ impl App {
     /// Allows an organization `per_minute` verifies a minute instead of 60.
     pub fn with_verify_rate(self, per_minute: u32) -> Self {
         self.rebuilt(|inner| inner.verify_rate = per_minute)
+    }
+
+    /// Turns webhooks on: endpoints' secrets sealed, and test events sent, by `deliverer`.
+    pub fn with_deliverer(self, deliverer: crate::outbox::webhooks::Deliverer) -> Self {
+        self.rebuilt(|inner| inner.deliverer = Some(deliverer))
+    }
+
+    /// What sends to webhook endpoints; a function built without it answers `503` to the
+    /// endpoints that need it (a host that has not configured webhooks).
+    pub fn deliverer(&self) -> Result<&crate::outbox::webhooks::Deliverer, crate::ApiError> {
+        self.inner.deliverer.as_ref().ok_or_else(|| {
+            crate::ApiError::Unavailable("webhooks are not configured on this host".into())
+        })
     }
 
     /// Verifies an organization may ask for a minute.
@@ -127,6 +143,11 @@ impl App {
 
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// The store, shared: for work a host runs beside the requests.
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
     }
 
     pub fn auth(&self) -> &Authenticator {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::aws::{Cloud, Kms, Route53, SesV2};
+use crate::aws::{Cloud, KeySealer, Kms, LocalSealer, Route53, SesV2};
 use crate::dns::DnsChecker;
 use crate::dns::check::{DEFAULT_TIMEOUT, parse_nameservers};
 use crate::dns::policy::AddressPolicy;
-use crate::store::DynamoStore;
+use crate::outbox::webhooks::{Deliverer, Outbound};
+use crate::store::{DynamoStore, Store};
 use crate::workflows::sweep::SweepOptions;
 
 /// Name of the DynamoDB table. Required in Lambda; in the local server its presence
@@ -232,4 +233,35 @@ pub fn sweep_options_from_env() -> SweepOptions {
 /// The log filter's directives: `RUST_LOG`, else `default`.
 pub fn log_spec_from_env(default: &str) -> String {
     std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned())
+}
+
+/// Networks besides the public Internet where webhook endpoints may be (comma-separated
+/// CIDRs); plain `http` is allowed into these only. Empty or unset: none.
+pub const WEBHOOK_ALLOW_NETWORKS_VAR: &str = "WEBHOOK_ALLOW_NETWORKS";
+
+/// What delivers webhooks: the outbound client under the networks `allow` names (the
+/// command line's), else `WEBHOOK_ALLOW_NETWORKS`'s; secrets sealed by `kms` where a host
+/// has it, else (local hosts) by a key derived from the store's own.
+pub async fn deliverer(
+    kms: Option<Arc<dyn KeySealer>>,
+    store: &dyn Store,
+    allow: Option<&str>,
+) -> Result<Deliverer, String> {
+    let allow = match allow {
+        Some(list) => list.to_owned(),
+        None => std::env::var(WEBHOOK_ALLOW_NETWORKS_VAR).unwrap_or_default(),
+    };
+    let policy = AddressPolicy::parse(&allow)
+        .map_err(|why| format!("{WEBHOOK_ALLOW_NETWORKS_VAR}: {why}"))?;
+    let sealer = match kms {
+        Some(kms) => kms,
+        None => {
+            let key = store
+                .cursor_key()
+                .await
+                .map_err(|e| format!("cannot read the store's key for webhook secrets: {e}"))?;
+            Arc::new(LocalSealer::derived_from(&key)) as Arc<dyn KeySealer>
+        }
+    };
+    Ok(Deliverer::new(Outbound::new(policy)?, sealer))
 }

@@ -25,6 +25,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(digest(&SHA256, data))
 }
 
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut tag = [0u8; 32];
+    tag.copy_from_slice(aws_lc_rs::hmac::sign(&key, data).as_ref());
+    tag
+}
+
 /// Why a secret could not be sealed or opened; never which part was wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -74,6 +82,15 @@ mod tests {
         let a = random_token();
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token());
+    }
+
+    #[test]
+    fn hmac_known_answer() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

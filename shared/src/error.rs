@@ -23,6 +23,13 @@ pub enum ApiError {
     NameReserved(String),
     #[error("claim not found")]
     ClaimNotFound,
+    #[error("webhook endpoint not found")]
+    WebhookNotFound,
+    #[error(
+        "this organization holds {0} webhook endpoints, the most it may; delete one, or \
+         subscribe an existing endpoint to more events"
+    )]
+    WebhookLimitReached(u64),
     #[error("{0}")]
     ClaimNotAllowed(String),
     #[error("domain has {0} inbox(es); delete them first")]
@@ -71,8 +78,10 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::DomainInvalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
-            ApiError::DomainNotFound | ApiError::ClaimNotFound => StatusCode::NOT_FOUND,
+            ApiError::QuotaExceeded(_) | ApiError::WebhookLimitReached(_) => StatusCode::FORBIDDEN,
+            ApiError::DomainNotFound | ApiError::ClaimNotFound | ApiError::WebhookNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::DomainExists(_)
             | ApiError::NameReserved(_)
             | ApiError::ClaimNotAllowed(_)
@@ -103,6 +112,8 @@ impl ApiError {
                 "DOMAIN_EXISTS"
             }
             ApiError::ClaimNotFound => "CLAIM_NOT_FOUND",
+            ApiError::WebhookNotFound => "WEBHOOK_NOT_FOUND",
+            ApiError::WebhookLimitReached(_) => "WEBHOOK_LIMIT_REACHED",
             ApiError::ClaimNotAllowed(_) => "CLAIM_NOT_ALLOWED",
             ApiError::DnsZoneNotFound(_) => "DNS_ZONE_NOT_FOUND",
             ApiError::DnsRecordConflict(_) => "DNS_RECORD_CONFLICT",

@@ -17,6 +17,7 @@ use crate::config;
 use crate::http::{Handler, Needs};
 use crate::metrics;
 use crate::outbox::publish_batch;
+use crate::outbox::webhooks::{Deliverer, Invocation, handle_invocation};
 use crate::store::DynamoStore;
 use crate::telemetry;
 use crate::workflows::sweep::{SweepOptions, SweepSummary, sweep};
@@ -50,6 +51,7 @@ impl ColdStart for Everything {
     const NEEDS: Needs = Needs {
         dns: true,
         cloud: true,
+        webhooks: false,
     };
 }
 
@@ -58,6 +60,11 @@ impl ColdStart for Everything {
 /// and KMS from the AWS configuration.
 async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
+    let deliverer = if C::NEEDS.webhooks {
+        Some(config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?)
+    } else {
+        None
+    };
     let (store, clock) = (Arc::new(store), Arc::new(SystemClock));
     let mut app = if C::NEEDS.dns {
         App::new(store, clock, config::dns_checker(&[], None)?)
@@ -66,6 +73,9 @@ async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     };
     if C::NEEDS.cloud {
         app = app.with_cloud(config::lambda_cloud(&aws));
+    }
+    if let Some(deliverer) = deliverer {
+        app = app.with_deliverer(deliverer);
     }
     if let Some(watch) = config::watch_interval_from_env()? {
         app = app.with_watch_interval(watch);
@@ -114,6 +124,27 @@ pub async fn run_publisher() -> Result<(), Error> {
         }
         .instrument(span)
     }))
+    .await
+}
+
+/// What `deliver-webhooks` builds at its cold start: the table, and the deliverer (its
+/// secrets opened with KMS, `DKIM_KMS_KEY_ID`; addresses under `WEBHOOK_ALLOW_NETWORKS`).
+pub async fn webhook_deliverer_from_env() -> Result<(DynamoStore, Deliverer), Error> {
+    let (aws, store) = table_from_env().await?;
+    let deliverer = config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?;
+    Ok((store, deliverer))
+}
+
+/// Delivers to webhook endpoints until the runtime stops: the lifecycle events of each
+/// batch from its queue, and the retries due at each tick of its schedule.
+pub async fn run_webhook_deliverer() -> Result<(), Error> {
+    let (store, deliverer) = webhook_deliverer_from_env().await?;
+    let (store, deliverer) = (&store, &deliverer);
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Invocation>| async move {
+            Ok::<_, Error>(handle_invocation(deliverer, store, &SystemClock, event.payload).await)
+        },
+    ))
     .await
 }
 

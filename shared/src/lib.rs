@@ -5,7 +5,8 @@
 //! - [`http`]: one thin handler per endpoint, request parsing, the JSON views, list cursors.
 //! - [`workflows`]: what the API and the sweep do (register, delete, update, verify, claims,
 //!   DKIM rotation, the sweep), on an [`App`], answering in [`ApiError`]s.
-//! - [`outbox`]: delivery of lifecycle events from the table's stream to a sink.
+//! - [`outbox`]: delivery of lifecycle events from the table's stream to a sink, and to
+//!   organizations' webhook endpoints ([`outbox::webhooks`]).
 //! - [`dns`]: what to publish ([`dns::plan`]) and what is published ([`dns::check`]), asked
 //!   of each zone's authoritative servers.
 //! - [`aws`]: outbound ports as traits, one adapter per service (SES v2, Route 53, KMS,

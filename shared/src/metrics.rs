@@ -113,6 +113,16 @@ pub const EVENTS_PUBLISHED: Metric = plain("EventsPublished");
 /// Lifecycle events the bus refused or could not take (retried from the stream).
 pub const EVENTS_FAILED: Metric = plain("EventsFailed");
 
+/// Attempts to deliver to webhook endpoints, by outcome (`delivered`, `failed`,
+/// `unreachable`, `refused`).
+pub const WEBHOOK_DELIVERIES: Metric = Metric {
+    name: "WebhookDeliveries",
+    unit: Unit::Count,
+    kind: Kind::Sum,
+    dimensions: &["Outcome"],
+    rollups: &[&["Outcome"], &[]],
+};
+
 /// Every metric the code records: what the alarms and the dashboard may name.
 pub const ALL: &[&Metric] = &[
     &REQUESTS,
@@ -126,6 +136,7 @@ pub const ALL: &[&Metric] = &[
     &OLDEST_DUE_AGE,
     &EVENTS_PUBLISHED,
     &EVENTS_FAILED,
+    &WEBHOOK_DELIVERIES,
 ];
 
 /// A metric without dimensions whose every value is kept.

@@ -15,10 +15,7 @@ pub fn request(
     body: &str,
 ) -> lambda_http::Request {
     let (method, route) = endpoint.route();
-    let path = format!(
-        "/api/email/domains{}",
-        route.replace("{id}", id.unwrap_or(""))
-    );
+    let path = route.replace("{id}", id.unwrap_or(""));
     let request = lambda_http::http::Request::builder()
         .method(method)
         .uri(path)

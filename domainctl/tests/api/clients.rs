@@ -13,8 +13,6 @@ use std::process::{Command, Output, Stdio};
 use devservers::root;
 use testkit::Backend;
 
-use crate::harness::TestApp;
-
 /// A tool `scripts/install-test-tools` installs, or a failure saying how to get it.
 fn tool(relative: &str) -> PathBuf {
     let path = root().join(".tools").join(relative);
@@ -152,16 +150,30 @@ fn generate_python_client(dir: &Path) {
 async fn the_generated_python_client_drives_a_whole_flow() {
     let dir = fresh_dir("python");
     generate_python_client(&dir);
-    let app = TestApp::spawn(Backend::Memory).await;
+    // With webhooks delivered in process, to a receiver on loopback.
+    let app = crate::webhooks::server(Backend::Memory, "127.0.0.0/8").await;
+    let receiver = crate::webhooks::Receiver::start("127.0.0.1").await;
+    let secret_file = dir.join("webhook-secret");
     let python = tool("client-venv/bin/python");
     let mut command = Command::new(python);
     command
         .arg(root().join("domainctl/tests/clients/flow.py"))
         .env("PYTHONPATH", &dir)
         .env("DOMAINS_URL", &app.address)
-        .env("DOMAINS_API_KEY", &app.key_a);
+        .env("DOMAINS_API_KEY", &app.key_a)
+        .env("WEBHOOK_URL", &receiver.url)
+        .env("WEBHOOK_SECRET_FILE", &secret_file);
     let output = tokio::task::spawn_blocking(move || run("the Python flow", &mut command))
         .await
         .expect("the runner thread");
     eprintln!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    // The test event the flow sent arrived, signed with the secret the client was given
+    // (checked with the Standard Webhooks library).
+    let secret = std::fs::read_to_string(&secret_file).expect("the flow kept the secret");
+    let got = receiver.got();
+    let tests: Vec<_> = crate::webhooks::verified(secret.trim(), &got)
+        .into_iter()
+        .filter(|p| p["type"] == "webhook.test")
+        .collect();
+    assert_eq!(tests.len(), 1, "{got:#?}");
 }

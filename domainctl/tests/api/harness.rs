@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use domainctl::events::{From, StreamFeed};
 use domains::App;
 use domains::auth::NewApiKey;
 use domains::aws::Cloud;
 use domains::clock::SystemClock;
 use domains::model::{DomainId, OrgId, Timestamp};
-use domains::store::Store;
+use domains::store::{EventFeed, MemoryStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use testkit::{Backend, DnsHierarchy, org};
+use testkit::{Backend, DnsHierarchy, dynamodb_local, fresh_dynamo_store, org, sdk_config_for};
 use tokio::sync::oneshot;
 
 pub const BASE: &str = "/api/email/domains";
@@ -89,7 +90,7 @@ impl TestApp {
     pub async fn spawn_with(
         store: Arc<dyn Store>,
         cloud: Cloud,
-        configure: fn(App) -> App,
+        configure: impl FnOnce(App) -> App,
     ) -> Self {
         let mut keys = Vec::new();
         for org_id in ["org_a", "org_b"] {
@@ -188,6 +189,30 @@ impl TestApp {
 
     pub async fn get_a(&self, id: &str) -> Reply {
         self.as_a(Method::GET, &format!("{BASE}/{id}"), None).await
+    }
+
+    pub async fn get_a_path(&self, path: &str) -> Reply {
+        self.as_a(Method::GET, path, None).await
+    }
+}
+
+/// A fresh store of `backend`'s kind and a feed of its stream (DynamoDB Local's own, or the
+/// in-memory outbox), read from the start.
+pub async fn store_with_feed(backend: Backend) -> (Arc<dyn Store>, Box<dyn EventFeed>) {
+    match backend {
+        Backend::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            let feed = store.feed();
+            (store, feed)
+        }
+        Backend::Dynamo => {
+            let store = fresh_dynamo_store().await;
+            let aws = sdk_config_for(&dynamodb_local().endpoint);
+            let feed = StreamFeed::open(&aws, store.table(), From::Oldest)
+                .await
+                .expect("the table has a stream");
+            (Arc::new(store), Box::new(feed))
+        }
     }
 }
 

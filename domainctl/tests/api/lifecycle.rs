@@ -7,20 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domainctl::events::{From, StreamFeed};
 use domains::aws::Cloud;
 use domains::aws::{EventBridgeSink, EventSink};
 use domains::clock::{Clock, SystemClock};
 use domains::model::event::LifecycleEvent;
 use domains::model::{Counter, DomainId, DomainName};
 use domains::outbox::{publish_batch, publish_forever};
-use domains::store::EventFeed;
-use domains::store::{MemoryStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::{
-    Backend, DeliveredEvents, dynamodb_local, for_each_backend, fresh_dynamo_store, sdk_config_for,
-};
+use testkit::{Backend, DeliveredEvents, for_each_backend, fresh_dynamo_store, sdk_config_for};
 
 use crate::harness::{BASE, TestApp, id_of, org_a, publish};
 use domains::store::{DomainStore, OutboxStore};
@@ -57,21 +52,7 @@ fn dead_sink(bus: &str) -> EventBridgeSink {
 impl Fixture {
     /// The server over a fresh store, and a publisher reading that store's stream.
     async fn new(backend: Backend) -> Self {
-        let (store, feed): (Arc<dyn Store>, Box<dyn EventFeed>) = match backend {
-            Backend::Memory => {
-                let store = Arc::new(MemoryStore::new());
-                let feed = store.feed();
-                (store, feed)
-            }
-            Backend::Dynamo => {
-                let store = fresh_dynamo_store().await;
-                let aws = sdk_config_for(&dynamodb_local().endpoint);
-                let feed = StreamFeed::open(&aws, store.table(), From::Oldest)
-                    .await
-                    .expect("the table has a stream");
-                (Arc::new(store), Box::new(feed))
-            }
-        };
+        let (store, feed) = crate::harness::store_with_feed(backend).await;
         let delivered = DeliveredEvents::new().await;
         let sink = Arc::new(Switched {
             up: delivered.sink(),

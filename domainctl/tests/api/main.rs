@@ -20,4 +20,5 @@ mod rotation;
 mod truth;
 mod update;
 mod verify;
+mod webhooks;
 mod zonefile;

@@ -8,12 +8,12 @@ use testkit::Backend;
 
 use crate::harness::{BASE, Reply, TestApp, id_of, publish};
 
-struct Spec {
+pub(crate) struct Spec {
     document: Value,
 }
 
 impl Spec {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.yaml");
         let text = std::fs::read_to_string(path).expect("docs/openapi.yaml");
         let document: Value = serde_saphyr::from_str(&text).expect("the spec is valid YAML");
@@ -29,7 +29,7 @@ impl Spec {
     /// Asserts `reply` is a response the spec documents for this operation, and that its
     /// body matches the documented schema.
     #[track_caller]
-    fn check(&self, method: &Method, template: &str, reply: &Reply) {
+    pub(crate) fn check(&self, method: &Method, template: &str, reply: &Reply) {
         let errors = self.errors(method, template, reply.status, &reply.body);
         assert!(
             errors.is_empty(),

@@ -127,7 +127,7 @@ async fn a_full_rotation_and_its_refusals(backend: Backend) {
     let sealed = waiting.sealed.as_ref().expect("a sealed key");
     assert!(sealed.key_id.contains(&moto().kms_key), "{sealed:?}");
     let kms = Kms::new(&moto().sdk_config(), moto().kms_key.clone());
-    let context = SealContext {
+    let context = SealContext::Dkim {
         domain_id: &stored.id,
         selector: &new,
     };
@@ -139,11 +139,11 @@ async fn a_full_rotation_and_its_refusals(backend: Backend) {
     assert_eq!(key.public_key_base64(), waiting.public_key);
     let elsewhere = DomainId::generate();
     for context in [
-        SealContext {
+        SealContext::Dkim {
             domain_id: &elsewhere,
             selector: &new,
         },
-        SealContext {
+        SealContext::Dkim {
             domain_id: &stored.id,
             selector: &old,
         },

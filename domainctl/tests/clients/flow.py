@@ -4,12 +4,21 @@ defaults (it sends limit=20&offset=0 on every list call, a cursor's included).
 
 Run by domainctl/tests/api/clients.rs with DOMAINS_URL and DOMAINS_API_KEY set and the
 generated package `domains_client` on PYTHONPATH; any failed expectation exits non-zero.
+WEBHOOK_URL is a receiver the test runs; the new endpoint's secret is written to
+WEBHOOK_SECRET_FILE, for the test to verify what the receiver got.
 """
 
 import os
 
 from domains_client import AuthenticatedClient
 from domains_client.api.dns import get_zone_file, verify_domain
+from domains_client.api.webhooks import (
+    create_webhook,
+    delete_webhook,
+    list_webhook_deliveries,
+    list_webhooks,
+    test_webhook,
+)
 from domains_client.api.domains import (
     delete_domain,
     get_domain,
@@ -29,6 +38,13 @@ from domains_client.models import (
     UpdatedDomain,
     UpdateRequest,
     VerificationFailed,
+    CreateWebhookRequest,
+    WebhookAttempt,
+    WebhookAttemptOutcome,
+    WebhookDeliveries,
+    WebhookEventType,
+    WebhookList,
+    WebhookWithSecret,
 )
 from domains_client.types import UNSET
 
@@ -116,4 +132,30 @@ gone = get_domain.sync(first, client=client)
 expect(isinstance(gone, Error) and gone.error.code == ErrorCode.DOMAIN_NOT_FOUND, gone)
 left = list_domains.sync(client=client)
 expect(left.total == len(names) - 1, left.total)
-print(f"flow: {len(names)} registered, {pages} pages walked, verify 422 parsed, zone file read, one deleted")
+# A webhook created (its secret shown once), tested, its delivery logged, then deleted.
+created = create_webhook.sync_detailed(
+    client=client,
+    body=CreateWebhookRequest(
+        url=os.environ["WEBHOOK_URL"],
+        events=[WebhookEventType.DOMAIN_VERIFIED, WebhookEventType.DOMAIN_DELETED],
+    ),
+    idempotency_key="flow-webhook",
+)
+expect(created.status_code == 201, created.status_code, created.content)
+expect(isinstance(created.parsed, WebhookWithSecret), created.parsed)
+expect(created.parsed.secret.startswith("whsec_"), created.parsed.secret)
+with open(os.environ["WEBHOOK_SECRET_FILE"], "w") as kept:
+    kept.write(created.parsed.secret)
+hook = created.parsed.id
+listed = list_webhooks.sync(client=client)
+expect(isinstance(listed, WebhookList) and listed.total == 1, listed)
+tested = test_webhook.sync(hook, client=client)
+expect(isinstance(tested, WebhookAttempt), tested)
+expect(tested.outcome == WebhookAttemptOutcome.DELIVERED and tested.response_status == 200, tested)
+log = list_webhook_deliveries.sync(hook, client=client)
+expect(isinstance(log, WebhookDeliveries) and len(log.deliveries) == 1, log)
+expect(log.deliveries[0].type_ == "webhook.test", log.deliveries[0])
+removed = delete_webhook.sync(hook, client=client)
+expect(isinstance(removed, Deleted) and removed.success, removed)
+
+print(f"flow: {len(names)} registered, {pages} pages walked, verify 422 parsed, zone file read, one deleted, a webhook created and tested")

@@ -56,8 +56,13 @@ impl KeySealer for Kms {
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
-            .encryption_context("domainId", context.domain_id.as_str())
-            .encryption_context("selector", context.selector)
+            .set_encryption_context(Some(
+                context
+                    .encryption_context()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(|err| classify("KMS GenerateDataKey", err))?;
@@ -82,9 +87,9 @@ impl KeySealer for Kms {
         context: SealContext<'_>,
     ) -> Result<Vec<u8>, CloudError> {
         let decode = |field: &str, text: &str| {
-            STANDARD.decode(text).map_err(|_| {
-                CloudError::Internal(format!("sealed DKIM key: {field} is not base64"))
-            })
+            STANDARD
+                .decode(text)
+                .map_err(|_| CloudError::Internal(format!("sealed secret: {field} is not base64")))
         };
         let encrypted = decode("dataKey", &sealed.data_key)?;
         let out = self
@@ -92,8 +97,13 @@ impl KeySealer for Kms {
             .decrypt()
             .key_id(&sealed.key_id)
             .ciphertext_blob(Blob::new(encrypted))
-            .encryption_context("domainId", context.domain_id.as_str())
-            .encryption_context("selector", context.selector)
+            .set_encryption_context(Some(
+                context
+                    .encryption_context()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(|err| classify("KMS Decrypt", err))?;
@@ -109,3 +119,53 @@ impl KeySealer for Kms {
         .map_err(|error| CloudError::Internal(error.to_string()))
     }
 }
+
+/// Sealing without KMS, for local hosts only: the same cipher and additional data, under
+/// a key the host holds ([`crate::store::ListStore::cursor_key`] turned into a key of its
+/// own), so secrets written by one run of the local server open in the next. It protects
+/// nothing from someone who reads the table, which holds that key too: a deployment
+/// always seals with KMS.
+pub struct LocalSealer {
+    key: [u8; 32],
+}
+
+impl LocalSealer {
+    /// A sealer whose key is derived from `table_key` for this purpose alone.
+    pub fn derived_from(table_key: &[u8; 32]) -> Self {
+        Self {
+            key: crate::crypto::hmac_sha256(table_key, b"email-domains/webhook-secrets/v1"),
+        }
+    }
+}
+
+#[async_trait]
+impl KeySealer for LocalSealer {
+    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
+        let (nonce, ciphertext) = seal_with(&self.key, &context.aad(), secret)
+            .map_err(|error| CloudError::Internal(error.to_string()))?;
+        Ok(SealedKey {
+            key_id: LOCAL_KEY_ID.to_owned(),
+            data_key: String::new(),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ciphertext),
+        })
+    }
+
+    async fn open(
+        &self,
+        sealed: &SealedKey,
+        context: SealContext<'_>,
+    ) -> Result<Vec<u8>, CloudError> {
+        let refused = || CloudError::Internal("the sealed secret does not open".into());
+        if sealed.key_id != LOCAL_KEY_ID {
+            return Err(refused());
+        }
+        let nonce = STANDARD.decode(&sealed.nonce).map_err(|_| refused())?;
+        let ciphertext = STANDARD.decode(&sealed.ciphertext).map_err(|_| refused())?;
+        open_with(&self.key, &context.aad(), &nonce, ciphertext)
+            .map_err(|error| CloudError::Internal(error.to_string()))
+    }
+}
+
+/// `keyId` of what [`LocalSealer`] sealed: no KMS key.
+const LOCAL_KEY_ID: &str = "local";

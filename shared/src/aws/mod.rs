@@ -27,14 +27,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use eventbridge::EventBridgeSink;
-pub use kms::{Kms, create_key};
+pub use kms::{Kms, LocalSealer, create_key};
 pub use route53::{Route53, record_value};
 pub use sdk_error::CloudError;
 pub use ses::{DOMAIN_TAG, ORG_TAG, SesV2};
 
 use crate::dns::DkimKeyPair;
 use crate::model::{
-    DomainId, DomainName, LifecycleEvent, OrgId, Region, SealedKey, SesView, ZoneId, ZoneRecord,
+    DomainId, DomainName, LifecycleEvent, OrgId, Region, SealedKey, SesView, WebhookId, ZoneId,
+    ZoneRecord,
 };
 
 /// The AWS services a host uses; any may be off (the local server without endpoints).
@@ -125,17 +126,46 @@ pub trait DnsZones: Send + Sync + 'static {
     -> Result<(), CloudError>;
 }
 
-/// What a sealed key belongs to.
+/// What a sealed secret belongs to: KMS's encryption context and the cipher's additional
+/// data both bind it there, so a sealed secret copied onto another item does not open.
 #[derive(Debug, Clone, Copy)]
-pub struct SealContext<'a> {
-    pub domain_id: &'a DomainId,
-    pub selector: &'a str,
+pub enum SealContext<'a> {
+    /// A DKIM private key waiting for its record.
+    Dkim {
+        domain_id: &'a DomainId,
+        selector: &'a str,
+    },
+    /// A webhook endpoint's signing secret.
+    Webhook { webhook_id: &'a WebhookId },
 }
 
 impl SealContext<'_> {
-    /// The cipher's additional data: unambiguous, as neither part contains `/`.
+    /// The cipher's additional data: unambiguous, as no part contains `/`.
     fn aad(&self) -> Vec<u8> {
-        format!("email-domains/dkim/{}/{}", self.domain_id, self.selector).into_bytes()
+        match self {
+            SealContext::Dkim {
+                domain_id,
+                selector,
+            } => format!("email-domains/dkim/{domain_id}/{selector}").into_bytes(),
+            SealContext::Webhook { webhook_id } => {
+                format!("email-domains/webhook/{webhook_id}").into_bytes()
+            }
+        }
+    }
+
+    /// KMS's encryption context: the keys differ by kind, so a role allowed one kind's
+    /// context (by `kms:EncryptionContextKeys`) cannot open the other's.
+    pub fn encryption_context(&self) -> Vec<(&'static str, String)> {
+        match self {
+            SealContext::Dkim {
+                domain_id,
+                selector,
+            } => vec![
+                ("domainId", domain_id.to_string()),
+                ("selector", (*selector).to_owned()),
+            ],
+            SealContext::Webhook { webhook_id } => vec![("webhookId", webhook_id.to_string())],
+        }
     }
 }
 

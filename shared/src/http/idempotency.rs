@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on the creating `POST`s (register, claims, claim verify, DKIM
-//! rotation): the first answer to a key is kept 24 hours for the organization and key and
+//! rotation, webhook endpoints and their secret rotation and test): the first answer to a key is kept 24 hours for the organization and key and
 //! answered again, marked `Idempotent-Replayed: true`, to a repeat of the same request; a
 //! different request with the key is `422 IDEMPOTENCY_KEY_REUSED`, and one that arrives
 //! while the first still runs `409 IDEMPOTENCY_KEY_IN_USE`. Only an answer that changed
@@ -48,7 +48,13 @@ const KEPT_HEADERS: [&str; 2] = ["content-type", "location"];
 pub fn applies_to(endpoint: Endpoint) -> bool {
     matches!(
         endpoint,
-        Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim | Endpoint::RotateDkim
+        Endpoint::Register
+            | Endpoint::OpenClaim
+            | Endpoint::VerifyClaim
+            | Endpoint::RotateDkim
+            | Endpoint::CreateWebhook
+            | Endpoint::RotateWebhookSecret
+            | Endpoint::TestWebhook
     )
 }
 

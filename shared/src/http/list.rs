@@ -30,16 +30,7 @@ pub async fn handle(app: &App, org: &OrgId, request: &Request) -> Result<Respons
             })
         })
         .transpose()?;
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::Validation(format!("limit must be an integer from 1 to {MAX_LIMIT}"))
-            })?,
-    };
+    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let offset = match query.get("offset") {
         None => 0,
         Some(text) => text

@@ -14,6 +14,7 @@ mod rotate;
 mod update;
 mod verify;
 mod views;
+mod webhooks;
 mod zonefile;
 
 use std::panic::AssertUnwindSafe;
@@ -37,6 +38,8 @@ pub type Response = lambda_http::Response<Body>;
 
 /// Base path of the API.
 pub const BASE_PATH: &str = "/api/email/domains";
+/// Base path of an organization's webhook endpoints.
+pub const WEBHOOKS_PATH: &str = "/api/email/webhooks";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -50,10 +53,18 @@ pub enum Endpoint {
     VerifyClaim,
     ZoneFile,
     RotateDkim,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    TestWebhook,
+    ListWebhookDeliveries,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::List,
         Endpoint::Register,
         Endpoint::Get,
@@ -64,6 +75,14 @@ impl Endpoint {
         Endpoint::VerifyClaim,
         Endpoint::ZoneFile,
         Endpoint::RotateDkim,
+        Endpoint::ListWebhooks,
+        Endpoint::CreateWebhook,
+        Endpoint::GetWebhook,
+        Endpoint::UpdateWebhook,
+        Endpoint::DeleteWebhook,
+        Endpoint::RotateWebhookSecret,
+        Endpoint::TestWebhook,
+        Endpoint::ListWebhookDeliveries,
     ];
 
     /// The Lambda function (and binary) that serves this endpoint.
@@ -79,6 +98,14 @@ impl Endpoint {
             Endpoint::VerifyClaim => "verify-claim",
             Endpoint::ZoneFile => "get-zonefile",
             Endpoint::RotateDkim => "rotate-dkim",
+            Endpoint::ListWebhooks => "list-webhooks",
+            Endpoint::CreateWebhook => "create-webhook",
+            Endpoint::GetWebhook => "get-webhook",
+            Endpoint::UpdateWebhook => "update-webhook",
+            Endpoint::DeleteWebhook => "delete-webhook",
+            Endpoint::RotateWebhookSecret => "rotate-webhook-secret",
+            Endpoint::TestWebhook => "test-webhook",
+            Endpoint::ListWebhookDeliveries => "list-webhook-deliveries",
         }
     }
 
@@ -88,20 +115,28 @@ impl Endpoint {
             .find(|e| e.function_name() == name)
     }
 
-    /// Method and route template (`{id}` is the one path parameter). `/claims` is a fixed
+    /// Method and path template (`{id}` is the one path parameter). `/claims` is a fixed
     /// segment, which routers (API Gateway's, axum's) match before `/{id}`.
     pub fn route(&self) -> (&'static str, &'static str) {
         match self {
-            Endpoint::List => ("GET", ""),
-            Endpoint::Register => ("POST", ""),
-            Endpoint::Get => ("GET", "/{id}"),
-            Endpoint::Update => ("PATCH", "/{id}"),
-            Endpoint::Verify => ("POST", "/{id}/verify"),
-            Endpoint::Delete => ("DELETE", "/{id}"),
-            Endpoint::OpenClaim => ("POST", "/claims"),
-            Endpoint::VerifyClaim => ("POST", "/claims/{id}/verify"),
-            Endpoint::ZoneFile => ("GET", "/{id}/zonefile"),
-            Endpoint::RotateDkim => ("POST", "/{id}/dkim/rotate"),
+            Endpoint::List => ("GET", "/api/email/domains"),
+            Endpoint::Register => ("POST", "/api/email/domains"),
+            Endpoint::Get => ("GET", "/api/email/domains/{id}"),
+            Endpoint::Update => ("PATCH", "/api/email/domains/{id}"),
+            Endpoint::Verify => ("POST", "/api/email/domains/{id}/verify"),
+            Endpoint::Delete => ("DELETE", "/api/email/domains/{id}"),
+            Endpoint::OpenClaim => ("POST", "/api/email/domains/claims"),
+            Endpoint::VerifyClaim => ("POST", "/api/email/domains/claims/{id}/verify"),
+            Endpoint::ZoneFile => ("GET", "/api/email/domains/{id}/zonefile"),
+            Endpoint::RotateDkim => ("POST", "/api/email/domains/{id}/dkim/rotate"),
+            Endpoint::ListWebhooks => ("GET", "/api/email/webhooks"),
+            Endpoint::CreateWebhook => ("POST", "/api/email/webhooks"),
+            Endpoint::GetWebhook => ("GET", "/api/email/webhooks/{id}"),
+            Endpoint::UpdateWebhook => ("PATCH", "/api/email/webhooks/{id}"),
+            Endpoint::DeleteWebhook => ("DELETE", "/api/email/webhooks/{id}"),
+            Endpoint::RotateWebhookSecret => ("POST", "/api/email/webhooks/{id}/secret/rotate"),
+            Endpoint::TestWebhook => ("POST", "/api/email/webhooks/{id}/test"),
+            Endpoint::ListWebhookDeliveries => ("GET", "/api/email/webhooks/{id}/deliveries"),
         }
     }
 }
@@ -114,27 +149,33 @@ pub struct Needs {
     pub dns: bool,
     /// SES, Route 53 and KMS (identities, records, keys).
     pub cloud: bool,
+    /// The webhook deliverer: the outbound client, and KMS for endpoints' secrets.
+    pub webhooks: bool,
 }
 
 impl Endpoint {
     pub const fn needs(&self) -> Needs {
-        match self {
+        let (dns, cloud, webhooks) = match self {
             Endpoint::List
             | Endpoint::Get
             | Endpoint::Update
             | Endpoint::ZoneFile
-            | Endpoint::OpenClaim => Needs {
-                dns: false,
-                cloud: false,
-            },
-            Endpoint::Register | Endpoint::Delete | Endpoint::RotateDkim => Needs {
-                dns: false,
-                cloud: true,
-            },
-            Endpoint::Verify | Endpoint::VerifyClaim => Needs {
-                dns: true,
-                cloud: true,
-            },
+            | Endpoint::OpenClaim
+            | Endpoint::ListWebhooks
+            | Endpoint::GetWebhook
+            | Endpoint::DeleteWebhook
+            | Endpoint::ListWebhookDeliveries => (false, false, false),
+            Endpoint::Register | Endpoint::Delete | Endpoint::RotateDkim => (false, true, false),
+            Endpoint::Verify | Endpoint::VerifyClaim => (true, true, false),
+            Endpoint::CreateWebhook
+            | Endpoint::UpdateWebhook
+            | Endpoint::RotateWebhookSecret
+            | Endpoint::TestWebhook => (false, false, true),
+        };
+        Needs {
+            dns,
+            cloud,
+            webhooks,
         }
     }
 }
@@ -197,6 +238,14 @@ handlers! {
     VerifyClaim => VerifyClaim, super::claims::verify;
     ZoneFile => ZoneFile, super::zonefile::handle;
     RotateDkim => RotateDkim, super::rotate::handle;
+    ListWebhooks => ListWebhooks, super::webhooks::list;
+    CreateWebhook => CreateWebhook, super::webhooks::create;
+    GetWebhook => GetWebhook, super::webhooks::get;
+    UpdateWebhook => UpdateWebhook, super::webhooks::update;
+    DeleteWebhook => DeleteWebhook, super::webhooks::delete;
+    RotateWebhookSecret => RotateWebhookSecret, super::webhooks::rotate;
+    TestWebhook => TestWebhook, super::webhooks::test;
+    ListWebhookDeliveries => ListWebhookDeliveries, super::webhooks::deliveries;
 }
 
 impl App {

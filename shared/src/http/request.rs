@@ -132,4 +132,18 @@ impl<'a> Query<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
+
+    /// `limit`: an integer from 1 to `max`, `default` if absent.
+    pub fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::Validation(format!("limit must be an integer from 1 to {max}"))
+                }),
+        }
+    }
 }

@@ -77,6 +77,13 @@ ulid_id!(
 );
 
 ulid_id!(
+    /// `whk_` + a ULID: a webhook endpoint.
+    WebhookId,
+    "whk_",
+    "a webhook endpoint id"
+);
+
+ulid_id!(
     /// `clm_` + a ULID.
     ClaimId,
     "clm_",

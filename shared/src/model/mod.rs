@@ -13,6 +13,7 @@ pub mod schedule;
 mod status;
 mod timestamp;
 mod verification;
+pub mod webhook;
 
 pub use claim::{CLAIM_HOST, CLAIM_WINDOW, Claim, ClaimStatus};
 pub use dkim::{DKIM_RETIRE_AFTER, NextDkim, RetiredDkim, SealedKey, selector_for};
@@ -22,7 +23,7 @@ pub use domain::{
 };
 pub use domain_name::{DomainName, DomainNameError};
 pub use event::{EventType, LifecycleEvent, Removal, StreamedEvent};
-pub use ids::{ClaimId, DomainId, OrgId, ZoneId};
+pub use ids::{ClaimId, DomainId, OrgId, WebhookId, ZoneId};
 pub use mail_from::MailFrom;
 pub use rate::{DEFAULT_VERIFY_RATE, Rate};
 pub use region::{RECEIVING_REGIONS, Region};

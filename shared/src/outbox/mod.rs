@@ -1,10 +1,11 @@
 //! Delivery of lifecycle events: from the table's stream (or the in-memory store's feed)
-//! to a sink, at least once and, for each domain name, in the order they happened. Delivery
+//! to a sink (and, in [`webhooks`], to organizations' endpoints), at least once and, for each domain name, in the order they happened. Delivery
 //! only: the events themselves are data ([`crate::model::event`]), written by the store.
 
 mod stream;
 #[cfg(test)]
 mod tests;
+pub mod webhooks;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

@@ -1,5 +1,5 @@
 //! Persistence: one small trait per aggregate (names, domains, lists, organizations, zones,
-//! claims, outbox, API keys, rate limits, idempotency keys), joined into [`Store`], with a DynamoDB implementation (the
+//! claims, outbox, API keys, rate limits, idempotency keys, webhooks), joined into [`Store`], with a DynamoDB implementation (the
 //! product) and an in-memory one (the local default). Both pass the same test suite.
 //!
 //! Callers hold a `&dyn Store` or an `Arc<dyn Store>` and call any aggregate's methods on
@@ -19,6 +19,7 @@ mod names;
 mod orgs;
 mod outbox;
 pub mod schema;
+mod webhooks;
 mod zones;
 
 pub use claims::ClaimStore;
@@ -32,6 +33,7 @@ pub use memory::MemoryStore;
 pub use names::{Effect, NameHolder, NameStore, Reservation};
 pub use orgs::{DEFAULT_MAX_DOMAINS, OrgStore, Quota, Recount};
 pub use outbox::{EventFeed, OutboxStore, StuckEvents};
+pub use webhooks::WebhookStore;
 pub use zones::ZoneStore;
 
 /// Everything the service keeps: every aggregate's store in one.
@@ -46,6 +48,7 @@ pub trait Store:
     + KeyStore
     + LimitStore
     + IdempotencyStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -63,6 +66,7 @@ impl<T> Store for T where
         + KeyStore
         + LimitStore
         + IdempotencyStore
+        + WebhookStore
         + Send
         + Sync
         + 'static

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 
-use crate::model::{ClaimId, DomainId, DomainName, OrgId, ZoneId};
+use crate::model::{ClaimId, DomainId, DomainName, OrgId, WebhookId, ZoneId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -230,4 +230,34 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), aws_sdk_dy
         .send()
         .await?;
     Ok(())
+}
+
+/// An organization's webhook endpoints and their count: one partition, so a list is one
+/// query and a create checks the count in the same transaction. `WEBHOOK` leads every
+/// key of the webhook items (the delivering functions' IAM policy allows writes under it
+/// only).
+pub fn webhooks_pk(org: &OrgId) -> String {
+    format!("WEBHOOKS#{org}")
+}
+pub fn webhook_sk(id: &WebhookId) -> String {
+    format!("{WEBHOOK_SK_PREFIX}{id}")
+}
+pub const WEBHOOK_SK_PREFIX: &str = "WEBHOOK#";
+pub const WEBHOOK_COUNT_SK: &str = "COUNT";
+/// An endpoint's deliveries log: one item per attempt, newest last in sort order.
+pub fn webhook_log_pk(id: &WebhookId) -> String {
+    format!("WEBHOOKLOG#{id}")
+}
+/// A delivery waiting for its next attempt, one per endpoint and event.
+pub fn webhook_due_pk(id: &WebhookId, event_id: &str) -> String {
+    format!("WEBHOOKDUE#{id}#{event_id}")
+}
+pub const WEBHOOK_DUE_SK: &str = "DUE";
+/// The sparse index partition where due deliveries are found (the sweep's index, another
+/// partition prefix).
+pub fn webhook_due_shard(id: &WebhookId) -> String {
+    webhook_due_shard_key(shard_of(id.as_str()))
+}
+pub fn webhook_due_shard_key(shard: u32) -> String {
+    format!("WEBHOOKDUE#{shard}")
 }

@@ -15,6 +15,7 @@ pub mod rotate_dkim;
 pub mod sweep;
 pub mod update;
 pub mod verify;
+pub mod webhooks;
 pub mod zone_change;
 pub mod zones;
 

@@ -54,7 +54,7 @@ pub async fn start(app: &App, org: &OrgId, id: &DomainId) -> Result<Domain, ApiE
     // Where nothing signs (no SES here), there is no private key to keep at all.
     let sealed = match (&cloud.ses, &cloud.sealer) {
         (Some(_), Some(sealer)) => {
-            let context = SealContext {
+            let context = SealContext::Dkim {
                 domain_id: &current.id,
                 selector: key.selector(),
             };
@@ -299,7 +299,7 @@ pub async fn switch_if_published(app: &App, domain: &Domain, report: &CheckRepor
         );
         return false;
     };
-    let context = SealContext {
+    let context = SealContext::Dkim {
         domain_id: &domain.id,
         selector: &next.selector,
     };

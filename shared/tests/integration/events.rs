@@ -12,7 +12,7 @@ use domains::dns::DnsChecker;
 use domains::http::Endpoint;
 use domains::lambda::{ScheduledEvent, handle_scheduled};
 use domains::model::{Claim, ClaimId, DomainId, DomainName, Region, Timestamp};
-use domains::store::{ClaimStore, DomainStore, KeyStore};
+use domains::store::{ClaimStore, DomainStore, KeyStore, WebhookStore};
 use domains::store::{DefaultChoice, MemoryStore};
 use domains::workflows::sweep::SweepOptions;
 use lambda_http::{Body, Context, LambdaEvent};
@@ -21,6 +21,7 @@ use testkit::{TestDns, org, pending_domain};
 const EVENT_KEY: &str = "emk_sample_events_key_0000000000000000000000000";
 const EVENT_DOMAIN_ID: &str = "dom_01JDX3M5Q8Z9YV2K7W4T6R0N1B";
 const EVENT_CLAIM_ID: &str = "clm_01JDX3M5Q8Z9YV2K7W4T6R0N1C";
+const EVENT_WEBHOOK_ID: &str = "whk_01JDX3M5Q8Z9YV2K7W4T6R0N1D";
 /// Held by another organization, never verified: what the claim events claim.
 const SQUATTED: &str = "squatted.example";
 
@@ -72,7 +73,67 @@ async fn seeded_app() -> App {
         )],
     );
     let checker = DnsChecker::with_nameservers(&[dns.addr()], Duration::from_secs(2)).recursive();
-    App::new(store, Arc::new(SystemClock), checker)
+    let deliverer = domains::config::deliverer(None, store.as_ref(), Some(""))
+        .await
+        .unwrap();
+    let app = App::new(store.clone(), Arc::new(SystemClock), checker).with_deliverer(deliverer);
+    // An endpoint at a documentation address: the test event is refused, never sent.
+    let created = domains::workflows::webhooks::create(
+        &app,
+        &org("org_events"),
+        domains::workflows::webhooks::NewWebhook {
+            url: "https://192.0.2.10/email-domains".into(),
+            events: None,
+            description: None,
+        },
+    )
+    .await;
+    assert!(created.is_err(), "a documentation address is refused");
+    store
+        .create_webhook(&sample_webhook(&app).await, 10)
+        .await
+        .unwrap();
+    app
+}
+
+/// The events' endpoint, its secret sealed for its id: at a documentation address, so the
+/// test event is refused without a packet sent.
+async fn sample_webhook(app: &App) -> domains::model::webhook::Webhook {
+    use domains::model::webhook::{Webhook, WebhookSecret, WebhookStatus, subscribable_types};
+    let id = domains::model::WebhookId::parse(EVENT_WEBHOOK_ID).unwrap();
+    let (_, secret) = domains::outbox::webhooks::signature::new_secret();
+    let sealed = app
+        .deliverer()
+        .unwrap()
+        .sealer()
+        .seal(
+            &secret,
+            domains::aws::SealContext::Webhook { webhook_id: &id },
+        )
+        .await
+        .unwrap();
+    let now = Timestamp::from_unix(1_704_873_600);
+    Webhook {
+        id,
+        org_id: org("org_events"),
+        url: "https://192.0.2.10/email-domains".into(),
+        events: subscribable_types()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        description: None,
+        status: WebhookStatus::Enabled,
+        secrets: vec![WebhookSecret {
+            sealed,
+            created_at: now,
+            expires_at: None,
+        }],
+        created_at: now,
+        updated_at: now,
+        failing_since: None,
+        disabled_reason: None,
+        version: 1,
+    }
 }
 
 /// The sample scheduled event through the sweep function's handler, with the invocation's
@@ -153,6 +214,46 @@ async fn the_stream_sample_event_publishes_its_outbox_item() {
     assert_eq!(kept[0].detail.domain, "yourcompany.com");
 }
 
+/// The queue's sample message (a lifecycle event as the bus's rule delivers it) fanned out
+/// to the organization's endpoint: one attempt, logged (refused: its address is a
+/// documentation one, so nothing is sent).
+#[tokio::test]
+async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
+    let text = std::fs::read_to_string(events_dir().join("deliver-webhooks.json")).unwrap();
+    let invocation: domains::outbox::webhooks::Invocation = serde_json::from_str(&text).unwrap();
+    let app = seeded_app().await;
+    let answer = domains::outbox::webhooks::handle_invocation(
+        app.deliverer().unwrap(),
+        app.store(),
+        &SystemClock,
+        invocation,
+    )
+    .await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    let id = domains::model::WebhookId::parse(EVENT_WEBHOOK_ID).unwrap();
+    let log = app.store().recent_attempts(&id, 10).await.unwrap();
+    assert_eq!(log.len(), 2, "the attempt and its first retry: {log:#?}");
+    assert!(log.iter().all(|a| a.event_type == "domain.verified"));
+    assert_eq!(log[1].event_id, "evt_01JDX3M5Q8Z9YV2K7W4T6R0N1E");
+    // A schedule's tick: nothing due yet.
+    let tick: domains::outbox::webhooks::Invocation = serde_json::from_str(
+        &std::fs::read_to_string(events_dir().join("sweep-domains.json")).unwrap(),
+    )
+    .unwrap();
+    let answer = domains::outbox::webhooks::handle_invocation(
+        app.deliverer().unwrap(),
+        app.store(),
+        &SystemClock,
+        tick,
+    )
+    .await;
+    assert_eq!(answer["attempts"], 0, "{answer}");
+}
+
 #[tokio::test]
 async fn every_sample_event_is_served_by_its_function() {
     let mut seen = Vec::new();
@@ -161,7 +262,7 @@ async fn every_sample_event_is_served_by_its_function() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let Some(endpoint) = Endpoint::from_function_name(&name) else {
             assert!(
-                ["sweep-domains", "publish-events"].contains(&name.as_str()),
+                ["sweep-domains", "publish-events", "deliver-webhooks"].contains(&name.as_str()),
                 "events/{name}.json names no function"
             );
             continue;
@@ -175,7 +276,10 @@ async fn every_sample_event_is_served_by_its_function() {
             other => panic!("{name}: unexpected body {other:?}"),
         };
         let expected = match endpoint {
-            Endpoint::Register | Endpoint::OpenClaim | Endpoint::VerifyClaim => 201,
+            Endpoint::Register
+            | Endpoint::OpenClaim
+            | Endpoint::VerifyClaim
+            | Endpoint::CreateWebhook => 201,
             Endpoint::RotateDkim => 202,
             _ => 200,
         };
@@ -203,6 +307,29 @@ async fn every_sample_event_is_served_by_its_function() {
                 assert_eq!(json["dkimRotation"]["status"], "pending", "{body}");
                 assert_eq!(json["dkimRotation"]["previousSelector"], "dkim20240110");
             }
+            Endpoint::ListWebhooks => assert_eq!(json["total"], 1, "{body}"),
+            Endpoint::CreateWebhook => {
+                assert!(
+                    json["secret"].as_str().unwrap().starts_with("whsec_"),
+                    "{body}"
+                );
+                assert_eq!(json["events"].as_array().unwrap().len(), 2, "{body}");
+            }
+            Endpoint::GetWebhook | Endpoint::DeleteWebhook => {
+                assert!(body.contains(EVENT_WEBHOOK_ID), "{body}")
+            }
+            Endpoint::UpdateWebhook => assert_eq!(json["status"], "disabled", "{body}"),
+            Endpoint::RotateWebhookSecret => {
+                assert!(
+                    json["secret"].as_str().unwrap().starts_with("whsec_"),
+                    "{body}"
+                )
+            }
+            Endpoint::TestWebhook => {
+                assert_eq!(json["type"], "webhook.test", "{body}");
+                assert_eq!(json["outcome"], "refused", "{body}");
+            }
+            Endpoint::ListWebhookDeliveries => assert!(json["deliveries"].is_array(), "{body}"),
         }
         seen.push(endpoint);
     }
@@ -224,10 +351,9 @@ fn cargo_lambda_routes_match_the_endpoints() {
     let router = &manifest["workspace"]["metadata"]["lambda"]["watch"]["router"];
     let mut routes = 0;
     for endpoint in Endpoint::ALL {
-        let (method, suffix) = endpoint.route();
-        let path = format!("{}{suffix}", domains::http::BASE_PATH);
+        let (method, path) = endpoint.route();
         let entries = router
-            .get(&path)
+            .get(path)
             .and_then(toml::Value::as_array)
             .unwrap_or_else(|| panic!("no route for {path}"));
         let function = entries

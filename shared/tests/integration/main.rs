@@ -20,3 +20,4 @@ mod schedule;
 mod store;
 mod sweep;
 mod verify;
+mod webhooks;

@@ -27,6 +27,16 @@ async fn register(app: &App, key: &str, name: &str) -> String {
     json(&response)["id"].as_str().unwrap().to_owned()
 }
 
+/// Asks `app` for a webhook endpoint at a public address with `key`.
+async fn create_webhook(app: &App, key: &str) -> lambda_http::Response<lambda_http::Body> {
+    let body = r#"{"url":"https://198.41.0.4/hooks"}"#;
+    app.handle(
+        Endpoint::CreateWebhook,
+        request(key, Endpoint::CreateWebhook, None, body),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_built_without_dns_never_need_it() {
     let store = Arc::new(MemoryStore::new());
@@ -34,6 +44,13 @@ async fn endpoints_built_without_dns_never_need_it() {
     store.put_api_key(&key.record).await.unwrap();
     let other = NewApiKey::generate(org("org_b"), Timestamp::from_unix(0));
     store.put_api_key(&other.record).await.unwrap();
+    let deliverer = domains::config::deliverer(None, store.as_ref(), Some(""))
+        .await
+        .unwrap();
+    // Webhook endpoints that need the deliverer get one, as their functions build it;
+    // the rest are driven without it.
+    let with_webhooks =
+        App::without_dns(store.clone(), Arc::new(SystemClock)).with_deliverer(deliverer);
     let app = App::without_dns(store, Arc::new(SystemClock));
     let key = key.key.as_str();
     // A name another organization holds, for the claim below.
@@ -49,9 +66,35 @@ async fn endpoints_built_without_dns_never_need_it() {
         (Endpoint::Update, id, r#"{"status":"suspended"}"#),
         (Endpoint::Delete, id, ""),
     ];
-    let mut driven = vec![Endpoint::Register];
-    for (endpoint, id, body) in steps {
-        let response = app.handle(endpoint, request(key, endpoint, id, body)).await;
+    let created = create_webhook(&with_webhooks, key).await;
+    assert_eq!(created.status(), 201, "{}", json(&created));
+    let hook = json(&created)["id"].as_str().unwrap().to_owned();
+    let hook = Some(hook.as_str());
+    let webhook_steps = [
+        (Endpoint::ListWebhooks, None, ""),
+        (Endpoint::GetWebhook, hook, ""),
+        (Endpoint::UpdateWebhook, hook, r#"{"description":"slim"}"#),
+        (Endpoint::RotateWebhookSecret, hook, ""),
+        (Endpoint::TestWebhook, hook, ""),
+        (Endpoint::ListWebhookDeliveries, hook, ""),
+        (Endpoint::DeleteWebhook, hook, ""),
+    ];
+    let mut driven = vec![Endpoint::Register, Endpoint::CreateWebhook];
+    let steps = steps
+        .into_iter()
+        .map(|step| (&app, step))
+        .chain(webhook_steps.into_iter().map(|(endpoint, id, body)| {
+            let host = if endpoint.needs().webhooks {
+                &with_webhooks
+            } else {
+                &app
+            };
+            (host, (endpoint, id, body))
+        }));
+    for (host, (endpoint, id, body)) in steps {
+        let response = host
+            .handle(endpoint, request(key, endpoint, id, body))
+            .await;
         assert!(
             response.status().is_success(),
             "{endpoint:?}: {} {}",
@@ -77,4 +120,7 @@ async fn endpoints_built_without_dns_never_need_it() {
         )
         .await;
     assert_eq!(verify.status(), 500);
+    // And one that needs the deliverer, built without it, says it is not configured.
+    let create = create_webhook(&app, key).await;
+    assert_eq!(create.status(), 503);
 }

@@ -23,6 +23,7 @@ mod names;
 mod org_item;
 mod orgs;
 mod outbox;
+mod webhooks;
 mod zones;
 
 use std::collections::HashMap;

@@ -11,14 +11,18 @@ mod lists;
 mod names;
 mod orgs;
 mod outbox;
+mod webhooks;
 mod zones;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{ApiKeyRecord, DEFAULT_MAX_DOMAINS, IdempotencySlot, KeptResponse, NameHolder, Quota};
 use crate::model::event::LifecycleEvent;
-use crate::model::{Claim, ClaimId, Domain, DomainId, OrgId, StatusCounts, Timestamp, ZoneId};
+use crate::model::webhook::{Attempt, PendingDelivery, Webhook};
+use crate::model::{
+    Claim, ClaimId, Domain, DomainId, OrgId, StatusCounts, Timestamp, WebhookId, ZoneId,
+};
 
 /// The embedded store of the local server. One lock over everything makes every
 /// operation atomic, which is what the DynamoDB transactions give the real table.
@@ -54,6 +58,12 @@ struct Tables {
     idempotency: HashMap<IdempotencySlot, IdempotencyEntry>,
     /// The size at which expired idempotency records are next swept out.
     idempotency_sweep_at: usize,
+    /// Webhook endpoints, ordered by id (creation order) within each organization.
+    webhooks: BTreeMap<(OrgId, WebhookId), Webhook>,
+    /// Each endpoint's newest attempts, newest first.
+    attempts: HashMap<WebhookId, VecDeque<Attempt>>,
+    /// Deliveries waiting for their next attempt, by endpoint and event.
+    pending_deliveries: HashMap<(WebhookId, String), PendingDelivery>,
 }
 
 /// One idempotency record: running under `token`'s lease until `until`, or done (its

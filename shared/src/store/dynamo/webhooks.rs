@@ -1,0 +1,290 @@
+//! [`WebhookStore`] on the table: an organization's endpoints beside their count in one
+//! partition, each endpoint's attempts under a TTL, and due deliveries in the sweep's
+//! sparse index under partitions of their own.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+
+use super::items::{json, n, opt_num, s};
+use super::{DynamoStore, Item, classify, conflict_unless_met};
+use crate::model::webhook::{ATTEMPTS_KEPT_FOR, Attempt, PendingDelivery, Webhook};
+use crate::model::{OrgId, Timestamp, WebhookId};
+use crate::store::schema::{
+    CHECK_SHARDS, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, WEBHOOK_COUNT_SK, WEBHOOK_DUE_SK,
+    WEBHOOK_SK_PREFIX, webhook_due_pk, webhook_due_shard, webhook_due_shard_key, webhook_log_pk,
+    webhook_sk, webhooks_pk,
+};
+use crate::store::{ATTEMPTS, StoreError, WebhookStore, backoff};
+
+const HELD: &str = "held";
+
+fn webhook_item(webhook: &Webhook) -> Item {
+    HashMap::from([
+        (PK.into(), s(webhooks_pk(&webhook.org_id))),
+        (SK.into(), s(webhook_sk(&webhook.id))),
+        ("webhook".into(), json(webhook)),
+        ("version".into(), n(webhook.version)),
+    ])
+}
+
+fn parse<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(|| StoreError::Internal(format!("stored item has a malformed '{name}'")))
+}
+
+impl DynamoStore {
+    fn count_change(&self, org: &OrgId, delta: i64, max: Option<u64>) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(webhooks_pk(org)))
+            .key(SK, s(WEBHOOK_COUNT_SK))
+            .update_expression("ADD #held :delta")
+            .expression_attribute_names("#held", HELD)
+            .expression_attribute_values(":delta", n(delta));
+        if let Some(max) = max {
+            update = update
+                .condition_expression("attribute_not_exists(#held) OR #held < :max")
+                .expression_attribute_values(":max", n(max));
+        }
+        TransactWriteItem::builder()
+            .update(update.build().expect("table, key and expression set"))
+            .build()
+    }
+
+    async fn webhooks_held(&self, org: &OrgId) -> Result<u64, StoreError> {
+        let item = self.get_item(webhooks_pk(org), WEBHOOK_COUNT_SK).await?;
+        Ok(item
+            .and_then(|item| opt_num(&item, HELD))
+            .map_or(0, |held| held.max(0) as u64))
+    }
+}
+
+#[async_trait]
+impl WebhookStore for DynamoStore {
+    async fn create_webhook(&self, webhook: &Webhook, max: u64) -> Result<(), StoreError> {
+        for attempt in 0..ATTEMPTS {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(webhook_item(webhook)))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .build()
+                .expect("table and item set");
+            let items = vec![
+                self.count_change(&webhook.org_id, 1, Some(max)),
+                TransactWriteItem::builder().put(put).build(),
+            ];
+            match self.transact(items).await {
+                Err(StoreError::Conflict) => {
+                    if self.webhooks_held(&webhook.org_id).await? >= max {
+                        return Err(StoreError::QuotaExceeded(max));
+                    }
+                    backoff(attempt).await;
+                }
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn get_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        self.get_item(webhooks_pk(org), &webhook_sk(id))
+            .await?
+            .map(|item| parse(&item, "webhook"))
+            .transpose()
+    }
+
+    async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, StoreError> {
+        self.items_under(webhooks_pk(org), WEBHOOK_SK_PREFIX)
+            .await?
+            .iter()
+            .map(|item| parse(item, "webhook"))
+            .collect()
+    }
+
+    async fn replace_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(webhook_item(webhook)))
+            .condition_expression("#version = :before")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":before", n(webhook.version.saturating_sub(1)))
+            .send()
+            .await;
+        match conflict_unless_met(result) {
+            Err(StoreError::Conflict)
+                if self
+                    .get_webhook(&webhook.org_id, &webhook.id)
+                    .await?
+                    .is_none() =>
+            {
+                Err(StoreError::NotFound)
+            }
+            other => other,
+        }
+    }
+
+    async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key(PK, s(webhooks_pk(org)))
+            .key(SK, s(webhook_sk(id)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .expect("table and key set");
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.count_change(org, -1, None),
+        ];
+        match self.transact(items).await {
+            // Its waiting deliveries stay until due, and are dropped then: the endpoint is
+            // read before every attempt.
+            Err(StoreError::Conflict) if self.get_webhook(org, id).await?.is_none() => {
+                Err(StoreError::NotFound)
+            }
+            other => other,
+        }
+    }
+
+    async fn record_attempt(&self, id: &WebhookId, attempt: &Attempt) -> Result<(), StoreError> {
+        let at = attempt.attempted_at;
+        let item = HashMap::from([
+            (PK.into(), s(webhook_log_pk(id))),
+            (
+                SK.into(),
+                s(format!(
+                    "ATTEMPT#{:012}#{}",
+                    at.datetime().unix_timestamp(),
+                    ulid::Ulid::new()
+                )),
+            ),
+            ("attempt".into(), json(attempt)),
+            (
+                EXPIRES_AT.into(),
+                n(at.plus(ATTEMPTS_KEPT_FOR).datetime().unix_timestamp()),
+            ),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn recent_attempts(
+        &self,
+        id: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(webhook_log_pk(id)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items()
+            .iter()
+            .map(|item| parse(item, "attempt"))
+            .collect()
+    }
+
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            (
+                PK.into(),
+                s(webhook_due_pk(&delivery.webhook_id, &delivery.event.id)),
+            ),
+            (SK.into(), s(WEBHOOK_DUE_SK)),
+            ("delivery".into(), json(delivery)),
+            (GSI1_PK.into(), s(webhook_due_shard(&delivery.webhook_id))),
+            (GSI1_SK.into(), s(delivery.due_at.to_string())),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for shard in 0..CHECK_SHARDS {
+            let query = self
+                .index_until(webhook_due_shard_key(shard), "<=", now)
+                .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+            self.pages(query, |page| {
+                for item in page {
+                    if let (Some(pk), Some(at)) = (
+                        item.get(PK).and_then(|v| v.as_s().ok()),
+                        item.get(GSI1_SK).and_then(|v| v.as_s().ok()),
+                    ) {
+                        keys.push((at.clone(), pk.clone()));
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        }
+        keys.sort();
+        keys.truncate(limit);
+        let mut due = Vec::with_capacity(keys.len());
+        for (_, pk) in keys {
+            // Keys only in the index: the item itself may have been taken since.
+            if let Some(item) = self.get_item(pk, WEBHOOK_DUE_SK).await? {
+                due.push(parse(&item, "delivery")?);
+            }
+        }
+        self.count_reads(due.len() as u64);
+        Ok(due)
+    }
+
+    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(
+                PK,
+                s(webhook_due_pk(&delivery.webhook_id, &delivery.event.id)),
+            )
+            .key(SK, s(WEBHOOK_DUE_SK))
+            .condition_expression("#delivery = :delivery")
+            .expression_attribute_names("#delivery", "delivery")
+            .expression_attribute_values(":delivery", json(delivery))
+            .send()
+            .await;
+        match conflict_unless_met(result) {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! [`WebhookStore`] in memory: endpoints by organization, each endpoint's last attempts,
+//! and the deliveries waiting for a retry.
+
+use async_trait::async_trait;
+
+use super::MemoryStore;
+use crate::model::webhook::{Attempt, KEPT_ATTEMPTS, PendingDelivery, Webhook};
+use crate::model::{OrgId, Timestamp, WebhookId};
+use crate::store::{StoreError, WebhookStore};
+
+#[async_trait]
+impl WebhookStore for MemoryStore {
+    async fn create_webhook(&self, webhook: &Webhook, max: u64) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let held = t
+            .webhooks
+            .keys()
+            .filter(|(org, _)| org == &webhook.org_id)
+            .count();
+        if held as u64 >= max {
+            return Err(StoreError::QuotaExceeded(max));
+        }
+        let key = (webhook.org_id.clone(), webhook.id.clone());
+        if t.webhooks.contains_key(&key) {
+            return Err(StoreError::Conflict);
+        }
+        t.webhooks.insert(key, webhook.clone());
+        Ok(())
+    }
+
+    async fn get_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        Ok(self
+            .tables()
+            .webhooks
+            .get(&(org.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, StoreError> {
+        Ok(self
+            .tables()
+            .webhooks
+            .iter()
+            .filter(|((owner, _), _)| owner == org)
+            .map(|(_, webhook)| webhook.clone())
+            .collect())
+    }
+
+    async fn replace_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let stored = t
+            .webhooks
+            .get_mut(&(webhook.org_id.clone(), webhook.id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        if stored.version + 1 != webhook.version {
+            return Err(StoreError::Conflict);
+        }
+        *stored = webhook.clone();
+        Ok(())
+    }
+
+    async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        t.webhooks
+            .remove(&(org.clone(), id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        t.attempts.remove(id);
+        t.pending_deliveries.retain(|(webhook, _), _| webhook != id);
+        Ok(())
+    }
+
+    async fn record_attempt(&self, id: &WebhookId, attempt: &Attempt) -> Result<(), StoreError> {
+        let mut t = self.tables();
+        let log = t.attempts.entry(id.clone()).or_default();
+        log.push_front(attempt.clone());
+        log.truncate(KEPT_ATTEMPTS);
+        Ok(())
+    }
+
+    async fn recent_attempts(
+        &self,
+        id: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        Ok(self
+            .tables()
+            .attempts
+            .get(id)
+            .map(|log| log.iter().take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+        let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
+        self.tables()
+            .pending_deliveries
+            .insert(key, delivery.clone());
+        Ok(())
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let t = self.tables();
+        let mut due: Vec<PendingDelivery> = t
+            .pending_deliveries
+            .values()
+            .filter(|d| d.due_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|d| d.due_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
+        let mut t = self.tables();
+        let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
+        if t.pending_deliveries.get(&key) == Some(delivery) {
+            t.pending_deliveries.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,56 @@
+//! Webhook endpoints: an organization's few endpoints (at most [`MAX_WEBHOOKS`]), each
+//! endpoint's deliveries log, and the deliveries waiting for a retry, found by when they
+//! are due.
+//!
+//! [`MAX_WEBHOOKS`]: crate::model::webhook::MAX_WEBHOOKS
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::model::webhook::{Attempt, PendingDelivery, Webhook};
+use crate::model::{OrgId, Timestamp, WebhookId};
+
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds `webhook`; `QuotaExceeded(max)` if its organization holds `max` already (also
+    /// against concurrent creates).
+    async fn create_webhook(&self, webhook: &Webhook, max: u64) -> Result<(), StoreError>;
+
+    async fn get_webhook(&self, org: &OrgId, id: &WebhookId)
+    -> Result<Option<Webhook>, StoreError>;
+
+    /// The organization's endpoints, oldest first.
+    async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, StoreError>;
+
+    /// Writes `webhook` over the version before its own (`webhook.version - 1`):
+    /// `Conflict` if another write came between, `NotFound` if it was deleted.
+    async fn replace_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+
+    /// Removes the endpoint and what waits for it; `NotFound` if there is none.
+    async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<(), StoreError>;
+
+    /// Adds an attempt to the endpoint's log.
+    async fn record_attempt(&self, id: &WebhookId, attempt: &Attempt) -> Result<(), StoreError>;
+
+    /// The endpoint's newest attempts, newest first, at most `limit`.
+    async fn recent_attempts(
+        &self,
+        id: &WebhookId,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Keeps `delivery` until it is due (one per endpoint and event: a later one replaces
+    /// it).
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
+
+    /// Deliveries due at `now`, the most overdue first, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError>;
+
+    /// Takes `delivery` off the schedule for the caller to attempt: `false` if another
+    /// worker took it first (or it was replaced), so each due attempt is made once.
+    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,336 @@
+//! Webhooks below the API: the store's part (both stores: the limit under concurrency,
+//! versions, the bounded log, due deliveries taken once), and the deliverer over days on
+//! a clock the test moves (the retry schedule to its end, an endpoint failing for three
+//! days disabled and the others told) against a receiver on loopback that always fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use domains::aws::SealContext;
+use domains::clock::{Clock, ManualClock};
+use domains::model::webhook::{
+    Attempt, KEPT_ATTEMPTS, Outcome, PendingDelivery, RETRY_SCHEDULE, Webhook, WebhookEvent,
+    WebhookSecret, WebhookStatus,
+};
+use domains::model::{SealedKey, Timestamp, WebhookId};
+use domains::outbox::webhooks::signature::new_secret;
+use domains::store::{MemoryStore, Store, StoreError};
+use serde_json::json;
+use testkit::{Backend, for_each_backend, org};
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix(1_704_873_600 + seconds)
+}
+
+/// An endpoint of `org_id` at `url` whose secret is `sealed`.
+fn webhook(org_id: &str, url: &str, sealed: SealedKey) -> Webhook {
+    Webhook {
+        id: WebhookId::generate(),
+        org_id: org(org_id),
+        url: url.to_owned(),
+        events: vec![],
+        description: None,
+        status: WebhookStatus::Enabled,
+        secrets: vec![WebhookSecret {
+            sealed,
+            created_at: at(0),
+            expires_at: None,
+        }],
+        created_at: at(0),
+        updated_at: at(0),
+        failing_since: None,
+        disabled_reason: None,
+        version: 1,
+    }
+}
+
+fn unsealed() -> SealedKey {
+    SealedKey {
+        key_id: "test".into(),
+        data_key: String::new(),
+        nonce: String::new(),
+        ciphertext: String::new(),
+    }
+}
+
+fn event(org_id: &str, n: u32) -> WebhookEvent {
+    WebhookEvent {
+        id: format!("evt_{n:026}"),
+        event_type: "domain.created".into(),
+        org_id: org(org_id),
+        occurred_at: at(0),
+        data: json!({ "n": n }),
+    }
+}
+
+fn attempt(n: u32, when: Timestamp) -> Attempt {
+    Attempt {
+        event_id: format!("evt_{n}"),
+        event_type: "domain.created".into(),
+        attempt: 1,
+        outcome: Outcome::Delivered,
+        response_status: Some(200),
+        duration_ms: 3,
+        attempted_at: when,
+        next_attempt_at: None,
+        error: None,
+    }
+}
+
+async fn endpoints_are_kept_per_organization_within_the_limit(backend: Backend) {
+    let store = backend.fresh_store().await;
+    // Twenty creates at once against a limit of five: exactly five land.
+    let creates = (0..20).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .create_webhook(&webhook("org_a", "https://a.example/", unsealed()), 5)
+                .await
+        }
+    });
+    let results = futures::future::join_all(creates).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        5,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| *e == StoreError::QuotaExceeded(5))
+    );
+    let mine = store.list_webhooks(&org("org_a")).await.unwrap();
+    assert_eq!(mine.len(), 5);
+    let ids: Vec<&WebhookId> = mine.iter().map(|w| &w.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "oldest first");
+    // Another organization sees none of them and has its own five.
+    assert!(store.list_webhooks(&org("org_b")).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_webhook(&org("org_b"), &mine[0].id).await.unwrap(),
+        None
+    );
+    store
+        .create_webhook(&webhook("org_b", "https://b.example/", unsealed()), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_webhook(&org("org_b"), &mine[0].id).await,
+        Err(StoreError::NotFound)
+    );
+
+    // Writes land over the version they read.
+    let mut changed = mine[0].clone();
+    changed.version += 1;
+    changed.url = "https://changed.example/".into();
+    store.replace_webhook(&changed).await.unwrap();
+    let mut stale = mine[0].clone();
+    stale.version += 1;
+    assert_eq!(
+        store.replace_webhook(&stale).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_webhook(&org("org_a"), &mine[0].id).await.unwrap(),
+        Some(changed.clone())
+    );
+
+    // A delete frees a place.
+    store
+        .delete_webhook(&org("org_a"), &mine[0].id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_webhook(&org("org_a"), &mine[0].id).await,
+        Err(StoreError::NotFound)
+    );
+    changed.version += 1;
+    assert_eq!(
+        store.replace_webhook(&changed).await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .create_webhook(&webhook("org_a", "https://a.example/", unsealed()), 5)
+        .await
+        .unwrap();
+}
+
+async fn the_log_keeps_the_newest_attempts(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let id = WebhookId::generate();
+    for n in 0..(KEPT_ATTEMPTS as u32 + 5) {
+        store
+            .record_attempt(&id, &attempt(n, at(i64::from(n))))
+            .await
+            .unwrap();
+    }
+    let recent = store.recent_attempts(&id, KEPT_ATTEMPTS).await.unwrap();
+    assert_eq!(recent.len(), KEPT_ATTEMPTS);
+    assert_eq!(recent[0].event_id, format!("evt_{}", KEPT_ATTEMPTS + 4));
+    let three = store.recent_attempts(&id, 3).await.unwrap();
+    let numbers: Vec<&str> = three.iter().map(|a| a.event_id.as_str()).collect();
+    assert_eq!(numbers, ["evt_104", "evt_103", "evt_102"]);
+    assert!(
+        store
+            .recent_attempts(&WebhookId::generate(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn due_deliveries_are_taken_once(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let hook = WebhookId::generate();
+    let pending = |n: u32, due: i64| PendingDelivery {
+        webhook_id: hook.clone(),
+        event: event("org_a", n),
+        attempt: 2,
+        due_at: at(due),
+    };
+    store.schedule_delivery(&pending(1, -10)).await.unwrap();
+    store.schedule_delivery(&pending(2, 100)).await.unwrap();
+    store.schedule_delivery(&pending(3, -20)).await.unwrap();
+    let due = store.due_deliveries(at(0), 10).await.unwrap();
+    assert_eq!(
+        due,
+        vec![pending(3, -20), pending(1, -10)],
+        "most overdue first"
+    );
+    assert_eq!(store.due_deliveries(at(0), 1).await.unwrap().len(), 1);
+    // Two workers race for one: one wins.
+    let (a, b) = futures::join!(store.take_delivery(&due[0]), store.take_delivery(&due[0]));
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one takes it");
+    // Rescheduled since it was read: the stale copy is not taken.
+    store.schedule_delivery(&pending(1, 50)).await.unwrap();
+    assert!(!store.take_delivery(&due[1]).await.unwrap());
+    assert_eq!(store.due_deliveries(at(0), 10).await.unwrap(), vec![]);
+    assert_eq!(store.due_deliveries(at(100), 10).await.unwrap().len(), 2);
+}
+
+for_each_backend!(
+    endpoints_are_kept_per_organization_within_the_limit,
+    the_log_keeps_the_newest_attempts,
+    due_deliveries_are_taken_once,
+);
+
+/// A loopback server that answers every request with 500 and counts them.
+async fn failing_receiver() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(at(0));
+    let deliverer = domains::config::deliverer(None, store.as_ref(), Some("127.0.0.0/8"))
+        .await
+        .unwrap();
+    let (failing_url, failing_hits) = failing_receiver().await;
+    let seal = |id: WebhookId| {
+        let deliverer = deliverer.clone();
+        async move {
+            let (_, secret) = new_secret();
+            let sealed = deliverer
+                .sealer()
+                .seal(&secret, SealContext::Webhook { webhook_id: &id })
+                .await
+                .unwrap();
+            let mut made = webhook("org_a", "", sealed);
+            made.id = id;
+            made
+        }
+    };
+    let mut failing = seal(WebhookId::generate()).await;
+    failing.url = failing_url;
+    failing.events = vec!["domain.created".into()];
+    store.create_webhook(&failing, 10).await.unwrap();
+    // A second endpoint, at an address that is refused without a packet sent: what it
+    // is told is in its log.
+    let mut watcher = seal(WebhookId::generate()).await;
+    watcher.url = "https://192.0.2.1/hooks".into();
+    watcher.events = vec!["webhook.disabled".into()];
+    store.create_webhook(&watcher, 10).await.unwrap();
+
+    let attempts = deliverer
+        .fan_out(store.as_ref(), &clock, &event("org_a", 1))
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1, "only one wants domain.created");
+    // Each retry when it is due, never before.
+    for wait in RETRY_SCHEDULE {
+        clock.advance(wait - time::Duration::seconds(1));
+        assert_eq!(
+            deliverer.deliver_due(store.as_ref(), &clock).await.unwrap(),
+            0,
+            "not due a second early"
+        );
+        clock.advance(time::Duration::seconds(1));
+        let made = deliverer.deliver_due(store.as_ref(), &clock).await.unwrap();
+        assert!(made >= 1, "due after {wait}");
+    }
+    assert_eq!(
+        failing_hits.load(Ordering::SeqCst),
+        10,
+        "one attempt and nine retries"
+    );
+    assert_eq!(
+        deliverer.deliver_due(store.as_ref(), &clock).await.unwrap(),
+        0,
+        "the schedule is spent"
+    );
+    let now = store
+        .get_webhook(&org("org_a"), &failing.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.status, WebhookStatus::Disabled, "{now:?}");
+    assert!(now.disabled_reason.is_some());
+    let log = store.recent_attempts(&failing.id, 20).await.unwrap();
+    assert_eq!(log.len(), 10);
+    assert!(
+        log.iter()
+            .all(|a| a.outcome == Outcome::Failed && a.response_status == Some(500))
+    );
+    assert_eq!(log[0].next_attempt_at, None, "given up");
+    assert!(
+        log.iter().all(|a| a.event_id == log[0].event_id),
+        "one event, one webhook-id"
+    );
+    let told = store.recent_attempts(&watcher.id, 20).await.unwrap();
+    assert!(
+        told.iter().any(|a| a.event_type == "webhook.disabled"),
+        "{told:#?}"
+    );
+    // Disabled: a new event is not sent to it.
+    let attempts = deliverer
+        .fan_out(store.as_ref(), &clock, &event("org_a", 2))
+        .await
+        .unwrap();
+    assert!(attempts.is_empty());
+    assert_eq!(failing_hits.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        clock.now(),
+        at(RETRY_SCHEDULE.iter().map(|d| d.whole_seconds()).sum())
+    );
+}
