@@ -71,14 +71,13 @@ impl KeySealer for Kms {
                 "KMS GenerateDataKey answered without a data key".into(),
             ));
         };
-        let (nonce, ciphertext) = seal_with(plain.as_ref(), &context.aad(), secret)
-            .map_err(|error| CloudError::Internal(error.to_string()))?;
-        Ok(SealedKey {
-            key_id: out.key_id().unwrap_or(&self.key_id).to_owned(),
-            data_key: STANDARD.encode(encrypted.as_ref()),
-            nonce: STANDARD.encode(nonce),
-            ciphertext: STANDARD.encode(ciphertext),
-        })
+        sealed_under(
+            plain.as_ref(),
+            out.key_id().unwrap_or(&self.key_id).to_owned(),
+            STANDARD.encode(encrypted.as_ref()),
+            context,
+            secret,
+        )
     }
 
     async fn open(
@@ -141,14 +140,13 @@ impl LocalSealer {
 #[async_trait]
 impl KeySealer for LocalSealer {
     async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
-        let (nonce, ciphertext) = seal_with(&self.key, &context.aad(), secret)
-            .map_err(|error| CloudError::Internal(error.to_string()))?;
-        Ok(SealedKey {
-            key_id: LOCAL_KEY_ID.to_owned(),
-            data_key: String::new(),
-            nonce: STANDARD.encode(nonce),
-            ciphertext: STANDARD.encode(ciphertext),
-        })
+        sealed_under(
+            &self.key,
+            LOCAL_KEY_ID.to_owned(),
+            String::new(),
+            context,
+            secret,
+        )
     }
 
     async fn open(
@@ -165,6 +163,25 @@ impl KeySealer for LocalSealer {
         open_with(&self.key, &context.aad(), &nonce, ciphertext)
             .map_err(|error| CloudError::Internal(error.to_string()))
     }
+}
+
+/// `secret` sealed under `key` (AES-256-GCM, the context as additional data), recorded
+/// with the key's id and, for KMS, the data key as KMS encrypted it.
+fn sealed_under(
+    key: &[u8],
+    key_id: String,
+    data_key: String,
+    context: SealContext<'_>,
+    secret: &[u8],
+) -> Result<SealedKey, CloudError> {
+    let (nonce, ciphertext) = seal_with(key, &context.aad(), secret)
+        .map_err(|error| CloudError::Internal(error.to_string()))?;
+    Ok(SealedKey {
+        key_id,
+        data_key,
+        nonce: STANDARD.encode(nonce),
+        ciphertext: STANDARD.encode(ciphertext),
+    })
 }
 
 /// `keyId` of what [`LocalSealer`] sealed: no KMS key.
