@@ -140,11 +140,17 @@ pub async fn webhook_deliverer_from_env() -> Result<(DynamoStore, Deliverer), Er
 pub async fn run_webhook_deliverer() -> Result<(), Error> {
     let (store, deliverer) = webhook_deliverer_from_env().await?;
     let (store, deliverer) = (&store, &deliverer);
-    lambda_http::lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Invocation>| async move {
-            Ok::<_, Error>(handle_invocation(deliverer, store, &SystemClock, event.payload).await)
-        },
-    ))
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Invocation>| {
+        let span = telemetry::invocation_span("deliver-webhooks", &event.context);
+        async move {
+            let deadline = deadline(time_left(&event.context));
+            let response =
+                handle_invocation(deliverer, store, &SystemClock, event.payload, deadline).await;
+            metrics::flush();
+            Ok::<_, Error>(response)
+        }
+        .instrument(span)
+    }))
     .await
 }
 
@@ -197,11 +203,7 @@ pub async fn handle_scheduled(
     options: &SweepOptions,
     event: LambdaEvent<ScheduledEvent>,
 ) -> SweepSummary {
-    let left = event
-        .context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
+    let left = time_left(&event.context);
     tracing::info!(
         event_id = event.payload.id,
         scheduled_at = event.payload.time,
@@ -209,16 +211,28 @@ pub async fn handle_scheduled(
         time_left_ms = left.as_millis() as u64,
         "sweep started"
     );
-    // Lambda always grants time; a host that says none is left at the very start (`cargo
-    // lambda watch` sends a deadline already past) has no usable deadline, and honouring it
-    // would defer every domain for ever.
-    let deadline = if left.is_zero() {
+    let deadline = deadline(left);
+    sweep(app, deadline, options).await
+}
+
+/// What is left of an invocation's time.
+fn time_left(context: &lambda_http::Context) -> std::time::Duration {
+    context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+}
+
+/// The instant work must be done by, `left` from now. Lambda always grants time; a host
+/// that says none is left at the very start (`cargo lambda watch` sends a deadline already
+/// past) has no usable deadline, and honouring it would defer all work for ever.
+fn deadline(left: std::time::Duration) -> Option<tokio::time::Instant> {
+    if left.is_zero() {
         tracing::warn!(
-            "the invocation's deadline has already passed at its start; sweeping without one"
+            "the invocation's deadline has already passed at its start; working without one"
         );
         None
     } else {
         Some(tokio::time::Instant::now() + left)
-    };
-    sweep(app, deadline, options).await
+    }
 }

@@ -16,7 +16,8 @@
 //! - [`model`]: validated newtypes, the domain's state machine, lifecycle events as data.
 //! - Beside them: [`app`] (what a cold start builds), [`config`] (the only reader of the
 //!   environment), [`error`], [`auth`], [`clock`], [`crypto`], [`telemetry`] (logs),
-//!   [`metrics`] (CloudWatch EMF lines), [`lambda`] (what every function's `main` calls) and
+//!   [`metrics`] (CloudWatch EMF lines), [`lambda`] (what every function's `main` calls),
+//!   `fair_queue` (organizations in turn, for the sweep and the webhook deliverer) and
 //!   [`faults`] (test-only crash points).
 //!
 //! A request: the host (Lambda behind API Gateway, `cargo lambda watch`, or the local server)
@@ -35,6 +36,7 @@ pub mod config;
 pub mod crypto;
 pub mod dns;
 pub mod error;
+mod fair_queue;
 pub mod faults;
 pub mod http;
 pub mod lambda;

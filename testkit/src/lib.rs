@@ -8,10 +8,12 @@ mod dns_server;
 mod dynamodb_local;
 mod events;
 mod moto;
+mod receiver;
 mod unbound;
 
 pub use events::DeliveredEvents;
 pub use moto::{Moto, moto, sdk_config_for};
+pub use receiver::StatusReceiver;
 
 pub(crate) use devservers::free_port;
 

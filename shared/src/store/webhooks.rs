@@ -50,7 +50,18 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<PendingDelivery>, StoreError>;
 
-    /// Takes `delivery` off the schedule for the caller to attempt: `false` if another
-    /// worker took it first (or it was replaced), so each due attempt is made once.
-    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError>;
+    /// Takes `delivery` for the caller to attempt: it stays scheduled, due again at
+    /// `until`, so a worker that dies mid-attempt loses nothing (the attempt is made again
+    /// after `until`); the caller then schedules the next attempt or drops it. `false` if
+    /// another worker took it first (or it was replaced), so each due attempt is made once
+    /// while its taker lives.
+    async fn take_delivery(
+        &self,
+        delivery: &PendingDelivery,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the delivery of `event_id` to `webhook` from the schedule: delivered, given
+    /// up, or no longer wanted.
+    async fn drop_delivery(&self, webhook: &WebhookId, event_id: &str) -> Result<(), StoreError>;
 }

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use std::collections::{HashMap, VecDeque};
-
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
@@ -20,6 +18,7 @@ use crate::App;
 use crate::dns::budget::Budget;
 use crate::dns::{Probe, Session};
 use crate::error::ApiError;
+use crate::fair_queue::FairQueue;
 use crate::metrics;
 use crate::model::schedule::{SWEEP_SLACK, full_check_due, next_look};
 use crate::model::{DomainId, DomainState, EventType, OrgId, Status, Timestamp};
@@ -241,70 +240,6 @@ async fn record_backlog(app: &App, due: usize) {
     }
 }
 
-/// The order a run takes its due domains in: organizations in turn, and none with more
-/// than its share of the run's concurrency in flight while another organization's domains
-/// wait. An organization that is the only one with domains left uses every free slot (the
-/// share bounds what one takes from the others; alone, it takes nothing from anyone).
-struct FairQueue {
-    /// Each organization's due domains, organizations in the order they were first due.
-    queues: Vec<(OrgId, VecDeque<DomainId>)>,
-    in_flight: HashMap<OrgId, usize>,
-    per_org: usize,
-    /// Where the next turn starts.
-    turn: usize,
-}
-
-impl FairQueue {
-    fn new(due: Vec<(OrgId, DomainId)>, concurrency: usize, share_percent: usize) -> Self {
-        let mut queues: Vec<(OrgId, VecDeque<DomainId>)> = Vec::new();
-        let mut index: HashMap<OrgId, usize> = HashMap::new();
-        for (org, id) in due {
-            let at = *index.entry(org.clone()).or_insert_with(|| {
-                queues.push((org, VecDeque::new()));
-                queues.len() - 1
-            });
-            queues[at].1.push_back(id);
-        }
-        Self {
-            queues,
-            in_flight: HashMap::new(),
-            per_org: (concurrency * share_percent / 100).clamp(1, concurrency),
-            turn: 0,
-        }
-    }
-
-    fn next(&mut self) -> Option<(OrgId, DomainId)> {
-        let count = self.queues.len();
-        let under_share = |org: &OrgId, in_flight: &HashMap<OrgId, usize>| {
-            in_flight.get(org).copied().unwrap_or(0) < self.per_org
-        };
-        let pick = (0..count)
-            .map(|step| (self.turn + step) % count)
-            .find(|at| {
-                let (org, queue) = &self.queues[*at];
-                !queue.is_empty() && under_share(org, &self.in_flight)
-            })
-            .or_else(|| {
-                let mut waiting = (0..count).filter(|at| !self.queues[*at].1.is_empty());
-                match (waiting.next(), waiting.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            })?;
-        let (org, queue) = &mut self.queues[pick];
-        let id = queue.pop_front()?;
-        *self.in_flight.entry(org.clone()).or_default() += 1;
-        self.turn = (pick + 1) % count;
-        Some((org.clone(), id))
-    }
-
-    fn done(&mut self, org: &OrgId) {
-        if let Some(n) = self.in_flight.get_mut(org) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
 /// Undoes the registrations whose reservation ran out (they died part-way); returns how
 /// many were undone and how many could not be (left for the next run).
 async fn reclaim_expired(app: &App, limit: usize) -> (usize, usize) {
@@ -479,38 +414,4 @@ enum Look {
     Probe,
     /// Nothing asked: the records' own change is still reaching the servers.
     AwaitChange,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn due(org: &str, n: usize) -> Vec<(OrgId, DomainId)> {
-        (0..n)
-            .map(|_| (OrgId::parse(org).unwrap(), DomainId::generate()))
-            .collect()
-    }
-
-    fn orgs_of(queue: &mut FairQueue) -> Vec<String> {
-        std::iter::from_fn(|| queue.next())
-            .map(|(org, _)| org.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn one_organization_takes_its_share_while_others_wait() {
-        let mut all = due("org_hostile", 100);
-        all.extend(due("org_good", 3));
-        let mut queue = FairQueue::new(all, 8, 25);
-        // Two each (25% of 8), in turn; then nobody while both are at their share.
-        assert_eq!(
-            orgs_of(&mut queue),
-            ["org_hostile", "org_good", "org_hostile", "org_good"]
-        );
-        queue.done(&OrgId::parse("org_good").unwrap());
-        let (org, _) = queue.next().unwrap();
-        assert_eq!(org.as_str(), "org_good");
-        // The good organization has nothing left: the other may use every free slot.
-        assert_eq!(orgs_of(&mut queue).len(), 98);
-    }
 }

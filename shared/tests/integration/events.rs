@@ -227,6 +227,7 @@ async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
         app.store(),
         &SystemClock,
         invocation,
+        None,
     )
     .await;
     assert_eq!(
@@ -249,6 +250,7 @@ async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
         app.store(),
         &SystemClock,
         tick,
+        None,
     )
     .await;
     assert_eq!(answer["attempts"], 0, "{answer}");

@@ -4,7 +4,6 @@
 //! days disabled and the others told) against a receiver on loopback that always fails.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domains::aws::SealContext;
 use domains::clock::{Clock, ManualClock};
@@ -200,14 +199,35 @@ async fn due_deliveries_are_taken_once(backend: Backend) {
         "most overdue first"
     );
     assert_eq!(store.due_deliveries(at(0), 1).await.unwrap().len(), 1);
-    // Two workers race for one: one wins.
-    let (a, b) = futures::join!(store.take_delivery(&due[0]), store.take_delivery(&due[0]));
+    // Two workers race for one: one wins, and holds it until its lease ends.
+    let lease = at(60);
+    let (a, b) = futures::join!(
+        store.take_delivery(&due[0], lease),
+        store.take_delivery(&due[0], lease)
+    );
     assert!(a.unwrap() ^ b.unwrap(), "exactly one takes it");
     // Rescheduled since it was read: the stale copy is not taken.
     store.schedule_delivery(&pending(1, 50)).await.unwrap();
-    assert!(!store.take_delivery(&due[1]).await.unwrap());
+    assert!(!store.take_delivery(&due[1], lease).await.unwrap());
     assert_eq!(store.due_deliveries(at(0), 10).await.unwrap(), vec![]);
-    assert_eq!(store.due_deliveries(at(100), 10).await.unwrap().len(), 2);
+    // A taker that died: the delivery is due again when its lease ends, for another.
+    let leased = PendingDelivery {
+        due_at: lease,
+        ..pending(3, -20)
+    };
+    let again = store.due_deliveries(at(60), 10).await.unwrap();
+    assert_eq!(again, vec![pending(1, 50), leased.clone()]);
+    assert!(store.take_delivery(&leased, at(120)).await.unwrap());
+    // Dropped once attempted: gone for good.
+    store.drop_delivery(&hook, &leased.event.id).await.unwrap();
+    store
+        .drop_delivery(&hook, "evt_never_scheduled")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_deliveries(at(1000), 10).await.unwrap(),
+        vec![pending(1, 50), pending(2, 100)]
+    );
 }
 
 for_each_backend!(
@@ -216,29 +236,6 @@ for_each_backend!(
     due_deliveries_are_taken_once,
 );
 
-/// A loopback server that answers every request with 500 and counts them.
-async fn failing_receiver() -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            seen.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 16 * 1024];
-                let _ = socket.read(&mut buffer).await;
-                let _ = socket
-                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            });
-        }
-    });
-    (url, count)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -246,7 +243,7 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
     let deliverer = domains::config::deliverer(None, store.as_ref(), Some("127.0.0.0/8"))
         .await
         .unwrap();
-    let (failing_url, failing_hits) = failing_receiver().await;
+    let failing_receiver = testkit::StatusReceiver::start(&[500]).await;
     let seal = |id: WebhookId| {
         let deliverer = deliverer.clone();
         async move {
@@ -262,7 +259,7 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         }
     };
     let mut failing = seal(WebhookId::generate()).await;
-    failing.url = failing_url;
+    failing.url = failing_receiver.url.clone();
     failing.events = vec!["domain.created".into()];
     store.create_webhook(&failing, 10).await.unwrap();
     // A second endpoint, at an address that is refused without a packet sent: what it
@@ -281,21 +278,26 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
     for wait in RETRY_SCHEDULE {
         clock.advance(wait - time::Duration::seconds(1));
         assert_eq!(
-            deliverer.deliver_due(store.as_ref(), &clock).await.unwrap(),
+            deliverer
+                .deliver_due(store.as_ref(), &clock, None)
+                .await
+                .unwrap(),
             0,
             "not due a second early"
         );
         clock.advance(time::Duration::seconds(1));
-        let made = deliverer.deliver_due(store.as_ref(), &clock).await.unwrap();
+        let made = deliverer
+            .deliver_due(store.as_ref(), &clock, None)
+            .await
+            .unwrap();
         assert!(made >= 1, "due after {wait}");
     }
+    assert_eq!(failing_receiver.hits(), 10, "one attempt and nine retries");
     assert_eq!(
-        failing_hits.load(Ordering::SeqCst),
-        10,
-        "one attempt and nine retries"
-    );
-    assert_eq!(
-        deliverer.deliver_due(store.as_ref(), &clock).await.unwrap(),
+        deliverer
+            .deliver_due(store.as_ref(), &clock, None)
+            .await
+            .unwrap(),
         0,
         "the schedule is spent"
     );
@@ -328,7 +330,7 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         .await
         .unwrap();
     assert!(attempts.is_empty());
-    assert_eq!(failing_hits.load(Ordering::SeqCst), 10);
+    assert_eq!(failing_receiver.hits(), 10);
     assert_eq!(
         clock.now(),
         at(RETRY_SCHEDULE.iter().map(|d| d.whole_seconds()).sum())

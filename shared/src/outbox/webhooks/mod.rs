@@ -12,14 +12,20 @@ mod outbound;
 pub mod signature;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::json;
 
 pub use outbound::{MAX_RESPONSE_BYTES, Outbound, Sent, TIMEOUT};
 
 use crate::aws::{EventSink, KeySealer, SealContext};
 use crate::clock::Clock;
+use crate::fair_queue::FairQueue;
 use crate::metrics;
 use crate::model::event::{LifecycleEvent, SOURCE};
 use crate::model::webhook::{
@@ -31,6 +37,17 @@ use crate::store::{ATTEMPTS, Store, StoreError};
 
 /// Due deliveries taken per run.
 pub const DUE_PER_RUN: usize = 100;
+/// Attempts one run makes at once.
+pub const DUE_AT_ONCE: usize = 10;
+/// Of those, at most this share (in percent, at least one) for one organization while
+/// another's wait.
+pub const DUE_ORG_SHARE_PERCENT: usize = 30;
+/// How long a taken delivery is hidden from other runs: well past one attempt's
+/// [`TIMEOUT`], so it is attempted twice only when its taker died.
+pub const DELIVERY_LEASE: time::Duration = time::Duration::minutes(2);
+/// No attempt is started with less than this left before the invocation's deadline: one
+/// attempt's [`TIMEOUT`], and the writes that record it.
+const LEASE_MARGIN: Duration = Duration::from_secs(15);
 
 impl WebhookEvent {
     /// A lifecycle event as its webhooks carry it: `data` is the event's `detail`.
@@ -116,34 +133,80 @@ impl Deliverer {
         attempts.into_iter().collect()
     }
 
-    /// Makes the attempts due now, each once across workers; returns how many were made.
+    /// Makes the attempts due now, each once across workers, [`DUE_AT_ONCE`] at a time
+    /// with organizations in turn (none holds more than [`DUE_ORG_SHARE_PERCENT`] of them
+    /// while another's wait, so one tenant's slow endpoints cannot hold everyone's retries);
+    /// none is started that could not finish before `deadline`. Returns how many were
+    /// made. `Err` only when the due deliveries could not be read; a delivery whose
+    /// attempt could not be recorded comes back when its lease runs out.
     pub async fn deliver_due(
         &self,
         store: &dyn Store,
         clock: &dyn Clock,
+        deadline: Option<Instant>,
     ) -> Result<usize, StoreError> {
         let due = store.due_deliveries(clock.now(), DUE_PER_RUN).await?;
+        let mut queue = FairQueue::new(
+            due.into_iter().map(|d| (d.event.org_id.clone(), d)),
+            DUE_AT_ONCE,
+            DUE_ORG_SHARE_PERCENT,
+        );
+        let mut running = FuturesUnordered::new();
         let mut made = 0;
-        for delivery in due {
-            if !store.take_delivery(&delivery).await? {
-                continue;
+        loop {
+            while running.len() < DUE_AT_ONCE {
+                if deadline.is_some_and(|d| Instant::now() + LEASE_MARGIN >= d) {
+                    break;
+                }
+                let Some((org, delivery)) = queue.next() else {
+                    break;
+                };
+                running.push(async move { (org, self.retry(store, clock, delivery).await) });
             }
-            let Some(webhook) = store
-                .get_webhook(&delivery.event.org_id, &delivery.webhook_id)
-                .await?
-            else {
-                continue;
+            let Some((org, result)) = running.next().await else {
+                break;
             };
-            // Disabled since: what was waiting is dropped, as the owner asked (or as the
-            // endpoint's failures decided).
-            if webhook.status != WebhookStatus::Enabled {
-                continue;
+            queue.done(&org);
+            match result {
+                Ok(true) => made += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(org = %org, error = %error, "a due webhook delivery failed; it comes back when its lease ends")
+                }
             }
-            self.attempt(store, clock, &webhook, &delivery.event, delivery.attempt)
-                .await?;
-            made += 1;
         }
         Ok(made)
+    }
+
+    /// One due delivery: leased, attempted, then rescheduled (by [`Deliverer::attempt`])
+    /// or dropped. `false` when another worker had it, or it is no longer wanted.
+    async fn retry(
+        &self,
+        store: &dyn Store,
+        clock: &dyn Clock,
+        delivery: PendingDelivery,
+    ) -> Result<bool, StoreError> {
+        let lease = clock.now().plus(DELIVERY_LEASE);
+        if !store.take_delivery(&delivery, lease).await? {
+            return Ok(false);
+        }
+        let drop = || store.drop_delivery(&delivery.webhook_id, &delivery.event.id);
+        let webhook = store
+            .get_webhook(&delivery.event.org_id, &delivery.webhook_id)
+            .await?;
+        // Deleted or disabled since: what was waiting is dropped, as the owner asked (or
+        // as the endpoint's failures decided).
+        let Some(webhook) = webhook.filter(|w| w.status == WebhookStatus::Enabled) else {
+            drop().await?;
+            return Ok(false);
+        };
+        let attempt = self
+            .attempt(store, clock, &webhook, &delivery.event, delivery.attempt)
+            .await?;
+        if attempt.next_attempt_at.is_none() {
+            drop().await?;
+        }
+        Ok(true)
     }
 
     /// One attempt of `event` to `webhook`, numbered `number`: sent, logged, counted, and
@@ -406,7 +469,10 @@ pub async fn deliver_due_forever(
     let mut timer = tokio::time::interval(DUE_EVERY);
     loop {
         timer.tick().await;
-        if let Err(error) = deliverer.deliver_due(store.as_ref(), clock.as_ref()).await {
+        if let Err(error) = deliverer
+            .deliver_due(store.as_ref(), clock.as_ref(), None)
+            .await
+        {
             tracing::warn!(error = %error, "due webhook deliveries could not be read");
         }
     }
@@ -434,48 +500,52 @@ pub struct QueueRecord {
 }
 
 /// The delivering function's work for one invocation. A queue batch: each event fanned
-/// out; a message whose event could not be fanned out (the store failed) is named in
+/// out (the batch's events at once, so one slow endpoint delays none of the others); a
+/// message whose event could not be fanned out (the store failed) is named in
 /// `batchItemFailures` for SQS to deliver again; one that is not a lifecycle event is
 /// dropped with a log line (it would never become one). When an attempt failed, the first
 /// retry (5 s) is made here rather than left to the schedule (every minute). A schedule's
-/// tick: the retries due now.
+/// tick: the retries due now. Nothing is started that could not finish before `deadline`.
 pub async fn handle_invocation(
     deliverer: &Deliverer,
     store: &dyn Store,
     clock: &dyn Clock,
     invocation: Invocation,
+    deadline: Option<Instant>,
 ) -> serde_json::Value {
     match invocation {
         Invocation::Queue { records } => {
-            let mut failures = Vec::new();
-            let mut any_failed = false;
-            for record in records {
+            let fanned = futures::future::join_all(records.iter().map(|record| async move {
                 let Some(event) = WebhookEvent::from_bus(&record.body) else {
                     tracing::warn!(
                         message_id = record.message_id,
                         "queue message is not a lifecycle event; dropped"
                     );
-                    continue;
+                    return Ok(false);
                 };
                 match deliverer.fan_out(store, clock, &event).await {
-                    Ok(attempts) => {
-                        any_failed |= attempts.iter().any(|a| a.outcome != Outcome::Delivered)
-                    }
+                    Ok(attempts) => Ok(attempts.iter().any(|a| a.outcome != Outcome::Delivered)),
                     Err(error) => {
                         tracing::warn!(event_id = event.id, error = %error, "fan-out failed; the message comes again");
-                        failures.push(json!({ "itemIdentifier": record.message_id }));
+                        Err(json!({ "itemIdentifier": record.message_id }))
                     }
                 }
-            }
-            if any_failed {
+            }))
+            .await;
+            let any_failed = fanned.iter().any(|f| matches!(f, Ok(true)));
+            let failures: Vec<serde_json::Value> =
+                fanned.into_iter().filter_map(Result::err).collect();
+            let time_left =
+                deadline.is_none_or(|d| Instant::now() + FIRST_RETRY_IN_PROCESS + LEASE_MARGIN < d);
+            if any_failed && time_left {
                 tokio::time::sleep(FIRST_RETRY_IN_PROCESS).await;
-                if let Err(error) = deliverer.deliver_due(store, clock).await {
+                if let Err(error) = deliverer.deliver_due(store, clock, deadline).await {
                     tracing::warn!(error = %error, "due retries could not be read; the schedule makes them");
                 }
             }
             json!({ "batchItemFailures": failures })
         }
-        Invocation::Schedule(_) => match deliverer.deliver_due(store, clock).await {
+        Invocation::Schedule(_) => match deliverer.deliver_due(store, clock, deadline).await {
             Ok(made) => json!({ "attempts": made }),
             Err(error) => {
                 tracing::warn!(error = %error, "due retries could not be read");

@@ -266,10 +266,18 @@ impl WebhookStore for DynamoStore {
         Ok(due)
     }
 
-    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
+    async fn take_delivery(
+        &self,
+        delivery: &PendingDelivery,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let leased = PendingDelivery {
+            due_at: until,
+            ..delivery.clone()
+        };
         let result = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(
                 PK,
@@ -277,8 +285,12 @@ impl WebhookStore for DynamoStore {
             )
             .key(SK, s(WEBHOOK_DUE_SK))
             .condition_expression("#delivery = :delivery")
+            .update_expression("SET #delivery = :leased, #due = :until")
             .expression_attribute_names("#delivery", "delivery")
+            .expression_attribute_names("#due", GSI1_SK)
             .expression_attribute_values(":delivery", json(delivery))
+            .expression_attribute_values(":leased", json(&leased))
+            .expression_attribute_values(":until", s(until.to_string()))
             .send()
             .await;
         match conflict_unless_met(result) {
@@ -286,5 +298,17 @@ impl WebhookStore for DynamoStore {
             Err(StoreError::Conflict) => Ok(false),
             Err(other) => Err(other),
         }
+    }
+
+    async fn drop_delivery(&self, webhook: &WebhookId, event_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(webhook_due_pk(webhook, event_id)))
+            .key(SK, s(WEBHOOK_DUE_SK))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

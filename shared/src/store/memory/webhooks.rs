@@ -119,13 +119,26 @@ impl WebhookStore for MemoryStore {
         Ok(due)
     }
 
-    async fn take_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
+    async fn take_delivery(
+        &self,
+        delivery: &PendingDelivery,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut t = self.tables();
         let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
-        if t.pending_deliveries.get(&key) == Some(delivery) {
-            t.pending_deliveries.remove(&key);
-            return Ok(true);
+        match t.pending_deliveries.get_mut(&key) {
+            Some(held) if held == delivery => {
+                held.due_at = until;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(false)
+    }
+
+    async fn drop_delivery(&self, webhook: &WebhookId, event_id: &str) -> Result<(), StoreError> {
+        self.tables()
+            .pending_deliveries
+            .remove(&(webhook.clone(), event_id.to_owned()));
+        Ok(())
     }
 }
