@@ -61,6 +61,22 @@ pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
     }
 }
 
+/// The sealer of webhook secrets in a Lambda function: KMS (`DKIM_KMS_KEY_ID`), and
+/// nothing else unless the AWS services are off (`DOMAINS_AWS_SERVICES=off`, a local
+/// session), where `None` asks [`deliverer`] for local sealing. A deployment without the
+/// key refuses to start rather than keep secrets under a key that lives in its own table.
+pub fn lambda_webhook_sealer(config: &SdkConfig) -> Result<Option<Arc<dyn KeySealer>>, String> {
+    match std::env::var(AWS_SERVICES_VAR) {
+        Ok(value) if value.eq_ignore_ascii_case("off") => Ok(None),
+        _ => cloud(config).sealer.map(Some).ok_or_else(|| {
+            format!(
+                "{KMS_KEY_VAR} is not set: webhook secrets are sealed with KMS (set \
+                 {AWS_SERVICES_VAR}=off for a local session without AWS)"
+            )
+        }),
+    }
+}
+
 /// Each of SES, Route 53 and KMS on only when an endpoint is configured for it
 /// (`AWS_ENDPOINT_URL`, or `AWS_ENDPOINT_URL_SESV2` / `_ROUTE_53` / `_KMS`): the local
 /// server, which must not touch a real account by accident.

@@ -5,6 +5,7 @@
 //! share bounds what one takes from the others; alone, it takes nothing from anyone).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 
 use crate::model::OrgId;
 
@@ -76,6 +77,41 @@ impl<T> FairQueue<T> {
     }
 }
 
+/// At most `limit` of `items` (oldest first), taken from their owners (by `owner`) in
+/// turns, oldest first within each: one owner with a long backlog gets every place while no
+/// other has anything waiting, and no more than its turn while others do.
+pub(crate) fn in_turns<T, K: Eq + Hash>(
+    items: Vec<T>,
+    owner: impl Fn(&T) -> K,
+    limit: usize,
+) -> Vec<T> {
+    let mut queues: Vec<VecDeque<T>> = Vec::new();
+    let mut index: HashMap<K, usize> = HashMap::new();
+    for item in items {
+        let at = *index.entry(owner(&item)).or_insert_with(|| {
+            queues.push(VecDeque::new());
+            queues.len() - 1
+        });
+        queues[at].push_back(item);
+    }
+    let mut taken = Vec::with_capacity(limit.min(queues.iter().map(VecDeque::len).sum()));
+    while taken.len() < limit {
+        let before = taken.len();
+        for queue in &mut queues {
+            if taken.len() == limit {
+                break;
+            }
+            if let Some(item) = queue.pop_front() {
+                taken.push(item);
+            }
+        }
+        if taken.len() == before {
+            break;
+        }
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +157,28 @@ mod tests {
             taken,
             ["org_a:0", "org_b:0", "org_a:1", "org_b:1", "org_a:2"]
         );
+    }
+
+    #[test]
+    fn owners_take_places_in_turns() {
+        // (owner, due): a long backlog of `h` that is older than everything of `a` and `b`.
+        let mut items: Vec<(char, u32)> = (0..50).map(|n| ('h', n)).collect();
+        items.extend([('a', 60), ('b', 61), ('a', 62)]);
+        let taken = in_turns(items.clone(), |i| i.0, 6);
+        assert_eq!(
+            taken,
+            [
+                ('h', 0),
+                ('a', 60),
+                ('b', 61),
+                ('h', 1),
+                ('a', 62),
+                ('h', 2)
+            ]
+        );
+        // Alone, the backlog takes every place.
+        let alone: Vec<(char, u32)> = items.into_iter().filter(|i| i.0 == 'h').collect();
+        assert_eq!(in_turns(alone, |i| i.0, 10).len(), 10);
+        assert!(in_turns(Vec::<(char, u32)>::new(), |i| i.0, 10).is_empty());
     }
 }

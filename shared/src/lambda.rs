@@ -61,7 +61,7 @@ impl ColdStart for Everything {
 async fn app_from_env<C: ColdStart>() -> Result<App, Error> {
     let (aws, store) = table_from_env().await?;
     let deliverer = if C::NEEDS.webhooks {
-        Some(config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?)
+        Some(config::deliverer(config::lambda_webhook_sealer(&aws)?, &store, None).await?)
     } else {
         None
     };
@@ -131,7 +131,7 @@ pub async fn run_publisher() -> Result<(), Error> {
 /// secrets opened with KMS, `DKIM_KMS_KEY_ID`; addresses under `WEBHOOK_ALLOW_NETWORKS`).
 pub async fn webhook_deliverer_from_env() -> Result<(DynamoStore, Deliverer), Error> {
     let (aws, store) = table_from_env().await?;
-    let deliverer = config::deliverer(config::lambda_cloud(&aws).sealer, &store, None).await?;
+    let deliverer = config::deliverer(config::lambda_webhook_sealer(&aws)?, &store, None).await?;
     Ok((store, deliverer))
 }
 

@@ -43,7 +43,8 @@ pub trait WebhookStore: Send + Sync {
     /// it).
     async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
 
-    /// Deliveries due at `now`, the most overdue first, at most `limit`.
+    /// Deliveries due at `now`, at most `limit`: endpoints in turns, each one's most
+    /// overdue first, so one endpoint's backlog cannot keep the others' retries waiting.
     async fn due_deliveries(
         &self,
         now: Timestamp,

@@ -147,6 +147,8 @@ async fn drive() -> World {
         // The hierarchy's name servers are on loopback, which checks never ask unless allowed.
         std::env::set_var("DNS_ALLOW_NETWORKS", "127.0.0.0/8");
         std::env::set_var("EVENT_BUS_NAME", &delivered.bus);
+        // The webhook receiver is on loopback too.
+        std::env::set_var("WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8");
     }
 
     let now = domains::clock::Clock::now(&domains::clock::SystemClock);
@@ -177,6 +179,18 @@ async fn drive() -> World {
             "delete-domain" => domains::lambda::app_for::<handlers::Delete>().await,
             "open-claim" => domains::lambda::app_for::<handlers::OpenClaim>().await,
             "verify-claim" => domains::lambda::app_for::<handlers::VerifyClaim>().await,
+            "list-webhooks" => domains::lambda::app_for::<handlers::ListWebhooks>().await,
+            "create-webhook" => domains::lambda::app_for::<handlers::CreateWebhook>().await,
+            "get-webhook" => domains::lambda::app_for::<handlers::GetWebhook>().await,
+            "update-webhook" => domains::lambda::app_for::<handlers::UpdateWebhook>().await,
+            "delete-webhook" => domains::lambda::app_for::<handlers::DeleteWebhook>().await,
+            "rotate-webhook-secret" => {
+                domains::lambda::app_for::<handlers::RotateWebhookSecret>().await
+            }
+            "test-webhook" => domains::lambda::app_for::<handlers::TestWebhook>().await,
+            "list-webhook-deliveries" => {
+                domains::lambda::app_for::<handlers::ListWebhookDeliveries>().await
+            }
             "sweep-domains" => domains::lambda::sweep_app().await,
             other => panic!("no function {other}"),
         }
@@ -329,6 +343,103 @@ async fn drive() -> World {
     .await;
     recording::record_as(None);
     assert!(response.batch_item_failures.is_empty());
+
+    // Webhooks: an endpoint on loopback that fails its test and the first delivery, then
+    // takes everything; its life through every webhook function.
+    let receiver = testkit::StatusReceiver::start(&[500, 500, 200]).await;
+    let create_hook = app("create-webhook").await;
+    let body = json!({ "url": receiver.url }).to_string();
+    let once = Some("iam-hook");
+    let hook =
+        call_keyed::<handlers::CreateWebhook>(&create_hook, a, None, &[], &body, once, 201).await;
+    call_keyed::<handlers::CreateWebhook>(&create_hook, a, None, &[], &body, once, 201).await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let hooked = Some(hook_id.as_str());
+    let test_hook = app("test-webhook").await;
+    let tested =
+        call_keyed::<handlers::TestWebhook>(&test_hook, a, hooked, &[], "", Some("iam-test"), 200)
+            .await;
+    assert_eq!(tested["outcome"], "failed", "{tested}");
+    call::<handlers::ListWebhooks>(&app("list-webhooks").await, a, None, &[], "", 200).await;
+    call::<handlers::GetWebhook>(&app("get-webhook").await, a, hooked, &[], "", 200).await;
+    let update_hook = app("update-webhook").await;
+    let body = r#"{"description":"every event","url":"URL"}"#.replace("URL", &receiver.url);
+    call::<handlers::UpdateWebhook>(&update_hook, a, hooked, &[], &body, 200).await;
+    call_keyed::<handlers::RotateWebhookSecret>(
+        &app("rotate-webhook-secret").await,
+        a,
+        hooked,
+        &[],
+        "",
+        Some("iam-rotate-hook"),
+        200,
+    )
+    .await;
+
+    // deliver-webhooks: the bus's events as its queue hands them over (one fails, and is
+    // retried in the same invocation), then a schedule's tick.
+    let events = delivered
+        .received(batch.records.len(), std::time::Duration::from_secs(20))
+        .await;
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, event)| json!({ "messageId": n.to_string(), "body": event.to_string() }))
+        .collect();
+    let (store, deliverer) = domains::lambda::webhook_deliverer_from_env().await.unwrap();
+    let clock = domains::clock::SystemClock;
+    let batch = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let tick =
+        serde_json::from_value(json!({ "id": "tick", "detail-type": "Scheduled Event" })).unwrap();
+    recording::record_as(Some("deliver-webhooks"));
+    let answer =
+        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, batch, None).await;
+    recording::record_as(None);
+    // A retry an earlier run left, due now: the tick's to make.
+    let mut left = domains::model::webhook::WebhookEvent::from_bus(&events[0].to_string())
+        .expect("a lifecycle event");
+    left.id = "evt_left_by_an_earlier_run".to_owned();
+    left.org_id = org_a.clone();
+    let left = domains::model::webhook::PendingDelivery {
+        webhook_id: domains::model::WebhookId::parse(&hook_id).unwrap(),
+        event: left,
+        attempt: 3,
+        due_at: domains::clock::Clock::now(&clock),
+    };
+    domains::store::WebhookStore::schedule_delivery(&setup, &left)
+        .await
+        .unwrap();
+    recording::record_as(Some("deliver-webhooks"));
+    let ticked =
+        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, tick, None).await;
+    recording::record_as(None);
+    assert_eq!(ticked["attempts"], 1, "{ticked}");
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let wanted = events
+        .iter()
+        .filter(|e| e["detail"]["orgId"] == "org_a")
+        .count();
+    assert!(wanted >= 5, "{wanted} of org_a's events");
+    assert_eq!(
+        receiver.hits(),
+        1 + wanted + 2,
+        "the test, each event once, the failed one's retry, the tick's"
+    );
+    let deliveries = call::<handlers::ListWebhookDeliveries>(
+        &app("list-webhook-deliveries").await,
+        a,
+        hooked,
+        &[],
+        "",
+        200,
+    )
+    .await;
+    assert_eq!(
+        deliveries["deliveries"].as_array().map(Vec::len),
+        Some(wanted + 3),
+        "{deliveries}"
+    );
+    call::<handlers::DeleteWebhook>(&app("delete-webhook").await, a, hooked, &[], "", 200).await;
 
     World {
         _dns: dns,
@@ -500,7 +611,13 @@ fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization
         // Only the creating functions keep Idempotency-Key records.
         let idempotent = matches!(
             f,
-            "register-domain" | "rotate-dkim" | "open-claim" | "verify-claim"
+            "register-domain"
+                | "rotate-dkim"
+                | "open-claim"
+                | "verify-claim"
+                | "create-webhook"
+                | "rotate-webhook-secret"
+                | "test-webhook"
         );
         let others: &[&str] = if idempotent { &[] } else { &["IDEM#x"] };
         for prefix in ["KEY#x", "KEYID#x", "ZONE#x", "CONFIG#other"]
@@ -527,11 +644,20 @@ fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization
         ));
         for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
             // No encryption context, half of it, or more than the sealing context.
+            // Webhook functions never DKIM's context; the others never a webhook's.
+            let other_kind: &[&str] = if f.contains("webhook") {
+                &["domainId", "selector"]
+            } else {
+                &["webhookId"]
+            };
             for keys in [
                 &[][..],
                 &["domainId"],
                 &["selector"],
                 &["domainId", "selector", "other"],
+                &["webhookId", "other"],
+                &["webhookId", "domainId"],
+                other_kind,
             ] {
                 requests.push(Authorization::key(f, account, action, keys));
             }

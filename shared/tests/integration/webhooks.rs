@@ -230,10 +230,42 @@ async fn due_deliveries_are_taken_once(backend: Backend) {
     );
 }
 
+async fn one_endpoints_backlog_does_not_hold_the_others(backend: Backend) {
+    let store = backend.fresh_store().await;
+    let (busy, quiet) = (WebhookId::generate(), WebhookId::generate());
+    let pending = |hook: &WebhookId, n: u32, due: i64| PendingDelivery {
+        webhook_id: hook.clone(),
+        event: event("org_a", n),
+        attempt: 2,
+        due_at: at(due),
+    };
+    // Thirty overdue for one endpoint, all older than the other's one.
+    for n in 0..30 {
+        store
+            .schedule_delivery(&pending(&busy, n, -100 + i64::from(n)))
+            .await
+            .unwrap();
+    }
+    store
+        .schedule_delivery(&pending(&quiet, 99, -1))
+        .await
+        .unwrap();
+    let due = store.due_deliveries(at(0), 4).await.unwrap();
+    let hooks: Vec<&WebhookId> = due.iter().map(|d| &d.webhook_id).collect();
+    assert_eq!(hooks, [&busy, &quiet, &busy, &busy], "in turns");
+    assert_eq!(
+        due[0],
+        pending(&busy, 0, -100),
+        "each one's most overdue first"
+    );
+    assert_eq!(store.due_deliveries(at(0), 100).await.unwrap().len(), 31);
+}
+
 for_each_backend!(
     endpoints_are_kept_per_organization_within_the_limit,
     the_log_keeps_the_newest_attempts,
     due_deliveries_are_taken_once,
+    one_endpoints_backlog_does_not_hold_the_others,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,13 +325,23 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         assert!(made >= 1, "due after {wait}");
     }
     assert_eq!(failing_receiver.hits(), 10, "one attempt and nine retries");
+    // The disable is announced to the organization's other endpoints as a delivery due at
+    // once (made by the next run, like any other).
+    assert_eq!(
+        deliverer
+            .deliver_due(store.as_ref(), &clock, None)
+            .await
+            .unwrap(),
+        1,
+        "the announcement"
+    );
     assert_eq!(
         deliverer
             .deliver_due(store.as_ref(), &clock, None)
             .await
             .unwrap(),
         0,
-        "the schedule is spent"
+        "the schedule is spent (the announcement's retry is not due yet)"
     );
     let now = store
         .get_webhook(&org("org_a"), &failing.id)

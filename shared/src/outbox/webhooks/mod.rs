@@ -32,7 +32,7 @@ use crate::model::webhook::{
     Attempt, DISABLE_AFTER, DISABLED_EVENT, Outcome, PendingDelivery, Webhook, WebhookEvent,
     WebhookStatus, next_attempt,
 };
-use crate::model::{OrgId, Timestamp};
+use crate::model::{OrgId, Timestamp, WebhookId};
 use crate::store::{ATTEMPTS, Store, StoreError};
 
 /// Due deliveries taken per run.
@@ -119,16 +119,26 @@ impl Deliverer {
         clock: &dyn Clock,
         event: &WebhookEvent,
     ) -> Result<Vec<Attempt>, StoreError> {
+        let made = self.fan_out_to(store, clock, event).await?;
+        Ok(made.into_iter().map(|(_, attempt)| attempt).collect())
+    }
+
+    /// [`Deliverer::fan_out`], each attempt with the endpoint it went to.
+    async fn fan_out_to(
+        &self,
+        store: &dyn Store,
+        clock: &dyn Clock,
+        event: &WebhookEvent,
+    ) -> Result<Vec<(WebhookId, Attempt)>, StoreError> {
         let endpoints = store.list_webhooks(&event.org_id).await?;
         let wanted: Vec<&Webhook> = endpoints
             .iter()
             .filter(|w| w.wants(&event.event_type))
             .collect();
-        let attempts = futures::future::join_all(
-            wanted
-                .iter()
-                .map(|webhook| self.attempt(store, clock, webhook, event, 1)),
-        )
+        let attempts = futures::future::join_all(wanted.iter().map(|webhook| async move {
+            let attempt = self.attempt(store, clock, webhook, event, 1).await?;
+            Ok((webhook.id.clone(), attempt))
+        }))
         .await;
         attempts.into_iter().collect()
     }
@@ -380,7 +390,9 @@ impl Deliverer {
     }
 
     /// `webhook.disabled` to the organization's other endpoints that want it, and a log
-    /// line for operators.
+    /// line for operators. Written after the endpoint is disabled: a process that dies
+    /// between the two writes leaves the disable unannounced (said, not lost silently: the
+    /// log line above).
     async fn announce_disabled(
         &self,
         store: &dyn Store,
@@ -405,6 +417,8 @@ impl Deliverer {
                 "reason": webhook.disabled_reason,
             }),
         };
+        // Scheduled, due now, rather than sent from here: each is then leased, attempted
+        // and retried like any delivery, within a run's deadline.
         let others: Vec<Webhook> = store
             .list_webhooks(&webhook.org_id)
             .await?
@@ -412,8 +426,13 @@ impl Deliverer {
             .filter(|w| w.id != webhook.id && w.wants(DISABLED_EVENT))
             .collect();
         for other in &others {
-            // Boxed: an attempt may disable another endpoint, which announces again.
-            Box::pin(self.attempt(store, clock, other, &event, 1)).await?;
+            let pending = PendingDelivery {
+                webhook_id: other.id.clone(),
+                event: event.clone(),
+                attempt: 1,
+                due_at: now,
+            };
+            store.schedule_delivery(&pending).await?;
         }
         Ok(())
     }
@@ -503,7 +522,7 @@ pub struct QueueRecord {
 /// out (the batch's events at once, so one slow endpoint delays none of the others); a
 /// message whose event could not be fanned out (the store failed) is named in
 /// `batchItemFailures` for SQS to deliver again; one that is not a lifecycle event is
-/// dropped with a log line (it would never become one). When an attempt failed, the first
+/// dropped with a log line (it would never become one). When an attempt failed, its first
 /// retry (5 s) is made here rather than left to the schedule (every minute). A schedule's
 /// tick: the retries due now. Nothing is started that could not finish before `deadline`.
 pub async fn handle_invocation(
@@ -521,10 +540,21 @@ pub async fn handle_invocation(
                         message_id = record.message_id,
                         "queue message is not a lifecycle event; dropped"
                     );
-                    return Ok(false);
+                    return Ok(Vec::new());
                 };
-                match deliverer.fan_out(store, clock, &event).await {
-                    Ok(attempts) => Ok(attempts.iter().any(|a| a.outcome != Outcome::Delivered)),
+                match deliverer.fan_out_to(store, clock, &event).await {
+                    // The failed attempts' first retries, as they were scheduled.
+                    Ok(attempts) => Ok(attempts
+                        .into_iter()
+                        .filter_map(|(webhook_id, attempt)| {
+                            Some(PendingDelivery {
+                                webhook_id,
+                                event: event.clone(),
+                                attempt: attempt.attempt + 1,
+                                due_at: attempt.next_attempt_at?,
+                            })
+                        })
+                        .collect()),
                     Err(error) => {
                         tracing::warn!(event_id = event.id, error = %error, "fan-out failed; the message comes again");
                         Err(json!({ "itemIdentifier": record.message_id }))
@@ -532,15 +562,28 @@ pub async fn handle_invocation(
                 }
             }))
             .await;
-            let any_failed = fanned.iter().any(|f| matches!(f, Ok(true)));
-            let failures: Vec<serde_json::Value> =
-                fanned.into_iter().filter_map(Result::err).collect();
+            let mut retries = Vec::new();
+            let mut failures = Vec::new();
+            for result in fanned {
+                match result {
+                    Ok(pending) => retries.extend(pending),
+                    Err(failure) => failures.push(failure),
+                }
+            }
+            // This batch's own first retries (5 s), made here rather than left to the
+            // schedule's next minute; anyone else's wait for the schedule.
             let time_left =
                 deadline.is_none_or(|d| Instant::now() + FIRST_RETRY_IN_PROCESS + LEASE_MARGIN < d);
-            if any_failed && time_left {
+            if !retries.is_empty() && time_left {
                 tokio::time::sleep(FIRST_RETRY_IN_PROCESS).await;
-                if let Err(error) = deliverer.deliver_due(store, clock, deadline).await {
-                    tracing::warn!(error = %error, "due retries could not be read; the schedule makes them");
+                let retried = futures::future::join_all(
+                    retries
+                        .into_iter()
+                        .map(|pending| deliverer.retry(store, clock, pending)),
+                )
+                .await;
+                for error in retried.into_iter().filter_map(Result::err) {
+                    tracing::warn!(error = %error, "a first retry failed; the schedule makes it when its lease ends");
                 }
             }
             json!({ "batchItemFailures": failures })

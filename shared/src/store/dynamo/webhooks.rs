@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::items::{json, n, opt_num, s};
 use super::{DynamoStore, Item, classify, conflict_unless_met};
+use crate::fair_queue::in_turns;
 use crate::model::webhook::{ATTEMPTS_KEPT_FOR, Attempt, PendingDelivery, Webhook};
 use crate::model::{OrgId, Timestamp, WebhookId};
 use crate::store::schema::{
@@ -17,6 +18,9 @@ use crate::store::schema::{
     webhook_sk, webhooks_pk,
 };
 use crate::store::{ATTEMPTS, StoreError, WebhookStore, backoff};
+
+/// Due keys read per index shard to choose a run's deliveries from.
+const DUE_WINDOW: usize = 1000;
 
 const HELD: &str = "held";
 
@@ -237,9 +241,11 @@ impl WebhookStore for DynamoStore {
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let mut keys: Vec<(String, String)> = Vec::new();
         for shard in 0..CHECK_SHARDS {
+            // A wide window of keys (the index holds keys only: a thousand read for a few
+            // units), so that endpoints behind a long backlog of one are seen and get turns.
             let query = self
                 .index_until(webhook_due_shard_key(shard), "<=", now)
-                .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+                .limit(i32::try_from(DUE_WINDOW.max(limit)).unwrap_or(i32::MAX));
             self.pages(query, |page| {
                 for item in page {
                     if let (Some(pk), Some(at)) = (
@@ -254,7 +260,15 @@ impl WebhookStore for DynamoStore {
             .await?;
         }
         keys.sort();
-        keys.truncate(limit);
+        // The partition key names the endpoint: `WEBHOOKDUE#<webhook>#<event>`.
+        let keys = in_turns(
+            keys,
+            |(_, pk)| {
+                pk.rsplit_once('#')
+                    .map_or(pk.clone(), |(hook, _)| hook.to_owned())
+            },
+            limit,
+        );
         let mut due = Vec::with_capacity(keys.len());
         for (_, pk) in keys {
             // Keys only in the index: the item itself may have been taken since.

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
+use crate::fair_queue::in_turns;
 use crate::model::webhook::{Attempt, KEPT_ATTEMPTS, PendingDelivery, Webhook};
 use crate::model::{OrgId, Timestamp, WebhookId};
 use crate::store::{StoreError, WebhookStore};
@@ -115,8 +116,7 @@ impl WebhookStore for MemoryStore {
             .cloned()
             .collect();
         due.sort_by_key(|d| d.due_at);
-        due.truncate(limit);
-        Ok(due)
+        Ok(in_turns(due, |d| d.webhook_id.clone(), limit))
     }
 
     async fn take_delivery(
