@@ -1,10 +1,11 @@
 //! `domainctl status`: what is waiting in a table, for whoever is on call. Each figure is
-//! one that an alarm watches in a deployment, read from the table itself.
+//! one that an alarm watches in a deployment, read from the table itself; and the
+//! webhook retries waiting, which no alarm watches yet.
 
 use serde::Serialize;
 
 use domains::model::Timestamp;
-use domains::store::{Store, StoreError, StuckEvents};
+use domains::store::{Store, StoreError, StuckEvents, WaitingDeliveries};
 
 /// Most due domains counted; beyond it the backlog reads as "at least".
 pub const DUE_COUNTED: usize = 100_000;
@@ -15,6 +16,10 @@ pub const STUCK_AFTER: time::Duration = time::Duration::minutes(15);
 
 /// A due domain waiting longer than this means the sweep is behind (the alarm's threshold).
 pub const BEHIND_AFTER: time::Duration = time::Duration::minutes(20);
+
+/// A webhook retry due longer ago than this means retries are not being made: the
+/// deliverer takes what is due every minute (locally, every second).
+pub const RETRY_LATE_AFTER: time::Duration = time::Duration::minutes(10);
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,6 +34,12 @@ pub struct Status {
     pub undelivered_events: StuckEvents,
     /// Registrations that died part-way and have not been undone yet.
     pub expired_reservations: usize,
+    /// Webhook deliveries waiting for a retry, due or not (at most [`DUE_COUNTED`]), the
+    /// endpoints they are for, and when the earliest is due. Endpoints failing are their
+    /// owners' to fix (each sees its deliveries log), so they are shown, not attention.
+    pub webhook_retries: WaitingDeliveries,
+    /// How long the earliest retry has been due; `None` while none is.
+    pub webhook_retry_overdue_seconds: Option<i64>,
     /// What needs someone's attention, in words; empty when all is well.
     pub attention: Vec<String>,
 }
@@ -40,6 +51,11 @@ pub async fn read(store: &dyn Store, now: Timestamp) -> Result<Status, StoreErro
     let age = oldest_due.map(|at| (now.datetime() - at.datetime()).whole_seconds());
     let undelivered_events = store.stuck_events(now.plus(-STUCK_AFTER)).await?;
     let expired_reservations = store.expired_reservations(now, DUE_COUNTED).await?.len();
+    let webhook_retries = store.waiting_deliveries(DUE_COUNTED).await?;
+    let retry_overdue = webhook_retries
+        .earliest_due
+        .map(|at| (now.datetime() - at.datetime()).whole_seconds())
+        .filter(|overdue| *overdue >= 0);
     let mut attention = Vec::new();
     if let Some(age) = age.filter(|age| *age > BEHIND_AFTER.whole_seconds()) {
         attention.push(format!(
@@ -65,6 +81,13 @@ pub async fn read(store: &dyn Store, now: Timestamp) -> Result<Status, StoreErro
             "{expired_reservations} registration(s) died part-way; the next sweep undoes them"
         ));
     }
+    if let Some(overdue) = retry_overdue.filter(|s| *s > RETRY_LATE_AFTER.whole_seconds()) {
+        attention.push(format!(
+            "webhook retries are not being made: one has been due for {} minutes \
+             (is deliver-webhooks' schedule running?)",
+            overdue / 60
+        ));
+    }
     Ok(Status {
         checked_at: now,
         due,
@@ -72,6 +95,8 @@ pub async fn read(store: &dyn Store, now: Timestamp) -> Result<Status, StoreErro
         oldest_due_age_seconds: age,
         undelivered_events,
         expired_reservations,
+        webhook_retries,
+        webhook_retry_overdue_seconds: retry_overdue,
         attention,
     })
 }

@@ -1,13 +1,14 @@
 //! domainctl's operator commands against DynamoDB Local tables: `orgs counts` on counters
-//! that drifted, `status` on a table with work waiting.
+//! that drifted, `status` on a table with work and webhook retries waiting.
 
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domains::clock::{Clock, SystemClock};
-use domains::model::{DomainId, DomainName};
-use domains::store::{DefaultChoice, schema};
-use domains::store::{DomainStore, NameStore, OrgStore, OutboxStore, Reservation};
+use domains::model::webhook::{PendingDelivery, WebhookEvent};
+use domains::model::{DomainId, DomainName, Timestamp, WebhookId};
+use domains::store::{DefaultChoice, DynamoStore, schema};
+use domains::store::{DomainStore, NameStore, OrgStore, OutboxStore, Reservation, WebhookStore};
 use testkit::org;
 use testkit::pending_domain;
 
@@ -113,10 +114,48 @@ fn status_shows_what_waits() {
     assert_eq!(quiet["due"], 0, "{quiet}");
     assert_eq!(quiet["undeliveredEvents"]["count"], 0, "{quiet}");
     assert_eq!(quiet["expiredReservations"], 0, "{quiet}");
+    assert_eq!(
+        quiet["webhookRetries"],
+        serde_json::json!({"count": 0, "endpoints": 0, "earliestDue": null}),
+        "{quiet}"
+    );
+    assert!(quiet["webhookRetryOverdueSeconds"].is_null(), "{quiet}");
+
+    // Two endpoints failing: retries waiting, one due two minutes ago (the deliverer's
+    // next run takes it). A customer's endpoint failing is not the operator's to fix.
+    let now = SystemClock.now();
+    let (one, other) = (WebhookId::generate(), WebhookId::generate());
+    let two_minutes_ago = now.plus(time::Duration::minutes(-2));
+    retry(&runtime, &store, &one, 1, two_minutes_ago);
+    retry(
+        &runtime,
+        &store,
+        &one,
+        2,
+        now.plus(time::Duration::hours(2)),
+    );
+    retry(
+        &runtime,
+        &store,
+        &other,
+        3,
+        now.plus(time::Duration::minutes(30)),
+    );
+    let failing = status(true);
+    assert_eq!(
+        failing["webhookRetries"],
+        serde_json::json!({
+            "count": 3,
+            "endpoints": 2,
+            "earliestDue": two_minutes_ago.to_string()
+        }),
+        "{failing}"
+    );
+    let overdue = failing["webhookRetryOverdueSeconds"].as_i64().unwrap();
+    assert!((120..600).contains(&overdue), "{failing}");
 
     // A domain registered an hour ago: due since, its creation never delivered; and a
     // registration that died, its reservation run out a minute ago.
-    let now = SystemClock.now();
     let hour_ago = now.plus(time::Duration::hours(-1));
     let domain = pending_domain("org_a", "waiting.example", hour_ago);
     runtime.block_on(async {
@@ -138,6 +177,7 @@ fn status_shows_what_waits() {
     });
     let waiting = status(false);
     assert_eq!(waiting["due"], 1, "{waiting}");
+    assert_eq!(waiting["webhookRetries"]["count"], 3, "{waiting}");
     assert!(
         waiting["oldestDueAgeSeconds"].as_i64().unwrap() >= 3600,
         "{waiting}"
@@ -195,4 +235,51 @@ fn status_shows_what_waits() {
             .contains("cannot be read"),
         "{unreadable}"
     );
+
+    // A retry due half an hour ago: nobody is making retries.
+    let half_hour_ago = now.plus(time::Duration::minutes(-30));
+    retry(&runtime, &store, &WebhookId::generate(), 4, half_hour_ago);
+    let late = status(false);
+    assert_eq!(late["webhookRetries"]["count"], 4, "{late}");
+    assert_eq!(late["webhookRetries"]["endpoints"], 3, "{late}");
+    assert_eq!(
+        late["webhookRetries"]["earliestDue"],
+        half_hour_ago.to_string(),
+        "{late}"
+    );
+    assert!(
+        late["webhookRetryOverdueSeconds"].as_i64().unwrap() >= 1800,
+        "{late}"
+    );
+    assert!(
+        late["attention"]
+            .to_string()
+            .contains("webhook retries are not being made: one has been due for 30 minutes"),
+        "{late}"
+    );
+}
+
+/// Keeps event `n`'s delivery to `webhook` waiting for a retry due at `due_at`.
+fn retry(
+    runtime: &tokio::runtime::Runtime,
+    store: &DynamoStore,
+    webhook: &WebhookId,
+    n: u32,
+    due_at: Timestamp,
+) {
+    let delivery = PendingDelivery {
+        webhook_id: webhook.clone(),
+        event: WebhookEvent {
+            id: format!("evt_{n:026}"),
+            event_type: "domain.created".into(),
+            org_id: org("org_a"),
+            occurred_at: due_at,
+            data: serde_json::json!({}),
+        },
+        attempt: 2,
+        due_at,
+    };
+    runtime
+        .block_on(store.schedule_delivery(&delivery))
+        .unwrap();
 }

@@ -17,6 +17,7 @@ mod openapi;
 mod races;
 mod register;
 mod rotation;
+mod tls;
 mod truth;
 mod update;
 mod verify;

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,12 +18,14 @@ use domains::aws::{Cloud, EventSink};
 use domains::clock::{Clock, SystemClock};
 use domains::model::event::LifecycleEvent;
 use domains::outbox::publish_forever;
-use domains::outbox::webhooks::{FanOut, deliver_due_forever};
+use domains::outbox::webhooks::{FanOut, Outbound, deliver_due_forever};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::{Backend, for_each_backend};
+use tokio::net::TcpListener;
 
 use crate::harness::{BASE, TestApp, id_of};
+use crate::tls::{Identity, TestCa, TlsListener};
 
 const HOOKS: &str = "/api/email/webhooks";
 
@@ -55,9 +58,12 @@ struct ReceiverState {
     got: Mutex<Vec<Captured>>,
     /// Answers for the next requests, in order; 200 once they run out.
     script: Mutex<VecDeque<Answer>>,
+    /// TLS handshakes that did not complete (an HTTPS receiver's only).
+    refused_handshakes: Arc<AtomicUsize>,
 }
 
-/// An HTTP receiver on a loopback address: it keeps every request and answers as scripted.
+/// An HTTP or HTTPS receiver on a loopback address: it keeps every request and answers as
+/// scripted.
 pub(crate) struct Receiver {
     pub(crate) url: String,
     state: Arc<ReceiverState>,
@@ -90,18 +96,36 @@ async fn receive(
 }
 
 impl Receiver {
+    /// Plain `http` on `ip`.
     pub(crate) async fn start(ip: &str) -> Self {
-        let state = Arc::new(ReceiverState::default());
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 0))
-                .await
-                .expect("bind the receiver");
+        let (listener, state, router) = Self::parts(ip).await;
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, state }
+    }
+
+    /// `https` on `ip`, presenting `identity`.
+    pub(crate) async fn start_tls(ip: &str, identity: Identity) -> Self {
+        let (listener, state, router) = Self::parts(ip).await;
+        let url = format!("https://{}/hooks", listener.local_addr().unwrap());
+        let listener = TlsListener::new(listener, identity, state.refused_handshakes.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, state }
+    }
+
+    async fn parts(ip: &str) -> (TcpListener, Arc<ReceiverState>, axum::Router) {
+        let state = Arc::new(ReceiverState::default());
+        let listener = TcpListener::bind(SocketAddr::new(ip.parse::<IpAddr>().unwrap(), 0))
+            .await
+            .expect("bind the receiver");
         let router = axum::Router::new()
             .route("/hooks", axum::routing::post(receive))
             .with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { url, state }
+        (listener, state, router)
+    }
+
+    fn refused_handshakes(&self) -> usize {
+        self.state.refused_handshakes.load(Ordering::SeqCst)
     }
 
     fn answer(&self, answers: &[Answer]) {
@@ -207,10 +231,21 @@ impl EventSink for Discard {
 /// The local server over a fresh store, delivering webhooks in process as `serve` does,
 /// endpoints allowed in `allow` only.
 pub(crate) async fn server(backend: Backend, allow: &str) -> TestApp {
+    server_trusting(backend, allow, Vec::new()).await
+}
+
+/// [`server`], its deliveries also trusting the certificates `roots` issued.
+async fn server_trusting(
+    backend: Backend,
+    allow: &str,
+    roots: Vec<reqwest::Certificate>,
+) -> TestApp {
     let (store, feed) = crate::harness::store_with_feed(backend).await;
     let deliverer = domains::config::deliverer(None, store.as_ref(), Some(allow))
         .await
         .unwrap();
+    let policy = deliverer.outbound().policy().clone();
+    let deliverer = deliverer.with_outbound(Outbound::with_roots(policy, roots).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sink = FanOut {
         inner: Arc::new(Discard),
@@ -420,9 +455,131 @@ async fn at_most_ten_endpoints_and_pages(backend: Backend) {
     create(&app, json!({"url": "https://203.0.114.99/hooks"})).await;
 }
 
+/// An `https` endpoint whose certificate (for its IP address) a CA the service trusts
+/// issued: a lifecycle event and a test event arrive over TLS, signed.
+async fn deliveries_reach_an_https_endpoint(backend: Backend) {
+    let ca = TestCa::new("webhook tests CA");
+    let app = server_trusting(backend, "127.0.0.0/8", vec![ca.root()]).await;
+    let receiver = Receiver::start_tls("127.0.0.1", ca.issue(&["127.0.0.1", "localhost"])).await;
+    assert!(
+        receiver.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        receiver.url
+    );
+    let created = create(
+        &app,
+        json!({ "url": receiver.url, "events": ["domain.created"] }),
+    )
+    .await;
+    let (hook, secret) = (id_of(&created), secret_of(&created));
+
+    let domain = app.register("tls.example").await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let payload = &verified(&secret, &got)[0];
+    assert_eq!(payload["type"], "domain.created");
+    assert_eq!(payload["data"]["domainId"], id_of(&domain).as_str());
+
+    let tested = app
+        .as_a(Method::POST, &format!("{HOOKS}/{hook}/test"), None)
+        .await;
+    assert_eq!(tested.body["outcome"], "delivered", "{}", tested.body);
+    assert_eq!(tested.body["responseStatus"], 200);
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(verified(&secret, &got[1..])[0]["type"], "webhook.test");
+    assert_eq!(receiver.refused_handshakes(), 0);
+}
+
+/// An endpoint whose certificate the service cannot trust gets nothing: a CA it does not
+/// know, or a certificate for another name. The attempt is `unreachable`, says the TLS
+/// handshake failed on the certificate, and is retried.
+async fn an_untrusted_certificate_gets_nothing_and_is_retried(backend: Backend) {
+    let trusted = TestCa::new("webhook tests CA");
+    let stranger = TestCa::new("nobody's CA");
+    let app = server_trusting(backend, "127.0.0.0/8", vec![trusted.root()]).await;
+    let receiver =
+        Receiver::start_tls("127.0.0.1", stranger.issue(&["127.0.0.1", "localhost"])).await;
+    let created = create(
+        &app,
+        json!({ "url": receiver.url, "events": ["domain.created"] }),
+    )
+    .await;
+    let hook = id_of(&created);
+
+    app.register("untrusted.example").await;
+    let log = deliveries_within(&app, &hook, Duration::from_secs(10)).await;
+    // The oldest entry is the first attempt (the retry 5 s later may be there too).
+    let first = log.last().unwrap();
+    assert_eq!(first["attempt"], 1, "{log:#?}");
+    assert_eq!(first["outcome"], "unreachable", "{log:#?}");
+    assert!(first["responseStatus"].is_null(), "{log:#?}");
+    let error = first["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TLS handshake failed") && error.contains("certificate"),
+        "{error:?}"
+    );
+    assert!(first["nextAttemptAt"].is_string(), "{log:#?}");
+    let event_id = first["eventId"].as_str().unwrap();
+    let waiting = app
+        .store
+        .due_deliveries(SystemClock.now().plus(time::Duration::days(1)), 100)
+        .await
+        .unwrap();
+    assert!(
+        waiting
+            .iter()
+            .any(|d| d.webhook_id.as_str() == hook && d.event.id == event_id),
+        "the failed delivery waits for its retry: {waiting:#?}"
+    );
+    assert!(receiver.got().is_empty(), "{:#?}", receiver.got());
+    assert!(receiver.refused_handshakes() >= 1, "the client did connect");
+
+    // A certificate from the trusted CA, but for another name.
+    let misnamed = Receiver::start_tls("127.0.0.1", trusted.issue(&["hooks.example"])).await;
+    let moved = app
+        .as_a(
+            Method::PATCH,
+            &format!("{HOOKS}/{hook}"),
+            Some(json!({ "url": misnamed.url })),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let tested = app
+        .as_a(Method::POST, &format!("{HOOKS}/{hook}/test"), None)
+        .await;
+    assert_eq!(tested.body["outcome"], "unreachable", "{}", tested.body);
+    let error = tested.body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("TLS handshake failed") && error.contains("not valid for name"),
+        "{error:?}"
+    );
+    assert!(misnamed.got().is_empty(), "{:#?}", misnamed.got());
+}
+
+/// The endpoint's deliveries log once it has an entry (newest first).
+async fn deliveries_within(app: &TestApp, hook: &str, within: Duration) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let log = app
+            .as_a(Method::GET, &format!("{HOOKS}/{hook}/deliveries"), None)
+            .await;
+        assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+        let entries = log.body["deliveries"].as_array().unwrap().clone();
+        if !entries.is_empty() {
+            return entries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt logged within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 for_each_backend!(
     deliveries_are_signed_filtered_retried_and_logged,
-    at_most_ten_endpoints_and_pages
+    at_most_ten_endpoints_and_pages,
+    deliveries_reach_an_https_endpoint,
+    an_untrusted_certificate_gets_nothing_and_is_retried
 );
 
 /// Addresses a tenant must not point the service at, refused when given; a redirect to a

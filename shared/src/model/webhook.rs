@@ -119,7 +119,7 @@ pub enum Outcome {
     Delivered,
     /// The endpoint answered something else (a redirect included: none is followed).
     Failed,
-    /// No answer: the connection failed or the time ran out.
+    /// No answer: the connection (or its TLS handshake) failed or the time ran out.
     Unreachable,
     /// Not sent: the address is one the outbound policy refuses.
     Refused,

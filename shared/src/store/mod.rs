@@ -33,7 +33,7 @@ pub use memory::MemoryStore;
 pub use names::{Effect, NameHolder, NameStore, Reservation};
 pub use orgs::{DEFAULT_MAX_DOMAINS, OrgStore, Quota, Recount};
 pub use outbox::{EventFeed, OutboxStore, StuckEvents};
-pub use webhooks::WebhookStore;
+pub use webhooks::{WaitingDeliveries, WebhookStore};
 pub use zones::ZoneStore;
 
 /// Everything the service keeps: every aggregate's store in one.

@@ -250,7 +250,13 @@ pub fn webhook_log_pk(id: &WebhookId) -> String {
 }
 /// A delivery waiting for its next attempt, one per endpoint and event.
 pub fn webhook_due_pk(id: &WebhookId, event_id: &str) -> String {
-    format!("WEBHOOKDUE#{id}#{event_id}")
+    format!("{WEBHOOK_DUE_PK_PREFIX}{id}#{event_id}")
+}
+const WEBHOOK_DUE_PK_PREFIX: &str = "WEBHOOKDUE#";
+/// The endpoint a waiting delivery is for, read from its key (all the sparse index holds).
+pub fn webhook_of_due_pk(pk: &str) -> Option<WebhookId> {
+    let (id, _event) = pk.strip_prefix(WEBHOOK_DUE_PK_PREFIX)?.split_once('#')?;
+    WebhookId::parse(id)
 }
 pub const WEBHOOK_DUE_SK: &str = "DUE";
 /// The sparse index partition where due deliveries are found (the sweep's index, another

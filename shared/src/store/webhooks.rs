@@ -65,4 +65,22 @@ pub trait WebhookStore: Send + Sync {
     /// Removes the delivery of `event_id` to `webhook` from the schedule: delivered, given
     /// up, or no longer wanted.
     async fn drop_delivery(&self, webhook: &WebhookId, event_id: &str) -> Result<(), StoreError>;
+
+    /// The deliveries waiting for a retry, due or not: at most `limit` counted, the
+    /// endpoints those are for, and when the earliest of all is due. For operators
+    /// (`domainctl status`): on DynamoDB it reads index keys only, at most `limit` of them
+    /// and one more per index shard.
+    async fn waiting_deliveries(&self, limit: usize) -> Result<WaitingDeliveries, StoreError>;
+}
+
+/// What [`WebhookStore::waiting_deliveries`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingDeliveries {
+    /// Deliveries counted (at most the limit asked for: beyond it, "at least").
+    pub count: usize,
+    /// The distinct endpoints the counted deliveries are for: endpoints failing now.
+    pub endpoints: usize,
+    /// When the earliest waiting delivery is (or was) due.
+    pub earliest_due: Option<Timestamp>,
 }

@@ -13,7 +13,7 @@ use domains::model::webhook::{
 };
 use domains::model::{SealedKey, Timestamp, WebhookId};
 use domains::outbox::webhooks::signature::new_secret;
-use domains::store::{MemoryStore, Store, StoreError};
+use domains::store::{MemoryStore, Store, StoreError, WaitingDeliveries, schema};
 use serde_json::json;
 use testkit::{Backend, for_each_backend, org};
 
@@ -261,11 +261,76 @@ async fn one_endpoints_backlog_does_not_hold_the_others(backend: Backend) {
     assert_eq!(store.due_deliveries(at(0), 100).await.unwrap().len(), 31);
 }
 
+/// What an operator sees of the retries: every waiting delivery, due or not, the endpoints
+/// they are for, and the earliest due time, across the index's shards.
+async fn waiting_deliveries_are_counted_with_their_endpoints(backend: Backend) {
+    let store = backend.fresh_store().await;
+    assert_eq!(
+        store.waiting_deliveries(100).await.unwrap(),
+        WaitingDeliveries::default()
+    );
+    // Two endpoints in two shards of the index, `late` in the one read last.
+    let (early, late) = loop {
+        let (a, b) = (WebhookId::generate(), WebhookId::generate());
+        if schema::webhook_due_shard(&a) < schema::webhook_due_shard(&b) {
+            break (a, b);
+        }
+    };
+    let pending = |hook: &WebhookId, n: u32, due: i64| PendingDelivery {
+        webhook_id: hook.clone(),
+        event: event("org_a", n),
+        attempt: 2,
+        due_at: at(due),
+    };
+    for delivery in [
+        pending(&early, 1, 300),
+        pending(&early, 2, 3_600),
+        pending(&early, 3, 60),
+        pending(&late, 4, -600),
+    ] {
+        store.schedule_delivery(&delivery).await.unwrap();
+    }
+    let waiting = |count, endpoints, earliest| WaitingDeliveries {
+        count,
+        endpoints,
+        earliest_due: Some(at(earliest)),
+    };
+    assert_eq!(
+        store.waiting_deliveries(100).await.unwrap(),
+        waiting(4, 2, -600)
+    );
+    // The limit bounds what is counted, not which delivery is the earliest.
+    let one = store.waiting_deliveries(1).await.unwrap();
+    assert_eq!((one.count, one.endpoints), (1, 1), "{one:?}");
+    assert_eq!(one.earliest_due, Some(at(-600)));
+
+    // Taken for its attempt (leased), then delivered: no longer waiting. Rescheduled:
+    // still one delivery.
+    assert!(
+        store
+            .take_delivery(&pending(&late, 4, -600), at(60))
+            .await
+            .unwrap()
+    );
+    store
+        .drop_delivery(&late, &event("org_a", 4).id)
+        .await
+        .unwrap();
+    let mut again = pending(&early, 3, 900);
+    again.attempt = 3;
+    store.schedule_delivery(&again).await.unwrap();
+    assert_eq!(
+        store.waiting_deliveries(100).await.unwrap(),
+        waiting(3, 1, 300)
+    );
+}
+
 for_each_backend!(
     endpoints_are_kept_per_organization_within_the_limit,
     the_log_keeps_the_newest_attempts,
     due_deliveries_are_taken_once,
     one_endpoints_backlog_does_not_hold_the_others,
+    waiting_deliveries_are_counted_with_their_endpoints,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,11 @@ impl Deliverer {
         &self.outbound
     }
 
+    /// The same deliverer sending through `outbound` (one that trusts a private CA, say).
+    pub fn with_outbound(self, outbound: Outbound) -> Self {
+        Self { outbound, ..self }
+    }
+
     pub fn sealer(&self) -> &dyn KeySealer {
         self.sealer.as_ref()
     }

@@ -25,7 +25,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub enum Sent {
     /// The endpoint answered with this status.
     Answered(u16),
-    /// No answer: the connection failed, or the time ran out.
+    /// No answer: the connection (or its TLS handshake) failed, or the time ran out.
     Unreachable(String),
     /// Not sent: the address (or the scheme for it) is one the policy refuses.
     Refused(String),
@@ -93,12 +93,26 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// The client of every host: endpoints' certificates are judged by the system's roots.
     pub fn new(policy: AddressPolicy) -> Result<Self, String> {
+        Self::with_roots(policy, Vec::new())
+    }
+
+    /// A client that also trusts `roots`, for endpoints whose certificates a private CA
+    /// issued (a test's receiver, a local setup); the system's roots are trusted still.
+    pub fn with_roots(
+        policy: AddressPolicy,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, String> {
         // The process's TLS provider: the aws-lc-rs one the AWS SDK links already. An
         // earlier install (by another client) is as good.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let build = |inside_allowed_only: bool| {
-            Client::builder()
+            roots
+                .iter()
+                .fold(Client::builder(), |builder, root| {
+                    builder.add_root_certificate(root.clone())
+                })
                 .dns_resolver(Arc::new(VettingResolver {
                     policy: policy.clone(),
                     inside_allowed_only,
@@ -195,12 +209,15 @@ impl Outbound {
 
 /// A refusal by the resolver, or what kept the request from an answer.
 fn failure(error: &reqwest::Error) -> Sent {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(cause) = source {
+    for cause in causes(error) {
         if let Some(refusal) = cause.downcast_ref::<Refusal>() {
             return Sent::Refused(refusal.0.clone());
         }
-        source = cause.source();
+        // The endpoint's owner must be told it is their certificate (expired, for another
+        // name, from a CA nobody trusts), not the network.
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Sent::Unreachable(format!("the TLS handshake failed: {tls}"));
+        }
     }
     let what = if error.is_timeout() {
         format!("no answer within {} s", TIMEOUT.as_secs())
@@ -211,9 +228,22 @@ fn failure(error: &reqwest::Error) -> Sent {
     };
     // The innermost cause says what happened (refused, reset, no address) without naming
     // anything of ours.
-    let mut innermost: &(dyn StdError + 'static) = error;
-    while let Some(next) = innermost.source() {
-        innermost = next;
-    }
+    let innermost = causes(error).last().unwrap_or(error);
     Sent::Unreachable(format!("{what}: {innermost}"))
+}
+
+/// `error` and its causes, outermost first. An `io::Error`'s `source` skips the error it
+/// wraps (where the TLS error travels, twice wrapped), so that one is taken instead.
+fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&cause| {
+        match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => cause.source(),
+        }
+    })
 }

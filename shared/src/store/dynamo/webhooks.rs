@@ -2,22 +2,22 @@
 //! partition, each endpoint's attempts under a TTL, and due deliveries in the sweep's
 //! sparse index under partitions of their own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
-use super::items::{json, n, opt_num, s};
+use super::items::{json, n, opt_num, opt_str, s};
 use super::{DynamoStore, Item, classify, conflict_unless_met};
 use crate::fair_queue::in_turns;
 use crate::model::webhook::{ATTEMPTS_KEPT_FOR, Attempt, PendingDelivery, Webhook};
 use crate::model::{OrgId, Timestamp, WebhookId};
 use crate::store::schema::{
-    CHECK_SHARDS, EXPIRES_AT, GSI1_PK, GSI1_SK, PK, SK, WEBHOOK_COUNT_SK, WEBHOOK_DUE_SK,
+    CHECK_SHARDS, EXPIRES_AT, GSI1, GSI1_PK, GSI1_SK, PK, SK, WEBHOOK_COUNT_SK, WEBHOOK_DUE_SK,
     WEBHOOK_SK_PREFIX, webhook_due_pk, webhook_due_shard, webhook_due_shard_key, webhook_log_pk,
-    webhook_sk, webhooks_pk,
+    webhook_of_due_pk, webhook_sk, webhooks_pk,
 };
-use crate::store::{ATTEMPTS, StoreError, WebhookStore, backoff};
+use crate::store::{ATTEMPTS, StoreError, WaitingDeliveries, WebhookStore, backoff};
 
 /// Due keys read per index shard to choose a run's deliveries from.
 const DUE_WINDOW: usize = 1000;
@@ -324,5 +324,49 @@ impl WebhookStore for DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn waiting_deliveries(&self, limit: usize) -> Result<WaitingDeliveries, StoreError> {
+        let mut count = 0;
+        let mut endpoints = HashSet::new();
+        let mut earliest: Option<Timestamp> = None;
+        let mut read = 0;
+        for shard in 0..CHECK_SHARDS {
+            // Each shard is read earliest first, so its first key is its earliest: read even
+            // once the count is full, which then takes one key per shard.
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#shard = :shard")
+                .expression_attribute_names("#shard", GSI1_PK)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#at", GSI1_SK)
+                .expression_attribute_values(":shard", s(webhook_due_shard_key(shard)))
+                .projection_expression("#pk, #at")
+                .limit(i32::try_from((limit - count).max(1)).unwrap_or(i32::MAX));
+            self.pages(query, |page| {
+                read += page.len();
+                let first = page.first().and_then(|item| opt_str(item, GSI1_SK));
+                if let Some(at) = first.and_then(|at| Timestamp::parse(&at).ok()) {
+                    earliest = Some(earliest.map_or(at, |e| e.min(at)));
+                }
+                for item in page.iter().take(limit - count) {
+                    count += 1;
+                    if let Some(id) = opt_str(item, PK).and_then(|pk| webhook_of_due_pk(&pk)) {
+                        endpoints.insert(id);
+                    }
+                }
+                Ok(count >= limit)
+            })
+            .await?;
+        }
+        self.count_reads(read as u64);
+        Ok(WaitingDeliveries {
+            count,
+            endpoints: endpoints.len(),
+            earliest_due: earliest,
+        })
     }
 }

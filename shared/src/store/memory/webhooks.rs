@@ -1,13 +1,15 @@
 //! [`WebhookStore`] in memory: endpoints by organization, each endpoint's last attempts,
 //! and the deliveries waiting for a retry.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
 use super::MemoryStore;
 use crate::fair_queue::in_turns;
 use crate::model::webhook::{Attempt, KEPT_ATTEMPTS, PendingDelivery, Webhook};
 use crate::model::{OrgId, Timestamp, WebhookId};
-use crate::store::{StoreError, WebhookStore};
+use crate::store::{StoreError, WaitingDeliveries, WebhookStore};
 
 #[async_trait]
 impl WebhookStore for MemoryStore {
@@ -140,5 +142,16 @@ impl WebhookStore for MemoryStore {
             .pending_deliveries
             .remove(&(webhook.clone(), event_id.to_owned()));
         Ok(())
+    }
+
+    async fn waiting_deliveries(&self, limit: usize) -> Result<WaitingDeliveries, StoreError> {
+        let t = self.tables();
+        let counted: Vec<&PendingDelivery> = t.pending_deliveries.values().take(limit).collect();
+        let endpoints: HashSet<&WebhookId> = counted.iter().map(|d| &d.webhook_id).collect();
+        Ok(WaitingDeliveries {
+            count: counted.len(),
+            endpoints: endpoints.len(),
+            earliest_due: t.pending_deliveries.values().map(|d| d.due_at).min(),
+        })
     }
 }
