@@ -147,7 +147,10 @@ pub async fn run_webhook_deliverer() -> Result<(), Error> {
             let response =
                 handle_invocation(deliverer, store, &SystemClock, event.payload, deadline).await;
             metrics::flush();
-            Ok::<_, Error>(response)
+            response.map_err(|error| -> Error {
+                tracing::error!(error = %error, "due webhook retries could not be read");
+                Box::new(error)
+            })
         }
         .instrument(span)
     }))

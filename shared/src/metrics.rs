@@ -123,6 +123,10 @@ pub const WEBHOOK_DELIVERIES: Metric = Metric {
     rollups: &[&["Outcome"], &[]],
 };
 
+/// At each tick of the webhook deliverer's schedule, once its due retries are made: how
+/// long the most overdue retry left has been due (0 when none is).
+pub const WEBHOOK_RETRY_AGE: Metric = distribution("WebhookOldestDueAge", Unit::Seconds);
+
 /// Every metric the code records: what the alarms and the dashboard may name.
 pub const ALL: &[&Metric] = &[
     &REQUESTS,
@@ -137,6 +141,7 @@ pub const ALL: &[&Metric] = &[
     &EVENTS_PUBLISHED,
     &EVENTS_FAILED,
     &WEBHOOK_DELIVERIES,
+    &WEBHOOK_RETRY_AGE,
 ];
 
 /// A metric without dimensions whose every value is kept.

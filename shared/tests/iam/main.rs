@@ -393,7 +393,9 @@ async fn drive() -> World {
         serde_json::from_value(json!({ "id": "tick", "detail-type": "Scheduled Event" })).unwrap();
     recording::record_as(Some("deliver-webhooks"));
     let answer =
-        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, batch, None).await;
+        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, batch, None)
+            .await
+            .unwrap();
     recording::record_as(None);
     // A retry an earlier run left, due now: the tick's to make.
     let mut left = domains::model::webhook::WebhookEvent::from_bus(&events[0].to_string())
@@ -411,7 +413,9 @@ async fn drive() -> World {
         .unwrap();
     recording::record_as(Some("deliver-webhooks"));
     let ticked =
-        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, tick, None).await;
+        domains::outbox::webhooks::handle_invocation(&deliverer, &store, &clock, tick, None)
+            .await
+            .unwrap();
     recording::record_as(None);
     assert_eq!(ticked["attempts"], 1, "{ticked}");
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");

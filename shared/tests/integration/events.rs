@@ -229,7 +229,8 @@ async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
         invocation,
         None,
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         answer["batchItemFailures"],
         serde_json::json!([]),
@@ -252,7 +253,8 @@ async fn the_queue_sample_event_reaches_the_organizations_endpoint() {
         tick,
         None,
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(answer["attempts"], 0, "{answer}");
 }
 

@@ -144,6 +144,18 @@ async fn emitted() -> Vec<String> {
         .await
         .unwrap();
     assert_eq!(attempts.len(), 1);
+    // A tick of the deliverer's schedule: the refused attempt's retry is not due yet.
+    let tick = domains::outbox::webhooks::Invocation::Schedule(serde_json::json!({}));
+    let ticked = domains::outbox::webhooks::handle_invocation(
+        &deliverer,
+        app.store(),
+        clock.as_ref(),
+        tick,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ticked["attempts"], 0, "{ticked}");
 
     metrics::take_lines(app.now().datetime().unix_timestamp() * 1000)
 }

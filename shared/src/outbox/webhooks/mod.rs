@@ -529,14 +529,16 @@ pub struct QueueRecord {
 /// `batchItemFailures` for SQS to deliver again; one that is not a lifecycle event is
 /// dropped with a log line (it would never become one). When an attempt failed, its first
 /// retry (5 s) is made here rather than left to the schedule (every minute). A schedule's
-/// tick: the retries due now. Nothing is started that could not finish before `deadline`.
+/// tick: the retries due now, and how late those left are; `Err` when they could not be
+/// read, so the invocation fails and the deliverer's error alarm says so. Nothing is
+/// started that could not finish before `deadline`.
 pub async fn handle_invocation(
     deliverer: &Deliverer,
     store: &dyn Store,
     clock: &dyn Clock,
     invocation: Invocation,
     deadline: Option<Instant>,
-) -> serde_json::Value {
+) -> Result<serde_json::Value, StoreError> {
     match invocation {
         Invocation::Queue { records } => {
             let fanned = futures::future::join_all(records.iter().map(|record| async move {
@@ -591,15 +593,27 @@ pub async fn handle_invocation(
                     tracing::warn!(error = %error, "a first retry failed; the schedule makes it when its lease ends");
                 }
             }
-            json!({ "batchItemFailures": failures })
+            Ok(json!({ "batchItemFailures": failures }))
         }
-        Invocation::Schedule(_) => match deliverer.deliver_due(store, clock, deadline).await {
-            Ok(made) => json!({ "attempts": made }),
-            Err(error) => {
-                tracing::warn!(error = %error, "due retries could not be read");
-                json!({ "attempts": 0, "error": error.to_string() })
-            }
-        },
+        Invocation::Schedule(_) => {
+            let made = deliverer.deliver_due(store, clock, deadline).await?;
+            record_retry_age(store, clock).await;
+            Ok(json!({ "attempts": made }))
+        }
+    }
+}
+
+/// How late the retries left after a tick are (what the late-retries alarm watches).
+async fn record_retry_age(store: &dyn Store, clock: &dyn Clock) {
+    match store.waiting_deliveries(1).await {
+        Ok(waiting) => {
+            let now = clock.now();
+            let late = waiting.earliest_due.map_or(0.0, |due| {
+                (now.datetime() - due.datetime()).as_seconds_f64().max(0.0)
+            });
+            metrics::record(&metrics::WEBHOOK_RETRY_AGE, &[], late);
+        }
+        Err(error) => tracing::warn!(error = %error, "waiting webhook retries could not be read"),
     }
 }
 
