@@ -39,8 +39,10 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Attempt>, StoreError>;
 
-    /// Keeps `delivery` until it is due (one per endpoint and event: a later one replaces
-    /// it).
+    /// Keeps `delivery` until it is due: one per endpoint and event, a later attempt
+    /// replacing an earlier one; one no further along than what is kept (a repeated
+    /// fan-out of the event) changes nothing, so a redelivered event never sets an
+    /// endpoint's retries back to the start.
     async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
 
     /// Deliveries due at `now`, at most `limit`: endpoints in turns, each one's most

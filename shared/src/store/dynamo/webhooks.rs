@@ -23,6 +23,8 @@ use crate::store::{ATTEMPTS, StoreError, WaitingDeliveries, WebhookStore, backof
 const DUE_WINDOW: usize = 1000;
 
 const HELD: &str = "held";
+/// A due delivery's attempt number, beside its JSON: what a schedule write is judged by.
+const DUE_ATTEMPT: &str = "attempt";
 
 fn webhook_item(webhook: &Webhook) -> Item {
     HashMap::from([
@@ -223,15 +225,23 @@ impl WebhookStore for DynamoStore {
             ("delivery".into(), json(delivery)),
             (GSI1_PK.into(), s(webhook_due_shard(&delivery.webhook_id))),
             (GSI1_SK.into(), s(delivery.due_at.to_string())),
+            (DUE_ATTEMPT.into(), n(u64::from(delivery.attempt))),
         ]);
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#attempt) OR #attempt < :attempt")
+            .expression_attribute_names("#attempt", DUE_ATTEMPT)
+            .expression_attribute_values(":attempt", n(u64::from(delivery.attempt)))
             .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .await;
+        match conflict_unless_met(result) {
+            // Already further along: a repeated fan-out does not set the schedule back.
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     async fn due_deliveries(

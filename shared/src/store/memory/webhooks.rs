@@ -99,9 +99,14 @@ impl WebhookStore for MemoryStore {
 
     async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
         let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
-        self.tables()
+        let mut t = self.tables();
+        let further = t
             .pending_deliveries
-            .insert(key, delivery.clone());
+            .get(&key)
+            .is_some_and(|held| held.attempt >= delivery.attempt);
+        if !further {
+            t.pending_deliveries.insert(key, delivery.clone());
+        }
         Ok(())
     }
 
