@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use testkit::{Backend, for_each_backend};
 
 use crate::harness::{BASE, TestApp, id_of};
+use crate::limits::assert_limited;
 
 const HOOKS: &str = "/api/email/webhooks";
 
@@ -420,9 +421,70 @@ async fn at_most_ten_endpoints_and_pages(backend: Backend) {
     create(&app, json!({"url": "https://203.0.114.99/hooks"})).await;
 }
 
+/// Tests are limited per endpoint (a burst of 5, then one every 12 s) and per organization
+/// (30 a minute); a refused test sends nothing, and another organization has its own.
+async fn tests_are_rate_limited(backend: Backend) {
+    let app = server(backend, "127.0.0.0/8").await;
+    let receiver = Receiver::start("127.0.0.1").await;
+    let mut hooks = Vec::new();
+    for _ in 0..10 {
+        hooks.push(id_of(&create(&app, json!({ "url": receiver.url })).await));
+    }
+    let test = |hook: &str| {
+        let path = format!("{HOOKS}/{hook}/test");
+        let app = &app;
+        async move { app.as_a(Method::POST, &path, None).await }
+    };
+    for _ in 0..5 {
+        let reply = test(&hooks[0]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let refused = test(&hooks[0]).await;
+    assert_limited(&refused, 12);
+    refused.assert_message_contains("this webhook endpoint");
+    let spec = crate::openapi::Spec::load();
+    spec.check(&Method::POST, "/api/email/webhooks/{id}/test", &refused);
+    assert_eq!(receiver.got().len(), 5, "the refused test sent nothing");
+
+    // The organization's other endpoints have bursts of their own, until its 30 a minute
+    // are spent (one more every 2 s: the run may earn one or two on the way).
+    let mut admitted = 5;
+    let mut over = None;
+    'endpoints: for hook in &hooks[1..] {
+        for _ in 0..5 {
+            let reply = test(hook).await;
+            if reply.status != StatusCode::OK {
+                over = Some(reply);
+                break 'endpoints;
+            }
+            admitted += 1;
+        }
+    }
+    let over = over.expect("the organization's limit was never reached");
+    assert_limited(&over, 2);
+    over.assert_message_contains("by this organization");
+    assert!((30..=35).contains(&admitted), "{admitted} tests admitted");
+    assert_eq!(receiver.got().len(), admitted);
+
+    // Another organization is not held back.
+    let theirs = app
+        .as_b(Method::POST, HOOKS, Some(json!({ "url": receiver.url })))
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let tested = app
+        .as_b(
+            Method::POST,
+            &format!("{HOOKS}/{}/test", id_of(&theirs.body)),
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+}
+
 for_each_backend!(
     deliveries_are_signed_filtered_retried_and_logged,
-    at_most_ten_endpoints_and_pages
+    at_most_ten_endpoints_and_pages,
+    tests_are_rate_limited,
 );
 
 /// Addresses a tenant must not point the service at, refused when given; a redirect to a

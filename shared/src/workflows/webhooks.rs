@@ -155,10 +155,13 @@ pub async fn rotate(app: &App, org: &OrgId, id: &WebhookId) -> Result<WithSecret
 }
 
 /// Sends a `webhook.test` event to the endpoint once, now, and answers with what the
-/// attempt came to; it is logged with the endpoint's deliveries but never retried.
+/// attempt came to; it is logged with the endpoint's deliveries but never retried. Tests
+/// are rate-limited per endpoint and per organization: each holds a function for up to
+/// the outbound timeout and adds to the log.
 pub async fn test(app: &App, org: &OrgId, id: &WebhookId) -> Result<Attempt, ApiError> {
     let webhook = requested(app, org, id).await?;
     let deliverer = app.deliverer()?;
+    crate::workflows::limits::admit_webhook_test(app, org, &webhook.id).await?;
     let now = app.now();
     let event = WebhookEvent {
         id: format!("evt_{}", ulid::Ulid::new()),
