@@ -487,6 +487,15 @@ for_each_backend!(
     tests_are_rate_limited,
 );
 
+/// Asserts `body` names none of the addresses `localhost` resolves to, nor their range.
+#[track_caller]
+fn assert_hides_addresses(body: &Value) {
+    let text = body.to_string();
+    for hidden in ["127.0.0.1", "::1", "127.0.0.0", "loopback"] {
+        assert!(!text.contains(hidden), "{hidden} shown: {text}");
+    }
+}
+
 /// Addresses a tenant must not point the service at, refused when given; a redirect to a
 /// private address is answered as it is, never followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -499,7 +508,10 @@ async fn hostile_addresses_are_refused() {
         ("https://10.1.2.3/hooks", "private-use"),
         ("https://192.168.0.10/hooks", "private-use"),
         ("https://[::ffff:10.0.0.1]/hooks", "private-use"),
-        ("https://localhost/hooks", "loopback"),
+        (
+            "https://localhost/hooks",
+            "resolves to an address that is not public",
+        ),
         ("http://localhost:8080/hooks", "plain http"),
         ("http://203.0.114.10/hooks", "plain http"),
         ("https://127.0.0.1/hooks", "loopback"),
@@ -513,6 +525,11 @@ async fn hostile_addresses_are_refused() {
             .await;
         reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         reply.assert_message_contains(part);
+        // Of a host name, the caller learns no address and no range (of an address they
+        // wrote, they may).
+        if url.contains("localhost") {
+            assert_hides_addresses(&reply.body);
+        }
     }
     for (body, part) in [
         (
@@ -551,6 +568,42 @@ async fn hostile_addresses_are_refused() {
     assert_eq!(tested.body["responseStatus"], 302);
     assert_eq!(receiver.got().len(), 1);
     verified(&secret_of(&created), &receiver.got());
+
+    // Its name now resolves to a refused address (as if its DNS changed since): a test is
+    // refused, and neither the answer nor the deliveries log says where the name points.
+    let mut moved = app
+        .store
+        .get_webhook(
+            &testkit::org("org_a"),
+            &domains::model::WebhookId::parse(&hook).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    moved.url = "https://localhost/hooks".into();
+    moved.version += 1;
+    app.store.replace_webhook(&moved).await.unwrap();
+    let tested = app
+        .as_a(Method::POST, &format!("{HOOKS}/{hook}/test"), None)
+        .await;
+    assert_eq!(tested.body["outcome"], "refused", "{}", tested.body);
+    assert!(
+        tested.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not public")),
+        "{}",
+        tested.body
+    );
+    assert_hides_addresses(&tested.body);
+    let log = app
+        .as_a(Method::GET, &format!("{HOOKS}/{hook}/deliveries"), None)
+        .await;
+    assert_eq!(
+        log.body["deliveries"][0]["outcome"], "refused",
+        "{}",
+        log.body
+    );
+    assert_hides_addresses(&log.body);
 
     // Moved (by PATCH) to a refused address: refused the same way.
     let moved = app
