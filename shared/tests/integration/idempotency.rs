@@ -248,6 +248,18 @@ async fn store_of(backend: Backend) -> (Arc<dyn Store>, Option<domains::store::D
     }
 }
 
+/// The answer the store keeps for `slot`, read as a repeat of the request would find it.
+async fn kept_answer(store: &dyn Store, slot: &IdempotencySlot) -> KeptResponse {
+    let kept = store
+        .begin_idempotent(slot, &lease("probe", "probe", at(0)), SystemClock.now())
+        .await
+        .unwrap();
+    match kept {
+        Some(Kept::Done { response, .. }) => response,
+        other => panic!("no answer kept for {slot:?}: {other:?}"),
+    }
+}
+
 /// Everything a kept answer holds, as text: where a secret would show.
 fn kept_text(kept: &KeptResponse) -> String {
     let body = match &kept.body {
@@ -340,13 +352,7 @@ async fn answers_with_a_secret_are_kept_sealed(backend: Backend) {
         // The secret's bytes as base64, which a plain body would hold as they are.
         let bytes = secret.trim_start_matches("whsec_");
         let slot = slot("org_a", key);
-        let kept = store
-            .begin_idempotent(&slot, &lease("probe", "probe", at(0)), SystemClock.now())
-            .await
-            .unwrap();
-        let Some(Kept::Done { response, .. }) = kept else {
-            panic!("{endpoint:?}: no answer kept: {kept:?}");
-        };
+        let response = kept_answer(store.as_ref(), &slot).await;
         assert!(!kept_text(&response).contains(bytes), "{response:?}");
         assert!(matches!(response.body, KeptBody::Sealed(_)), "{response:?}");
         if let Some(raw) = &raw {
@@ -392,17 +398,7 @@ async fn answers_with_a_secret_are_kept_sealed(backend: Backend) {
 
     // Org A's sealed answer copied onto org B's record for the same request: it does not
     // open under B's organization, and B learns nothing of it.
-    let kept = store
-        .begin_idempotent(
-            &slot("org_a", "make-1"),
-            &lease("probe", "probe", at(0)),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-    let Some(Kept::Done { response, .. }) = kept else {
-        panic!("no answer kept: {kept:?}");
-    };
+    let response = kept_answer(store.as_ref(), &slot("org_a", "make-1")).await;
     let stolen_for = keyed(&b.key, Endpoint::CreateWebhook, None, create, "make-2");
     let fingerprint = domains::http::idempotency::fingerprint(Endpoint::CreateWebhook, &stolen_for);
     let target = slot("org_b", "make-2");
@@ -441,25 +437,6 @@ async fn answers_with_a_secret_are_kept_sealed(backend: Backend) {
         )
         .await;
     assert_eq!(registered.status(), 201, "{}", json(&registered));
-    let kept = store
-        .begin_idempotent(
-            &slot("org_a", "register-1"),
-            &lease("probe", "probe", at(0)),
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &kept,
-            Some(Kept::Done {
-                response: KeptResponse {
-                    body: KeptBody::Plain(_),
-                    ..
-                },
-                ..
-            })
-        ),
-        "{kept:?}"
-    );
+    let kept = kept_answer(store.as_ref(), &slot("org_a", "register-1")).await;
+    assert!(matches!(kept.body, KeptBody::Plain(_)), "{kept:?}");
 }

@@ -13,6 +13,7 @@ use domains::model::webhook::{
     WebhookSecret, WebhookStatus,
 };
 use domains::model::{SealedKey, Timestamp, WebhookId};
+use domains::outbox::webhooks::Deliverer;
 use domains::outbox::webhooks::signature::new_secret;
 use domains::store::{MemoryStore, Store, StoreError};
 use serde_json::json;
@@ -41,6 +42,21 @@ fn webhook(org_id: &str, url: &str, sealed: SealedKey) -> Webhook {
         failing_since: None,
         disabled_reason: None,
         version: 1,
+    }
+}
+
+/// An endpoint of `org_id` at `url` whose secret `deliverer` sealed, as a create does.
+async fn sealed_webhook(deliverer: &Deliverer, org_id: &str, url: &str) -> Webhook {
+    let id = WebhookId::generate();
+    let (_, secret) = new_secret();
+    let sealed = deliverer
+        .sealer()
+        .seal(&secret, SealContext::Webhook { webhook_id: &id })
+        .await
+        .unwrap();
+    Webhook {
+        id,
+        ..webhook(org_id, url, sealed)
     }
 }
 
@@ -245,28 +261,12 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         .await
         .unwrap();
     let failing_receiver = testkit::StatusReceiver::start(&[500]).await;
-    let seal = |id: WebhookId| {
-        let deliverer = deliverer.clone();
-        async move {
-            let (_, secret) = new_secret();
-            let sealed = deliverer
-                .sealer()
-                .seal(&secret, SealContext::Webhook { webhook_id: &id })
-                .await
-                .unwrap();
-            let mut made = webhook("org_a", "", sealed);
-            made.id = id;
-            made
-        }
-    };
-    let mut failing = seal(WebhookId::generate()).await;
-    failing.url = failing_receiver.url.clone();
+    let mut failing = sealed_webhook(&deliverer, "org_a", &failing_receiver.url).await;
     failing.events = vec!["domain.created".into()];
     store.create_webhook(&failing, 10).await.unwrap();
     // A second endpoint, at an address that is refused without a packet sent: what it
     // is told is in its log.
-    let mut watcher = seal(WebhookId::generate()).await;
-    watcher.url = "https://192.0.2.1/hooks".into();
+    let mut watcher = sealed_webhook(&deliverer, "org_a", "https://192.0.2.1/hooks").await;
     watcher.events = vec!["webhook.disabled".into()];
     store.create_webhook(&watcher, 10).await.unwrap();
 
@@ -356,15 +356,7 @@ async fn a_refused_name_is_logged_not_shown() {
     let deliverer = domains::config::deliverer(None, store.as_ref(), Some(""))
         .await
         .unwrap();
-    let id = WebhookId::generate();
-    let (_, secret) = new_secret();
-    let sealed = deliverer
-        .sealer()
-        .seal(&secret, SealContext::Webhook { webhook_id: &id })
-        .await
-        .unwrap();
-    let mut hook = webhook("org_logged", "https://localhost/hooks", sealed);
-    hook.id = id;
+    let hook = sealed_webhook(&deliverer, "org_logged", "https://localhost/hooks").await;
     let attempt = deliverer
         .send(&hook, &event("org_logged", 1), 1, at(0))
         .await;
