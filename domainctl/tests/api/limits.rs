@@ -15,7 +15,7 @@ async fn verify(app: &TestApp, id: &str) -> Reply {
 
 /// A refusal as the contract has it, with a `Retry-After` of 1 to `most` seconds.
 #[track_caller]
-fn assert_limited(reply: &Reply, most: u64) {
+pub(crate) fn assert_limited(reply: &Reply, most: u64) {
     reply.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     let seconds: u64 = reply
         .headers

@@ -25,6 +25,7 @@ use testkit::{Backend, for_each_backend};
 use tokio::net::TcpListener;
 
 use crate::harness::{BASE, TestApp, id_of};
+use crate::limits::assert_limited;
 use crate::tls::{Identity, TestCa, TlsListener};
 
 const HOOKS: &str = "/api/email/webhooks";
@@ -575,12 +576,82 @@ async fn deliveries_within(app: &TestApp, hook: &str, within: Duration) -> Vec<V
     }
 }
 
+/// Tests are limited per endpoint (a burst of 5, then one every 12 s) and per organization
+/// (30 a minute); a refused test sends nothing, and another organization has its own.
+async fn tests_are_rate_limited(backend: Backend) {
+    let app = server(backend, "127.0.0.0/8").await;
+    let receiver = Receiver::start("127.0.0.1").await;
+    let mut hooks = Vec::new();
+    for _ in 0..10 {
+        hooks.push(id_of(&create(&app, json!({ "url": receiver.url })).await));
+    }
+    let test = |hook: &str| {
+        let path = format!("{HOOKS}/{hook}/test");
+        let app = &app;
+        async move { app.as_a(Method::POST, &path, None).await }
+    };
+    for _ in 0..5 {
+        let reply = test(&hooks[0]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let refused = test(&hooks[0]).await;
+    assert_limited(&refused, 12);
+    refused.assert_message_contains("this webhook endpoint");
+    let spec = crate::openapi::Spec::load();
+    spec.check(&Method::POST, "/api/email/webhooks/{id}/test", &refused);
+    assert_eq!(receiver.got().len(), 5, "the refused test sent nothing");
+
+    // The organization's other endpoints have bursts of their own, until its 30 a minute
+    // are spent (one more every 2 s: the run may earn one or two on the way).
+    let mut admitted = 5;
+    let mut over = None;
+    'endpoints: for hook in &hooks[1..] {
+        for _ in 0..5 {
+            let reply = test(hook).await;
+            if reply.status != StatusCode::OK {
+                over = Some(reply);
+                break 'endpoints;
+            }
+            admitted += 1;
+        }
+    }
+    let over = over.expect("the organization's limit was never reached");
+    assert_limited(&over, 2);
+    over.assert_message_contains("by this organization");
+    assert!((30..=35).contains(&admitted), "{admitted} tests admitted");
+    assert_eq!(receiver.got().len(), admitted);
+
+    // Another organization is not held back.
+    let theirs = app
+        .as_b(Method::POST, HOOKS, Some(json!({ "url": receiver.url })))
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let tested = app
+        .as_b(
+            Method::POST,
+            &format!("{HOOKS}/{}/test", id_of(&theirs.body)),
+            None,
+        )
+        .await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+}
+
 for_each_backend!(
     deliveries_are_signed_filtered_retried_and_logged,
     at_most_ten_endpoints_and_pages,
     deliveries_reach_an_https_endpoint,
-    an_untrusted_certificate_gets_nothing_and_is_retried
+    an_untrusted_certificate_gets_nothing_and_is_retried,
+    tests_are_rate_limited,
 );
+
+/// Asserts `body` names none of the addresses `localhost` resolves to, nor their range.
+#[track_caller]
+fn assert_hides_addresses(body: &Value) {
+    let text = body.to_string();
+    for hidden in ["127.0.0.1", "::1", "127.0.0.0", "loopback"] {
+        assert!(!text.contains(hidden), "{hidden} shown: {text}");
+    }
+}
 
 /// Addresses a tenant must not point the service at, refused when given; a redirect to a
 /// private address is answered as it is, never followed.
@@ -594,7 +665,10 @@ async fn hostile_addresses_are_refused() {
         ("https://10.1.2.3/hooks", "private-use"),
         ("https://192.168.0.10/hooks", "private-use"),
         ("https://[::ffff:10.0.0.1]/hooks", "private-use"),
-        ("https://localhost/hooks", "loopback"),
+        (
+            "https://localhost/hooks",
+            "resolves to an address that is not public",
+        ),
         ("http://localhost:8080/hooks", "plain http"),
         ("http://203.0.114.10/hooks", "plain http"),
         ("https://127.0.0.1/hooks", "loopback"),
@@ -608,6 +682,11 @@ async fn hostile_addresses_are_refused() {
             .await;
         reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         reply.assert_message_contains(part);
+        // Of a host name, the caller learns no address and no range (of an address they
+        // wrote, they may).
+        if url.contains("localhost") {
+            assert_hides_addresses(&reply.body);
+        }
     }
     for (body, part) in [
         (
@@ -646,6 +725,42 @@ async fn hostile_addresses_are_refused() {
     assert_eq!(tested.body["responseStatus"], 302);
     assert_eq!(receiver.got().len(), 1);
     verified(&secret_of(&created), &receiver.got());
+
+    // Its name now resolves to a refused address (as if its DNS changed since): a test is
+    // refused, and neither the answer nor the deliveries log says where the name points.
+    let mut moved = app
+        .store
+        .get_webhook(
+            &testkit::org("org_a"),
+            &domains::model::WebhookId::parse(&hook).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    moved.url = "https://localhost/hooks".into();
+    moved.version += 1;
+    app.store.replace_webhook(&moved).await.unwrap();
+    let tested = app
+        .as_a(Method::POST, &format!("{HOOKS}/{hook}/test"), None)
+        .await;
+    assert_eq!(tested.body["outcome"], "refused", "{}", tested.body);
+    assert!(
+        tested.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not public")),
+        "{}",
+        tested.body
+    );
+    assert_hides_addresses(&tested.body);
+    let log = app
+        .as_a(Method::GET, &format!("{HOOKS}/{hook}/deliveries"), None)
+        .await;
+    assert_eq!(
+        log.body["deliveries"][0]["outcome"], "refused",
+        "{}",
+        log.body
+    );
+    assert_hides_addresses(&log.body);
 
     // Moved (by PATCH) to a refused address: refused the same way.
     let moved = app

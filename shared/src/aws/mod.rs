@@ -137,6 +137,12 @@ pub enum SealContext<'a> {
     },
     /// A webhook endpoint's signing secret.
     Webhook { webhook_id: &'a WebhookId },
+    /// An answer kept for an `Idempotency-Key` that holds a secret: bound to the
+    /// organization and the key's hash, so it opens for that organization's key only.
+    KeptAnswer {
+        org_id: &'a OrgId,
+        key_hash: &'a str,
+    },
 }
 
 impl SealContext<'_> {
@@ -149,6 +155,9 @@ impl SealContext<'_> {
             } => format!("email-domains/dkim/{domain_id}/{selector}").into_bytes(),
             SealContext::Webhook { webhook_id } => {
                 format!("email-domains/webhook/{webhook_id}").into_bytes()
+            }
+            SealContext::KeptAnswer { org_id, key_hash } => {
+                format!("email-domains/idempotency/{org_id}/{key_hash}").into_bytes()
             }
         }
     }
@@ -165,6 +174,10 @@ impl SealContext<'_> {
                 ("selector", (*selector).to_owned()),
             ],
             SealContext::Webhook { webhook_id } => vec![("webhookId", webhook_id.to_string())],
+            SealContext::KeptAnswer { org_id, key_hash } => vec![
+                ("orgId", org_id.to_string()),
+                ("idempotencyKey", (*key_hash).to_owned()),
+            ],
         }
     }
 }

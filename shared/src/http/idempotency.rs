@@ -5,7 +5,8 @@
 //! while the first still runs `409 IDEMPOTENCY_KEY_IN_USE`. Only an answer that changed
 //! something (a 2xx) is kept: after a 4xx or a 5xx nothing happened, so a retry runs anew
 //! and answers what is true then (the records published since, the limit passed), and no
-//! client can make the table keep what it sent (an error may echo the request).
+//! client can make the table keep what it sent (an error may echo the request). An answer
+//! that holds a secret is kept sealed, bound to the organization and the key.
 
 use std::panic::AssertUnwindSafe;
 
@@ -14,13 +15,13 @@ use lambda_http::Body;
 use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 
 use super::request::{body_bytes, path_id};
-use super::response::error_response;
 use super::{Endpoint, Request, Response};
 use crate::App;
+use crate::aws::SealContext;
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::model::OrgId;
-use crate::store::{IdempotencySlot, Kept, KeptResponse, Lease};
+use crate::store::{IdempotencySlot, Kept, KeptBody, KeptResponse, Lease};
 
 pub const HEADER: &str = "idempotency-key";
 /// Marks an answer replayed from a kept one.
@@ -106,6 +107,7 @@ pub fn fingerprint(endpoint: Endpoint, request: &Request) -> String {
 /// request while its answer is kept.
 pub async fn run(
     app: &App,
+    endpoint: Endpoint,
     org: &OrgId,
     key: &str,
     fingerprint: String,
@@ -147,7 +149,7 @@ pub async fn run(
             return Err(ApiError::IdempotencyKeyReused);
         }
         Some(Kept::Running { until, .. }) => return Err(in_use(Some(until))),
-        Some(Kept::Done { response, .. }) => return Ok(replay(response)),
+        Some(Kept::Done { response, .. }) => return replay(app, &slot, response).await,
         None => {}
     }
     // A panic frees the key before it goes on up to the handler's own catch.
@@ -158,24 +160,89 @@ pub async fn run(
             std::panic::resume_unwind(panic);
         }
     };
-    let answer = match &result {
-        Ok(response) => kept_of(response),
-        // Never kept (not a 2xx); read only for its status.
-        Err(error) => kept_of(&error_response(error, "")),
+    let response = match &result {
+        Ok(response) if response.status().is_success() => response,
+        // Not a 2xx: nothing changed, so a retry runs anew.
+        _ => {
+            release(app, &slot, &lease.token).await;
+            return result;
+        }
     };
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if !status.is_success() {
-        release(app, &slot, &lease.token).await;
-    } else if answer.body.len() > MAX_KEPT_BODY {
+    let body = body_of(response);
+    if body.len() > MAX_KEPT_BODY {
         tracing::error!(
-            bytes = answer.body.len(),
+            bytes = body.len(),
             "an idempotent answer is too large to keep"
         );
         release(app, &slot, &lease.token).await;
-    } else {
-        keep(app, &slot, &lease.token, &answer).await;
+        return result;
     }
+    let body = if holds_secret(endpoint) {
+        match seal(app, &slot, &body).await {
+            Ok(sealed) => KeptBody::Sealed(sealed),
+            Err(error) => {
+                // Never kept in plain text instead: the client has its answer, and the key
+                // stays leased until the lease runs out, as when keeping fails.
+                tracing::error!(error = %error, "an idempotent answer could not be sealed");
+                return result;
+            }
+        }
+    } else {
+        KeptBody::Plain(body)
+    };
+    let answer = KeptResponse {
+        status: response.status().as_u16(),
+        headers: kept_headers(response),
+        body,
+    };
+    keep(app, &slot, &lease.token, &answer).await;
     result
+}
+
+/// The endpoints whose answer holds a secret (a webhook's signing secret, shown once):
+/// kept sealed, bound to the organization and the key.
+pub fn holds_secret(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::CreateWebhook | Endpoint::RotateWebhookSecret
+    )
+}
+
+fn kept_context(slot: &IdempotencySlot) -> SealContext<'_> {
+    SealContext::KeptAnswer {
+        org_id: &slot.org,
+        key_hash: &slot.key_hash,
+    }
+}
+
+/// Only the webhook endpoints' answers hold secrets, and their functions build the
+/// deliverer, whose sealer is the one secrets are sealed with.
+async fn seal(
+    app: &App,
+    slot: &IdempotencySlot,
+    body: &[u8],
+) -> Result<crate::model::SealedKey, ApiError> {
+    let sealer = app.deliverer()?.sealer();
+    Ok(sealer.seal(body, kept_context(slot)).await?)
+}
+
+/// A sealed answer that does not open (tampered with, or moved to another organization's
+/// or key's record) is a 500, its cause logged, and nothing of it answered.
+async fn open(
+    app: &App,
+    slot: &IdempotencySlot,
+    sealed: &crate::model::SealedKey,
+) -> Result<Vec<u8>, ApiError> {
+    let sealer = app.deliverer()?.sealer();
+    sealer
+        .open(sealed, kept_context(slot))
+        .await
+        .map_err(|error| {
+            ApiError::Internal(format!(
+                "the answer kept for {} under key hash {} does not open: {error}",
+                slot.org, slot.key_hash
+            ))
+        })
 }
 
 /// Keeps `answer` for the key, trying again where the store failed: the work is done, and a
@@ -210,28 +277,34 @@ async fn release(app: &App, slot: &IdempotencySlot, token: &str) {
     }
 }
 
-fn kept_of(response: &Response) -> KeptResponse {
-    let headers = KEPT_HEADERS
+fn kept_headers(response: &Response) -> Vec<(String, String)> {
+    KEPT_HEADERS
         .iter()
         .filter_map(|name| {
             let value = response.headers().get(*name)?.to_str().ok()?;
             Some(((*name).to_owned(), value.to_owned()))
         })
-        .collect();
-    let body = match response.body() {
+        .collect()
+}
+
+fn body_of(response: &Response) -> Vec<u8> {
+    match response.body() {
         Body::Text(text) => text.as_bytes().to_vec(),
         Body::Binary(bytes) => bytes.clone(),
         _ => Vec::new(),
-    };
-    KeptResponse {
-        status: response.status().as_u16(),
-        headers,
-        body,
     }
 }
 
-fn replay(kept: KeptResponse) -> Response {
-    let body = match String::from_utf8(kept.body) {
+async fn replay(
+    app: &App,
+    slot: &IdempotencySlot,
+    kept: KeptResponse,
+) -> Result<Response, ApiError> {
+    let body = match kept.body {
+        KeptBody::Plain(bytes) => bytes,
+        KeptBody::Sealed(sealed) => open(app, slot, &sealed).await?,
+    };
+    let body = match String::from_utf8(body) {
         Ok(text) => Body::Text(text),
         Err(bytes) => Body::Binary(bytes.into_bytes()),
     };
@@ -249,7 +322,7 @@ fn replay(kept: KeptResponse) -> Response {
     response
         .headers_mut()
         .insert(REPLAYED, HeaderValue::from_static("true"));
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -330,6 +403,18 @@ mod tests {
             print(Endpoint::VerifyClaim, Some("ab"), "c"),
             print(Endpoint::VerifyClaim, Some("a"), "bc")
         );
+    }
+
+    #[test]
+    fn answers_holding_secrets_are_sealed_where_a_sealer_is_built() {
+        for endpoint in Endpoint::ALL.into_iter().filter(|e| holds_secret(*e)) {
+            assert!(applies_to(endpoint), "{endpoint:?} takes no key");
+            assert!(endpoint.needs().webhooks, "{endpoint:?} has no sealer");
+        }
+        assert!(
+            holds_secret(Endpoint::CreateWebhook) && holds_secret(Endpoint::RotateWebhookSecret)
+        );
+        assert!(!holds_secret(Endpoint::TestWebhook) && !holds_secret(Endpoint::Register));
     }
 
     proptest! {

@@ -320,7 +320,7 @@ impl App {
         {
             let fingerprint = idempotency::fingerprint(H::ENDPOINT, request);
             let work = H::handle(self, &org, request);
-            return idempotency::run(self, &org, key, fingerprint, work).await;
+            return idempotency::run(self, H::ENDPOINT, &org, key, fingerprint, work).await;
         }
         H::handle(self, &org, request).await
     }

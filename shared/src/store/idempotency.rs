@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::model::{OrgId, Timestamp};
+use crate::model::{OrgId, SealedKey, Timestamp};
 
 /// Whose key: an organization's, by the SHA-256 of the key the client sent (any bytes the
 /// header allows fit a table key that way, and the key itself is never stored).
@@ -29,7 +29,15 @@ pub struct Lease {
 pub struct KeptResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: KeptBody,
+}
+
+/// An answer's body as kept: as it was sent, or sealed where it holds a secret (the table
+/// and its stream never see that in plain text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptBody {
+    Plain(Vec<u8>),
+    Sealed(SealedKey),
 }
 
 /// What holds a key that a request could not take.

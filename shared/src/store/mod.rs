@@ -25,7 +25,7 @@ mod zones;
 pub use claims::ClaimStore;
 pub use domains::{DefaultChoice, DomainStore, DomainUpdate};
 pub use dynamo::{DynamoStore, domain_item};
-pub use idempotency::{IdempotencySlot, IdempotencyStore, Kept, KeptResponse, Lease};
+pub use idempotency::{IdempotencySlot, IdempotencyStore, Kept, KeptBody, KeptResponse, Lease};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use limits::{LimitStore, LimitUpdate};
 pub use lists::{DomainPage, ListStore, PageQuery, PageStart};

@@ -10,6 +10,7 @@ use crate::model::webhook::{
     Webhook, WebhookEvent, WebhookSecret, WebhookStatus, subscribable_types,
 };
 use crate::model::{OrgId, Timestamp, WebhookId};
+use crate::outbox::webhooks::log_refused_name;
 use crate::outbox::webhooks::signature::new_secret;
 use crate::store::StoreError;
 use crate::workflows::Conflicts;
@@ -53,7 +54,7 @@ pub async fn requested(app: &App, org: &OrgId, id: &WebhookId) -> Result<Webhook
 }
 
 pub async fn create(app: &App, org: &OrgId, new: NewWebhook) -> Result<WithSecret, ApiError> {
-    let url = checked_url(app, &new.url).await?;
+    let url = checked_url(app, &new.url, org, None).await?;
     let events = match new.events {
         Some(events) => checked_events(events)?,
         None => subscribable_types()
@@ -96,7 +97,7 @@ pub async fn update(
     change: WebhookChange,
 ) -> Result<Webhook, ApiError> {
     let url = match &change.url {
-        Some(url) => Some(checked_url(app, url).await?),
+        Some(url) => Some(checked_url(app, url, org, Some(id)).await?),
         None => None,
     };
     let events = change.events.map(checked_events).transpose()?;
@@ -155,10 +156,13 @@ pub async fn rotate(app: &App, org: &OrgId, id: &WebhookId) -> Result<WithSecret
 }
 
 /// Sends a `webhook.test` event to the endpoint once, now, and answers with what the
-/// attempt came to; it is logged with the endpoint's deliveries but never retried.
+/// attempt came to; it is logged with the endpoint's deliveries but never retried. Tests
+/// are rate-limited per endpoint and per organization: each holds a function for up to
+/// the outbound timeout and adds to the log.
 pub async fn test(app: &App, org: &OrgId, id: &WebhookId) -> Result<Attempt, ApiError> {
     let webhook = requested(app, org, id).await?;
     let deliverer = app.deliverer()?;
+    crate::workflows::limits::admit_webhook_test(app, org, &webhook.id).await?;
     let now = app.now();
     let event = WebhookEvent {
         id: format!("evt_{}", ulid::Ulid::new()),
@@ -226,8 +230,14 @@ async fn sealed_secret(
 /// `url` if it is one to send to: `https` (plain `http` only into a network an operator
 /// allows), no user name or password, at most [`MAX_URL_LEN`] long, and a host whose
 /// addresses the outbound policy allows (a name that does not resolve yet is let through:
-/// every attempt resolves and judges again).
-async fn checked_url(app: &App, text: &str) -> Result<String, ApiError> {
+/// every attempt resolves and judges again). The organization, and the endpoint once it
+/// has an id, go into the log of a refused name.
+async fn checked_url(
+    app: &App,
+    text: &str,
+    org: &OrgId,
+    id: Option<&WebhookId>,
+) -> Result<String, ApiError> {
     let invalid = |why: String| ApiError::Validation(format!("url: {why}"));
     if text.len() > MAX_URL_LEN {
         return Err(invalid(format!("at most {MAX_URL_LEN} characters")));
@@ -252,25 +262,10 @@ async fn checked_url(app: &App, text: &str) -> Result<String, ApiError> {
         .await;
         match lookup {
             Ok(Ok(addresses)) => {
-                let inside_only = url.scheme() == "http";
-                for address in addresses {
-                    let ip = address.ip();
-                    let allowed_inside = outbound
-                        .policy()
-                        .networks()
-                        .iter()
-                        .any(|net| net.contains(&ip));
-                    if inside_only && !allowed_inside {
-                        return Err(invalid(format!(
-                            "plain http is allowed only to networks an operator allows; \
-                             {name} resolves to {ip}: use https"
-                        )));
-                    }
-                    if let Some(why) = outbound.policy().refusal(ip) {
-                        return Err(invalid(format!(
-                            "{name} resolves to a refused address: {why}"
-                        )));
-                    }
+                let ips = addresses.map(|address| address.ip());
+                if let Some(refused) = outbound.refusal_of_name(name, ips, url.scheme() == "http") {
+                    log_refused_name(org, id, &refused.detail);
+                    return Err(invalid(refused.shown));
                 }
             }
             _ if url.scheme() == "http" => {

@@ -2,6 +2,7 @@
 //! versions, the bounded log, due deliveries taken once), and the deliverer over days on
 //! a clock the test moves (the retry schedule to its end, an endpoint failing for three
 //! days disabled and the others told) against a receiver on loopback that always fails.
+//! A host name refused for its address is logged with the address, never shown with it.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use domains::model::webhook::{
     WebhookSecret, WebhookStatus,
 };
 use domains::model::{SealedKey, Timestamp, WebhookId};
+use domains::outbox::webhooks::Deliverer;
 use domains::outbox::webhooks::signature::new_secret;
 use domains::store::{MemoryStore, Store, StoreError, WaitingDeliveries, schema};
 use serde_json::json;
@@ -40,6 +42,21 @@ fn webhook(org_id: &str, url: &str, sealed: SealedKey) -> Webhook {
         failing_since: None,
         disabled_reason: None,
         version: 1,
+    }
+}
+
+/// An endpoint of `org_id` at `url` whose secret `deliverer` sealed, as a create does.
+async fn sealed_webhook(deliverer: &Deliverer, org_id: &str, url: &str) -> Webhook {
+    let id = WebhookId::generate();
+    let (_, secret) = new_secret();
+    let sealed = deliverer
+        .sealer()
+        .seal(&secret, SealContext::Webhook { webhook_id: &id })
+        .await
+        .unwrap();
+    Webhook {
+        id,
+        ..webhook(org_id, url, sealed)
     }
 }
 
@@ -347,28 +364,12 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         .await
         .unwrap();
     let failing_receiver = testkit::StatusReceiver::start(&[500]).await;
-    let seal = |id: WebhookId| {
-        let deliverer = deliverer.clone();
-        async move {
-            let (_, secret) = new_secret();
-            let sealed = deliverer
-                .sealer()
-                .seal(&secret, SealContext::Webhook { webhook_id: &id })
-                .await
-                .unwrap();
-            let mut made = webhook("org_a", "", sealed);
-            made.id = id;
-            made
-        }
-    };
-    let mut failing = seal(WebhookId::generate()).await;
-    failing.url = failing_receiver.url.clone();
+    let mut failing = sealed_webhook(&deliverer, "org_a", &failing_receiver.url).await;
     failing.events = vec!["domain.created".into()];
     store.create_webhook(&failing, 10).await.unwrap();
     // A second endpoint, at an address that is refused without a packet sent: what it
     // is told is in its log.
-    let mut watcher = seal(WebhookId::generate()).await;
-    watcher.url = "https://192.0.2.1/hooks".into();
+    let mut watcher = sealed_webhook(&deliverer, "org_a", "https://192.0.2.1/hooks").await;
     watcher.events = vec!["webhook.disabled".into()];
     store.create_webhook(&watcher, 10).await.unwrap();
 
@@ -448,4 +449,75 @@ async fn an_endpoint_failing_for_three_days_is_disabled_and_the_others_told() {
         clock.now(),
         at(RETRY_SCHEDULE.iter().map(|d| d.whole_seconds()).sum())
     );
+}
+
+/// A host name that resolves to a refused address: its owner reads only that it is not
+/// public, when the endpoint is given and in the deliveries log; the address is in the
+/// service's log, with the organization and (once it has one) the endpoint.
+#[tokio::test]
+async fn a_refused_name_is_logged_not_shown() {
+    // This test's thread only (its runtime's too): the binary's other tests log nowhere.
+    let captured = testkit::CapturedLogs::default();
+    let writer = captured.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let deliverer = domains::config::deliverer(None, store.as_ref(), Some(""))
+        .await
+        .unwrap();
+    let hook = sealed_webhook(&deliverer, "org_logged", "https://localhost/hooks").await;
+    let attempt = deliverer
+        .send(&hook, &event("org_logged", 1), 1, at(0))
+        .await;
+    assert_eq!(attempt.outcome, Outcome::Refused, "{attempt:?}");
+    assert_eq!(
+        attempt.error.as_deref(),
+        Some("localhost resolves to an address that is not public")
+    );
+    let refusals = || -> Vec<String> {
+        let logs = captured.text();
+        let lines: Vec<String> = logs
+            .lines()
+            .filter(|l| l.contains("refused address"))
+            .map(str::to_owned)
+            .collect();
+        for line in &lines {
+            assert!(line.contains("org_logged"), "{line}");
+            assert!(line.contains("localhost resolves to"), "{line}");
+            assert!(line.contains("127.0.0.1") || line.contains("::1"), "{line}");
+        }
+        lines
+    };
+    let lines = refusals();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains(&hook.id.to_string()), "{}", lines[0]);
+
+    let key = domains::auth::NewApiKey::generate(org("org_logged"), at(0));
+    store.put_api_key(&key.record).await.unwrap();
+    let app = domains::App::without_dns(store, Arc::new(domains::clock::SystemClock))
+        .with_deliverer(deliverer);
+    let endpoint = domains::http::Endpoint::CreateWebhook;
+    let refused = app
+        .handle(
+            endpoint,
+            testkit::api::request(
+                &key.key,
+                endpoint,
+                None,
+                r#"{"url":"https://localhost/hooks"}"#,
+            ),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let shown = testkit::api::json(&refused).to_string();
+    assert!(shown.contains("not public"), "{shown}");
+    assert!(
+        !shown.contains("127.0.0.1") && !shown.contains("::1"),
+        "{shown}"
+    );
+    assert_eq!(refusals().len(), 2, "the refusal at creation is logged too");
 }

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::json;
 
-pub use outbound::{MAX_RESPONSE_BYTES, Outbound, Sent, TIMEOUT};
+pub use outbound::{MAX_RESPONSE_BYTES, NameRefusal, Outbound, Sent, TIMEOUT};
 
 use crate::aws::{EventSink, KeySealer, SealContext};
 use crate::clock::Clock;
@@ -87,6 +87,17 @@ impl WebhookEvent {
         })
         .to_string()
     }
+}
+
+/// Logs the address and reason behind a refused host name, which the endpoint's owner is
+/// not shown (see [`NameRefusal`]): for operators, and for an owner who asks them why.
+pub(crate) fn log_refused_name(org: &OrgId, webhook: Option<&WebhookId>, detail: &str) {
+    tracing::warn!(
+        org_id = %org,
+        webhook_id = webhook.map(tracing::field::display),
+        detail,
+        "a webhook host name resolves to a refused address"
+    );
 }
 
 /// What delivering needs: the outbound client and the sealer of the endpoints' secrets.
@@ -304,7 +315,12 @@ impl Deliverer {
                 Some(format!("the endpoint answered {status}")),
             ),
             Sent::Unreachable(why) => (Outcome::Unreachable, None, Some(why)),
-            Sent::Refused(why) => (Outcome::Refused, None, Some(why)),
+            Sent::Refused { shown, detail } => {
+                if let Some(detail) = detail {
+                    log_refused_name(&webhook.org_id, Some(&webhook.id), &detail);
+                }
+                (Outcome::Refused, None, Some(shown))
+            }
         };
         Attempt {
             event_id: event.id.clone(),

@@ -27,22 +27,58 @@ pub enum Sent {
     Answered(u16),
     /// No answer: the connection (or its TLS handshake) failed, or the time ran out.
     Unreachable(String),
-    /// Not sent: the address (or the scheme for it) is one the policy refuses.
-    Refused(String),
+    /// Not sent: the address (or the scheme for it) is one the policy refuses. `shown` is
+    /// what the endpoint's owner may read; `detail`, for the log only, the address a host
+    /// name resolved to and why it was refused.
+    Refused {
+        shown: String,
+        detail: Option<String>,
+    },
 }
 
-/// Why the resolver refused a name: found in the client's error to tell a refusal from a
-/// failure to connect.
-#[derive(Debug)]
-struct Refusal(String);
+/// Why a host name is refused: what its owner is told, and the address and reason that
+/// only the log may hold. Naming the address to the tenant would let anyone resolve names
+/// inside the operator's network (a private zone, the VPC's resolver) through the service.
+/// Also the resolver's error, found in the client's error to tell a refusal from a failure
+/// to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRefusal {
+    pub shown: String,
+    pub detail: String,
+}
 
-impl std::fmt::Display for Refusal {
+impl std::fmt::Display for NameRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.shown)
     }
 }
 
-impl StdError for Refusal {}
+impl StdError for NameRefusal {}
+
+/// The refusal of host `name` if any of `addresses` must not be contacted (over plain
+/// `http` when `inside_only`).
+fn name_refusal(
+    policy: &AddressPolicy,
+    name: &str,
+    addresses: impl IntoIterator<Item = IpAddr>,
+    inside_only: bool,
+) -> Option<NameRefusal> {
+    addresses.into_iter().find_map(|ip| {
+        let why = refusal(policy, ip, inside_only)?;
+        let shown = if inside_only {
+            format!(
+                "plain http is allowed only to networks an operator allows, and {name} \
+                 resolves to an address outside them: use https"
+            )
+        } else {
+            format!("{name} resolves to an address that is not public")
+        };
+        Some(NameRefusal {
+            shown,
+            detail: format!("{name} resolves to {ip}: {why}"),
+        })
+    })
+}
 
 /// The one resolver of a client: every address a name has must pass, or none is used.
 struct VettingResolver {
@@ -61,11 +97,9 @@ impl Resolve for VettingResolver {
             if found.is_empty() {
                 return Err(format!("{} has no address", name.as_str()).into());
             }
-            for address in &found {
-                if let Some(why) = refusal(&policy, address.ip(), inside_only) {
-                    return Err(Box::new(Refusal(format!("{}: {why}", name.as_str())))
-                        as Box<dyn StdError + Send + Sync>);
-                }
+            let ips = found.iter().map(SocketAddr::ip);
+            if let Some(refused) = name_refusal(&policy, name.as_str(), ips, inside_only) {
+                return Err(Box::new(refused) as Box<dyn StdError + Send + Sync>);
             }
             Ok(Box::new(found.into_iter()) as Addrs)
         })
@@ -157,6 +191,17 @@ impl Outbound {
         }
     }
 
+    /// Why host `name`, resolving to `addresses`, is not one to send to (over plain `http`
+    /// when `inside_only`), judged as every attempt judges it.
+    pub fn refusal_of_name(
+        &self,
+        name: &str,
+        addresses: impl IntoIterator<Item = IpAddr>,
+        inside_only: bool,
+    ) -> Option<NameRefusal> {
+        name_refusal(&self.policy, name, addresses, inside_only)
+    }
+
     /// Posts `body` with `headers` to `url`; reads at most [`MAX_RESPONSE_BYTES`] of the
     /// answer.
     pub async fn post(
@@ -173,10 +218,19 @@ impl Outbound {
     async fn send(&self, url: &str, headers: &[(&str, String)], body: String) -> Sent {
         let url = match Url::parse(url) {
             Ok(url) => url,
-            Err(error) => return Sent::Refused(format!("the url does not parse: {error}")),
+            Err(error) => {
+                return Sent::Refused {
+                    shown: format!("the url does not parse: {error}"),
+                    detail: None,
+                };
+            }
         };
+        // An address in the url is the owner's own: the reason may name it.
         if let Some(why) = self.refusal_of(&url) {
-            return Sent::Refused(why);
+            return Sent::Refused {
+                shown: why,
+                detail: None,
+            };
         }
         let client = if url.scheme() == "http" {
             &self.http
@@ -210,8 +264,11 @@ impl Outbound {
 /// A refusal by the resolver, or what kept the request from an answer.
 fn failure(error: &reqwest::Error) -> Sent {
     for cause in causes(error) {
-        if let Some(refusal) = cause.downcast_ref::<Refusal>() {
-            return Sent::Refused(refusal.0.clone());
+        if let Some(refusal) = cause.downcast_ref::<NameRefusal>() {
+            return Sent::Refused {
+                shown: refusal.shown.clone(),
+                detail: Some(refusal.detail.clone()),
+            };
         }
         // The endpoint's owner must be told it is their certificate (expired, for another
         // name, from a CA nobody trusts), not the network.
@@ -246,4 +303,55 @@ fn causes<'a>(
             None => cause.source(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_refused_name_is_shown_without_its_address() {
+        let policy = AddressPolicy::parse("127.0.0.2/32").unwrap();
+        for (refused, inside_only) in [
+            ("10.1.2.3", false),
+            ("169.254.169.254", false),
+            ("127.0.0.1", false),
+            ("fd00::53", false),
+            ("::ffff:10.0.0.1", false),
+            ("203.0.114.1", true),
+            ("10.1.2.3", true),
+        ] {
+            // An address that passes first: one refused address among them refuses the name.
+            let passes = if inside_only {
+                "127.0.0.2"
+            } else {
+                "198.41.0.4"
+            };
+            let addresses = [ip(passes), ip(refused)];
+            let refusal = name_refusal(&policy, "hooks.example", addresses, inside_only)
+                .unwrap_or_else(|| panic!("{refused} is refused"));
+            assert!(refusal.shown.starts_with(if inside_only {
+                "plain http"
+            } else {
+                "hooks.example resolves to an address that is not public"
+            }));
+            for hidden in [refused, "/", "private", "loopback", "link-local"] {
+                assert!(!refusal.shown.contains(hidden), "{refusal:?}");
+            }
+            assert!(refusal.detail.contains(refused), "{refusal:?}");
+            assert!(refusal.detail.contains("hooks.example"), "{refusal:?}");
+        }
+        for (allowed, inside_only) in [("198.41.0.4", false), ("127.0.0.2", true)] {
+            assert_eq!(
+                name_refusal(&policy, "hooks.example", [ip(allowed)], inside_only),
+                None
+            );
+        }
+        // Plain http to a public address is outside the allowed networks.
+        assert!(name_refusal(&policy, "hooks.example", [ip("198.41.0.4")], true).is_some());
+    }
 }

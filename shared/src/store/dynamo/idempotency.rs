@@ -1,7 +1,8 @@
 //! [`IdempotencyStore`] on the table: one `IDEM#<org>#<key hash>` item per key, taken by a
 //! conditional put (absent, or its time is past: a kept answer expired or a lease ran
 //! out), filled or deleted only under the condition that the lease is still the writer's.
-//! The item's TTL is its time, so the table forgets it by itself.
+//! The item's TTL is its time, so the table forgets it by itself. A body that holds a
+//! secret is kept sealed (`sealedBody`), never as the plain `body`.
 
 use std::collections::HashMap;
 
@@ -9,11 +10,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::items::{corrupt, n, opt_num, opt_str, s};
+use super::items::{corrupt, json, n, opt_num, opt_str, s};
 use super::{DynamoStore, classify, conflict_unless_met, is_condition_failure};
 use crate::model::Timestamp;
 use crate::store::schema::{EXPIRES_AT, IDEMPOTENCY_SK, PK, SK, idempotency_pk};
-use crate::store::{IdempotencySlot, IdempotencyStore, Kept, KeptResponse, Lease, StoreError};
+use crate::store::{
+    IdempotencySlot, IdempotencyStore, Kept, KeptBody, KeptResponse, Lease, StoreError,
+};
 
 const FINGERPRINT: &str = "fingerprint";
 const TOKEN: &str = "leaseToken";
@@ -22,6 +25,8 @@ const UNTIL: &str = "until";
 const STATUS: &str = "status";
 const HEADERS: &str = "headers";
 const BODY: &str = "body";
+/// A body that holds a secret: the [`crate::model::SealedKey`] of it, as JSON.
+const SEALED_BODY: &str = "sealedBody";
 
 /// A put that lost to a record which then vanished (it expired and was taken and released
 /// meanwhile) is tried again this many times.
@@ -90,6 +95,10 @@ impl IdempotencyStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let headers = serde_json::to_string(&response.headers)
             .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let (body_name, body) = match &response.body {
+            KeptBody::Plain(bytes) => (BODY, AttributeValue::B(Blob::new(bytes.clone()))),
+            KeptBody::Sealed(sealed) => (SEALED_BODY, json(sealed)),
+        };
         let result = self
             .client
             .update_item()
@@ -103,16 +112,13 @@ impl IdempotencyStore for DynamoStore {
             .condition_expression("#token = :token AND attribute_not_exists(#status)")
             .expression_attribute_names("#status", STATUS)
             .expression_attribute_names("#headers", HEADERS)
-            .expression_attribute_names("#body", BODY)
+            .expression_attribute_names("#body", body_name)
             .expression_attribute_names("#until", UNTIL)
             .expression_attribute_names("#ttl", EXPIRES_AT)
             .expression_attribute_names("#token", TOKEN)
             .expression_attribute_values(":status", n(response.status))
             .expression_attribute_values(":headers", s(headers))
-            .expression_attribute_values(
-                ":body",
-                AttributeValue::B(Blob::new(response.body.clone())),
-            )
+            .expression_attribute_values(":body", body)
             .expression_attribute_values(":until", n(seconds(until)))
             .expression_attribute_values(":token", s(token))
             .send()
@@ -159,11 +165,16 @@ fn parse_kept(item: &HashMap<String, AttributeValue>) -> Result<(Kept, Timestamp
     let headers = opt_str(item, HEADERS)
         .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| corrupt(HEADERS))?;
-    let body = item
-        .get(BODY)
-        .and_then(|v| v.as_b().ok())
-        .map(|blob| blob.as_ref().to_vec())
-        .ok_or_else(|| corrupt(BODY))?;
+    let body = match opt_str(item, SEALED_BODY) {
+        Some(text) => {
+            KeptBody::Sealed(serde_json::from_str(&text).map_err(|_| corrupt(SEALED_BODY))?)
+        }
+        None => item
+            .get(BODY)
+            .and_then(|v| v.as_b().ok())
+            .map(|blob| KeptBody::Plain(blob.as_ref().to_vec()))
+            .ok_or_else(|| corrupt(BODY))?,
+    };
     let response = KeptResponse {
         status,
         headers,
