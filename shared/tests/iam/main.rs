@@ -365,16 +365,20 @@ async fn drive() -> World {
     let update_hook = app("update-webhook").await;
     let body = r#"{"description":"every event","url":"URL"}"#.replace("URL", &receiver.url);
     call::<handlers::UpdateWebhook>(&update_hook, a, hooked, &[], &body, 200).await;
-    call_keyed::<handlers::RotateWebhookSecret>(
-        &app("rotate-webhook-secret").await,
-        a,
-        hooked,
-        &[],
-        "",
-        Some("iam-rotate-hook"),
-        200,
-    )
-    .await;
+    // Rotated, and the rotation's kept answer (sealed: it holds the secret) replayed.
+    let rotate_hook = app("rotate-webhook-secret").await;
+    for _ in 0..2 {
+        call_keyed::<handlers::RotateWebhookSecret>(
+            &rotate_hook,
+            a,
+            hooked,
+            &[],
+            "",
+            Some("iam-rotate-hook"),
+            200,
+        )
+        .await;
+    }
 
     // deliver-webhooks: the bus's events as its queue hands them over (one fails, and is
     // retried in the same invocation), then a schedule's tick.
@@ -648,11 +652,17 @@ fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization
         ));
         for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
             // No encryption context, half of it, or more than the sealing context.
-            // Webhook functions never DKIM's context; the others never a webhook's.
+            // Webhook functions never DKIM's context; the others never a webhook's; only
+            // the functions whose answers hold a secret that of a kept answer.
             let other_kind: &[&str] = if f.contains("webhook") {
                 &["domainId", "selector"]
             } else {
                 &["webhookId"]
+            };
+            let kept_answer: &[&str] = if matches!(f, "create-webhook" | "rotate-webhook-secret") {
+                &["orgId", "idempotencyKey", "webhookId"]
+            } else {
+                &["orgId", "idempotencyKey"]
             };
             for keys in [
                 &[][..],
@@ -661,7 +671,10 @@ fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization
                 &["domainId", "selector", "other"],
                 &["webhookId", "other"],
                 &["webhookId", "domainId"],
+                &["orgId"],
+                &["idempotencyKey"],
                 other_kind,
+                kept_answer,
             ] {
                 requests.push(Authorization::key(f, account, action, keys));
             }
