@@ -42,8 +42,8 @@ pub trait WebhookStore: Send + Sync {
     /// Keeps `delivery` until it is due: one per endpoint and event, a later attempt
     /// replacing an earlier one; one no further along than what is kept (a repeated
     /// fan-out of the event) changes nothing, so a redelivered event never sets an
-    /// endpoint's retries back to the start.
-    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
+    /// endpoint's retries back to the start. `true` when `delivery` was kept.
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError>;
 
     /// Deliveries due at `now`, at most `limit`: endpoints in turns, each one's most
     /// overdue first, so one endpoint's backlog cannot keep the others' retries waiting.

@@ -355,11 +355,21 @@ async fn drive() -> World {
     call_keyed::<handlers::CreateWebhook>(&create_hook, a, None, &[], &body, once, 201).await;
     let hook_id = hook["id"].as_str().unwrap().to_owned();
     let hooked = Some(hook_id.as_str());
+    // Tested, and the test's kept answer replayed (nothing sent again).
     let test_hook = app("test-webhook").await;
-    let tested =
-        call_keyed::<handlers::TestWebhook>(&test_hook, a, hooked, &[], "", Some("iam-test"), 200)
-            .await;
-    assert_eq!(tested["outcome"], "failed", "{tested}");
+    for _ in 0..2 {
+        let tested = call_keyed::<handlers::TestWebhook>(
+            &test_hook,
+            a,
+            hooked,
+            &[],
+            "",
+            Some("iam-test"),
+            200,
+        )
+        .await;
+        assert_eq!(tested["outcome"], "failed", "{tested}");
+    }
     call::<handlers::ListWebhooks>(&app("list-webhooks").await, a, None, &[], "", 200).await;
     call::<handlers::GetWebhook>(&app("get-webhook").await, a, hooked, &[], "", 200).await;
     let update_hook = app("update-webhook").await;
@@ -638,6 +648,17 @@ fn forbidden(account: &Account, functions: &BTreeSet<&str>) -> Vec<Authorization
                     account,
                     &format!("dynamodb:{action}"),
                     vec![(*prefix).to_owned()],
+                ));
+            }
+        }
+        // The webhook functions read nothing of domains, claims or organizations.
+        if f.contains("webhook") {
+            for prefix in ["ORG#x", "NAME#x", "CONFIG#cursor-key"] {
+                requests.push(Authorization::table(
+                    f,
+                    account,
+                    "dynamodb:GetItem",
+                    vec![prefix.to_owned()],
                 ));
             }
         }

@@ -229,7 +229,10 @@ impl Deliverer {
         let attempt = self
             .attempt(store, clock, &webhook, &delivery.event, delivery.attempt)
             .await?;
-        if attempt.next_attempt_at.is_none() {
+        // Delivered, or the schedule spent: nothing more to make (otherwise the next
+        // attempt has replaced the leased one).
+        let spent = next_attempt(delivery.attempt, attempt.attempted_at).is_none();
+        if attempt.outcome == Outcome::Delivered || spent {
             drop().await?;
         }
         Ok(true)
@@ -257,7 +260,11 @@ impl Deliverer {
                     attempt: number + 1,
                     due_at,
                 };
-                store.schedule_delivery(&pending).await?;
+                // Not kept: a retry further along already waits (this was a repeated
+                // fan-out), and the log must not promise one more.
+                if !store.schedule_delivery(&pending).await? {
+                    attempt.next_attempt_at = None;
+                }
             }
         }
         store.record_attempt(&webhook.id, &attempt).await?;

@@ -215,7 +215,7 @@ impl WebhookStore for DynamoStore {
             .collect()
     }
 
-    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
         let item = HashMap::from([
             (
                 PK.into(),
@@ -238,8 +238,9 @@ impl WebhookStore for DynamoStore {
             .send()
             .await;
         match conflict_unless_met(result) {
+            Ok(()) => Ok(true),
             // Already further along: a repeated fan-out does not set the schedule back.
-            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(StoreError::Conflict) => Ok(false),
             Err(other) => Err(other),
         }
     }
@@ -270,23 +271,31 @@ impl WebhookStore for DynamoStore {
             .await?;
         }
         keys.sort();
-        // The partition key names the endpoint: `WEBHOOKDUE#<webhook>#<event>`.
+        // The partition key names the endpoint.
         let keys = in_turns(
             keys,
-            |(_, pk)| {
-                pk.rsplit_once('#')
-                    .map_or(pk.clone(), |(hook, _)| hook.to_owned())
-            },
+            |(_, pk)| webhook_of_due_pk(pk).map_or_else(|| pk.clone(), |id| id.to_string()),
             limit,
         );
         let mut due = Vec::with_capacity(keys.len());
+        let mut read = 0;
         for (_, pk) in keys {
-            // Keys only in the index: the item itself may have been taken since.
-            if let Some(item) = self.get_item(pk, WEBHOOK_DUE_SK).await? {
-                due.push(parse(&item, "delivery")?);
+            // Keys only in the index, which lags: the item itself may have been taken (its
+            // lease runs) or rescheduled since, so it is judged as it is now.
+            let Some(item) = self.get_item(pk.clone(), WEBHOOK_DUE_SK).await? else {
+                continue;
+            };
+            read += 1;
+            match parse::<PendingDelivery>(&item, "delivery") {
+                Ok(delivery) if delivery.due_at <= now => due.push(delivery),
+                Ok(_) => {}
+                // One unreadable item must not hold every other retry up.
+                Err(error) => {
+                    tracing::error!(pk, error = %error, "a due webhook delivery cannot be read; skipped")
+                }
             }
         }
-        self.count_reads(due.len() as u64);
+        self.count_reads(read);
         Ok(due)
     }
 

@@ -97,7 +97,7 @@ impl WebhookStore for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+    async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
         let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
         let mut t = self.tables();
         let further = t
@@ -107,7 +107,7 @@ impl WebhookStore for MemoryStore {
         if !further {
             t.pending_deliveries.insert(key, delivery.clone());
         }
-        Ok(())
+        Ok(!further)
     }
 
     async fn due_deliveries(
