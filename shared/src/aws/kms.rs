@@ -50,7 +50,7 @@ pub async fn create_key(config: &aws_config::SdkConfig) -> Result<String, CloudE
 
 #[async_trait]
 impl KeySealer for Kms {
-    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
+    async fn data_key(&self, context: SealContext<'_>) -> Result<DataKey, CloudError> {
         let out = self
             .client
             .generate_data_key()
@@ -71,13 +71,11 @@ impl KeySealer for Kms {
                 "KMS GenerateDataKey answered without a data key".into(),
             ));
         };
-        sealed_under(
-            plain.as_ref(),
-            out.key_id().unwrap_or(&self.key_id).to_owned(),
-            STANDARD.encode(encrypted.as_ref()),
-            context,
-            secret,
-        )
+        Ok(DataKey {
+            plain: plain.as_ref().to_vec(),
+            key_id: out.key_id().unwrap_or(&self.key_id).to_owned(),
+            encrypted: STANDARD.encode(encrypted.as_ref()),
+        })
     }
 
     async fn open(
@@ -139,14 +137,12 @@ impl LocalSealer {
 
 #[async_trait]
 impl KeySealer for LocalSealer {
-    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
-        sealed_under(
-            &self.key,
-            LOCAL_KEY_ID.to_owned(),
-            String::new(),
-            context,
-            secret,
-        )
+    async fn data_key(&self, _context: SealContext<'_>) -> Result<DataKey, CloudError> {
+        Ok(DataKey {
+            plain: self.key.to_vec(),
+            key_id: LOCAL_KEY_ID.to_owned(),
+            encrypted: String::new(),
+        })
     }
 
     async fn open(
@@ -165,23 +161,35 @@ impl KeySealer for LocalSealer {
     }
 }
 
-/// `secret` sealed under `key` (AES-256-GCM, the context as additional data), recorded
-/// with the key's id and, for KMS, the data key as KMS encrypted it.
-fn sealed_under(
-    key: &[u8],
+/// A data key to seal with: its plain bytes (never stored), the id of the key it was made
+/// under and, for KMS, the data key as KMS encrypted it (stored beside what it seals).
+pub struct DataKey {
+    plain: Vec<u8>,
     key_id: String,
-    data_key: String,
-    context: SealContext<'_>,
-    secret: &[u8],
-) -> Result<SealedKey, CloudError> {
-    let (nonce, ciphertext) = seal_with(key, &context.aad(), secret)
-        .map_err(|error| CloudError::Internal(error.to_string()))?;
-    Ok(SealedKey {
-        key_id,
-        data_key,
-        nonce: STANDARD.encode(nonce),
-        ciphertext: STANDARD.encode(ciphertext),
-    })
+    encrypted: String,
+}
+
+impl DataKey {
+    /// `secret` sealed under this key (AES-256-GCM, the context as additional data). The
+    /// context must be the one the key was made for, or KMS will not open it again.
+    pub fn seal(&self, context: SealContext<'_>, secret: &[u8]) -> Result<SealedKey, CloudError> {
+        let (nonce, ciphertext) = seal_with(&self.plain, &context.aad(), secret)
+            .map_err(|error| CloudError::Internal(error.to_string()))?;
+        Ok(SealedKey {
+            key_id: self.key_id.clone(),
+            data_key: self.encrypted.clone(),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(ciphertext),
+        })
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `keyId` of what [`LocalSealer`] sealed: no KMS key.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use eventbridge::EventBridgeSink;
-pub use kms::{Kms, LocalSealer, create_key};
+pub use kms::{DataKey, Kms, LocalSealer, create_key};
 pub use route53::{Route53, record_value};
 pub use sdk_error::CloudError;
 pub use ses::{DOMAIN_TAG, ORG_TAG, SesV2};
@@ -184,7 +184,14 @@ impl SealContext<'_> {
 
 #[async_trait]
 pub trait KeySealer: Send + Sync + 'static {
-    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError>;
+    /// A fresh data key for `context`, to seal with later ([`DataKey::seal`]): what work
+    /// whose answer must be kept sealed asks for first, so a refusal is known before
+    /// anything is done.
+    async fn data_key(&self, context: SealContext<'_>) -> Result<DataKey, CloudError>;
+
+    async fn seal(&self, secret: &[u8], context: SealContext<'_>) -> Result<SealedKey, CloudError> {
+        self.data_key(context).await?.seal(context, secret)
+    }
 
     /// The secret, or an error if KMS refuses or the sealed key does not open in this
     /// context (tampered with, or another domain's).

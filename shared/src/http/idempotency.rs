@@ -17,7 +17,7 @@ use lambda_http::http::{HeaderName, HeaderValue, StatusCode};
 use super::request::{body_bytes, path_id};
 use super::{Endpoint, Request, Response};
 use crate::App;
-use crate::aws::SealContext;
+use crate::aws::{DataKey, SealContext};
 use crate::crypto::{random_token, sha256_hex};
 use crate::error::ApiError;
 use crate::model::OrgId;
@@ -152,6 +152,20 @@ pub async fn run(
         Some(Kept::Done { response, .. }) => return replay(app, &slot, response).await,
         None => {}
     }
+    // An answer that will hold a secret is kept sealed: its data key is made now, so a
+    // refusal (KMS throttled or down) is a 503 before anything is done, never work done
+    // whose answer cannot be kept (a retry would do it again).
+    let data_key = if holds_secret(endpoint) {
+        match data_key(app, &slot).await {
+            Ok(key) => Some(key),
+            Err(error) => {
+                release(app, &slot, &lease.token).await;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
     // A panic frees the key before it goes on up to the handler's own catch.
     let result = match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
@@ -177,8 +191,8 @@ pub async fn run(
         release(app, &slot, &lease.token).await;
         return result;
     }
-    let body = if holds_secret(endpoint) {
-        match seal(app, &slot, &body).await {
+    let body = match &data_key {
+        Some(key) => match key.seal(kept_context(&slot), &body) {
             Ok(sealed) => KeptBody::Sealed(sealed),
             Err(error) => {
                 // Never kept in plain text instead: the client has its answer, and the key
@@ -186,9 +200,8 @@ pub async fn run(
                 tracing::error!(error = %error, "an idempotent answer could not be sealed");
                 return result;
             }
-        }
-    } else {
-        KeptBody::Plain(body)
+        },
+        None => KeptBody::Plain(body),
     };
     let answer = KeptResponse {
         status: response.status().as_u16(),
@@ -217,13 +230,9 @@ fn kept_context(slot: &IdempotencySlot) -> SealContext<'_> {
 
 /// Only the webhook endpoints' answers hold secrets, and their functions build the
 /// deliverer, whose sealer is the one secrets are sealed with.
-async fn seal(
-    app: &App,
-    slot: &IdempotencySlot,
-    body: &[u8],
-) -> Result<crate::model::SealedKey, ApiError> {
+async fn data_key(app: &App, slot: &IdempotencySlot) -> Result<DataKey, ApiError> {
     let sealer = app.deliverer()?.sealer();
-    Ok(sealer.seal(body, kept_context(slot)).await?)
+    Ok(sealer.data_key(kept_context(slot)).await?)
 }
 
 /// A sealed answer that does not open (tampered with, or moved to another organization's

@@ -440,3 +440,66 @@ async fn answers_with_a_secret_are_kept_sealed(backend: Backend) {
     let kept = kept_answer(store.as_ref(), &slot("org_a", "register-1")).await;
     assert!(matches!(kept.body, KeptBody::Plain(_)), "{kept:?}");
 }
+
+/// KMS refuses to make a data key (throttled, down): a create whose answer would hold a
+/// secret is refused before anything is done (a 503, no endpoint made), and the key is
+/// free at once for the retry, which then runs.
+#[tokio::test]
+async fn a_refused_data_key_refuses_the_work_before_it_runs() {
+    use domains::aws::{CloudError, DataKey, KeySealer, SealContext};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A sealer whose data keys are refused while `refusing`, else the local one's.
+    struct Flaky {
+        refusing: AtomicBool,
+        inner: domains::aws::LocalSealer,
+    }
+    #[async_trait::async_trait]
+    impl KeySealer for Flaky {
+        async fn data_key(&self, context: SealContext<'_>) -> Result<DataKey, CloudError> {
+            if self.refusing.load(Ordering::SeqCst) {
+                return Err(CloudError::Unavailable("KMS is throttling".into()));
+            }
+            self.inner.data_key(context).await
+        }
+        async fn open(
+            &self,
+            sealed: &SealedKey,
+            context: SealContext<'_>,
+        ) -> Result<Vec<u8>, CloudError> {
+            self.inner.open(sealed, context).await
+        }
+    }
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = NewApiKey::generate(org("org_a"), Timestamp::from_unix(0));
+    store.put_api_key(&a.record).await.unwrap();
+    let sealer = Arc::new(Flaky {
+        refusing: AtomicBool::new(true),
+        inner: domains::aws::LocalSealer::derived_from(&[7; 32]),
+    });
+    let policy = domains::dns::policy::AddressPolicy::parse("").unwrap();
+    let deliverer = domains::outbox::webhooks::Deliverer::new(
+        domains::outbox::webhooks::Outbound::new(policy).unwrap(),
+        sealer.clone(),
+    );
+    let app = App::without_dns(store.clone(), Arc::new(SystemClock)).with_deliverer(deliverer);
+    let create = r#"{"url":"https://198.41.0.4/hooks"}"#;
+    let send = || {
+        app.handle(
+            Endpoint::CreateWebhook,
+            keyed(&a.key, Endpoint::CreateWebhook, None, create, "make-1"),
+        )
+    };
+
+    let refused = send().await;
+    assert_eq!(refused.status(), 503, "{}", json(&refused));
+    assert!(
+        store.list_webhooks(&org("org_a")).await.unwrap().is_empty(),
+        "nothing was made"
+    );
+    sealer.refusing.store(false, Ordering::SeqCst);
+    let made = send().await;
+    assert_eq!(made.status(), 201, "the key was freed: {}", json(&made));
+    assert_eq!(store.list_webhooks(&org("org_a")).await.unwrap().len(), 1);
+}
