@@ -26,6 +26,14 @@ pub trait WebhookStore: Send + Sync {
     /// `Conflict` if another write came between, `NotFound` if it was deleted.
     async fn replace_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
 
+    /// [`WebhookStore::replace_webhook`], with `scheduled` kept in the same write (at most
+    /// 99): a change and the deliveries it causes happen together or not at all.
+    async fn replace_webhook_scheduling(
+        &self,
+        webhook: &Webhook,
+        scheduled: &[PendingDelivery],
+    ) -> Result<(), StoreError>;
+
     /// Removes the endpoint and what waits for it; `NotFound` if there is none.
     async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<(), StoreError>;
 

@@ -152,6 +152,36 @@ async fn endpoints_are_kept_per_organization_within_the_limit(backend: Backend) 
         store.get_webhook(&org("org_a"), &mine[0].id).await.unwrap(),
         Some(changed.clone())
     );
+    // A change with the deliveries it causes: both, or (a stale write) neither.
+    let announce = PendingDelivery {
+        webhook_id: mine[1].id.clone(),
+        event: event("org_a", 7),
+        attempt: 1,
+        due_at: at(0),
+    };
+    let mut stale = changed.clone();
+    stale.url = "https://stale.example/".into();
+    assert_eq!(
+        store
+            .replace_webhook_scheduling(&stale, std::slice::from_ref(&announce))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.due_deliveries(at(0), 10).await.unwrap(), vec![]);
+    changed.version += 1;
+    changed.status = WebhookStatus::Disabled;
+    store
+        .replace_webhook_scheduling(&changed, std::slice::from_ref(&announce))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due_deliveries(at(0), 10).await.unwrap(),
+        vec![announce]
+    );
+    assert_eq!(
+        store.get_webhook(&org("org_a"), &mine[0].id).await.unwrap(),
+        Some(changed.clone())
+    );
 
     // A delete frees a place.
     store

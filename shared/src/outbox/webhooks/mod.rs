@@ -395,12 +395,23 @@ impl Deliverer {
             }
             next.version += 1;
             next.updated_at = attempt.attempted_at;
-            match store.replace_webhook(&next).await {
+            // Disabled now: announced in the same write, so it is never done unannounced.
+            let disabling =
+                next.status == WebhookStatus::Disabled && current.status == WebhookStatus::Enabled;
+            let written = if disabling {
+                let announce = self.announcements(store, clock, &next).await?;
+                store.replace_webhook_scheduling(&next, &announce).await
+            } else {
+                store.replace_webhook(&next).await
+            };
+            match written {
                 Ok(()) => {
-                    if next.status == WebhookStatus::Disabled
-                        && current.status == WebhookStatus::Enabled
-                    {
-                        self.announce_disabled(store, clock, &next).await?;
+                    if disabling {
+                        tracing::warn!(
+                            webhook_id = %next.id,
+                            org_id = %next.org_id,
+                            "webhook endpoint disabled after failing for three days"
+                        );
                     }
                     return Ok(());
                 }
@@ -417,21 +428,14 @@ impl Deliverer {
         Err(StoreError::Conflict)
     }
 
-    /// `webhook.disabled` to the organization's other endpoints that want it, and a log
-    /// line for operators. Written after the endpoint is disabled: a process that dies
-    /// between the two writes leaves the disable unannounced (said, not lost silently: the
-    /// log line above).
-    async fn announce_disabled(
+    /// `webhook.disabled` for the organization's other endpoints that want it, as
+    /// deliveries due at once (each then leased, attempted and retried like any other).
+    async fn announcements(
         &self,
         store: &dyn Store,
         clock: &dyn Clock,
         webhook: &Webhook,
-    ) -> Result<(), StoreError> {
-        tracing::warn!(
-            webhook_id = %webhook.id,
-            org_id = %webhook.org_id,
-            "webhook endpoint disabled after failing for three days"
-        );
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
         let now = clock.now();
         let event = WebhookEvent {
             id: format!("evt_{}", ulid::Ulid::new()),
@@ -445,24 +449,18 @@ impl Deliverer {
                 "reason": webhook.disabled_reason,
             }),
         };
-        // Scheduled, due now, rather than sent from here: each is then leased, attempted
-        // and retried like any delivery, within a run's deadline.
-        let others: Vec<Webhook> = store
+        Ok(store
             .list_webhooks(&webhook.org_id)
             .await?
             .into_iter()
             .filter(|w| w.id != webhook.id && w.wants(DISABLED_EVENT))
-            .collect();
-        for other in &others {
-            let pending = PendingDelivery {
-                webhook_id: other.id.clone(),
+            .map(|other| PendingDelivery {
+                webhook_id: other.id,
                 event: event.clone(),
                 attempt: 1,
                 due_at: now,
-            };
-            store.schedule_delivery(&pending).await?;
-        }
-        Ok(())
+            })
+            .collect())
     }
 }
 

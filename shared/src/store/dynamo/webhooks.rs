@@ -26,6 +26,21 @@ const HELD: &str = "held";
 /// A due delivery's attempt number, beside its JSON: what a schedule write is judged by.
 const DUE_ATTEMPT: &str = "attempt";
 
+/// A delivery waiting for its attempt, found through the sparse index by its due time.
+fn due_item(delivery: &PendingDelivery) -> Item {
+    HashMap::from([
+        (
+            PK.into(),
+            s(webhook_due_pk(&delivery.webhook_id, &delivery.event.id)),
+        ),
+        (SK.into(), s(WEBHOOK_DUE_SK)),
+        ("delivery".into(), json(delivery)),
+        (GSI1_PK.into(), s(webhook_due_shard(&delivery.webhook_id))),
+        (GSI1_SK.into(), s(delivery.due_at.to_string())),
+        (DUE_ATTEMPT.into(), n(u64::from(delivery.attempt))),
+    ])
+}
+
 fn webhook_item(webhook: &Webhook) -> Item {
     HashMap::from([
         (PK.into(), s(webhooks_pk(&webhook.org_id))),
@@ -43,6 +58,25 @@ fn parse<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, S
 }
 
 impl DynamoStore {
+    /// A conflicting write to `webhook` read again: `NotFound` if it was deleted.
+    async fn conflict_or_gone(
+        &self,
+        webhook: &Webhook,
+        result: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match result {
+            Err(StoreError::Conflict)
+                if self
+                    .get_webhook(&webhook.org_id, &webhook.id)
+                    .await?
+                    .is_none() =>
+            {
+                Err(StoreError::NotFound)
+            }
+            other => other,
+        }
+    }
+
     fn count_change(&self, org: &OrgId, delta: i64, max: Option<u64>) -> TransactWriteItem {
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -127,17 +161,34 @@ impl WebhookStore for DynamoStore {
             .expression_attribute_values(":before", n(webhook.version.saturating_sub(1)))
             .send()
             .await;
-        match conflict_unless_met(result) {
-            Err(StoreError::Conflict)
-                if self
-                    .get_webhook(&webhook.org_id, &webhook.id)
-                    .await?
-                    .is_none() =>
-            {
-                Err(StoreError::NotFound)
-            }
-            other => other,
+        self.conflict_or_gone(webhook, conflict_unless_met(result))
+            .await
+    }
+
+    async fn replace_webhook_scheduling(
+        &self,
+        webhook: &Webhook,
+        scheduled: &[PendingDelivery],
+    ) -> Result<(), StoreError> {
+        let replace = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(webhook_item(webhook)))
+            .condition_expression("#version = :before")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":before", n(webhook.version.saturating_sub(1)))
+            .build()
+            .expect("table and item set");
+        let mut items = vec![TransactWriteItem::builder().put(replace).build()];
+        for delivery in scheduled {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(due_item(delivery)))
+                .build()
+                .expect("table and item set");
+            items.push(TransactWriteItem::builder().put(put).build());
         }
+        let result = self.transact(items).await;
+        self.conflict_or_gone(webhook, result).await
     }
 
     async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<(), StoreError> {
@@ -216,22 +267,11 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn schedule_delivery(&self, delivery: &PendingDelivery) -> Result<bool, StoreError> {
-        let item = HashMap::from([
-            (
-                PK.into(),
-                s(webhook_due_pk(&delivery.webhook_id, &delivery.event.id)),
-            ),
-            (SK.into(), s(WEBHOOK_DUE_SK)),
-            ("delivery".into(), json(delivery)),
-            (GSI1_PK.into(), s(webhook_due_shard(&delivery.webhook_id))),
-            (GSI1_SK.into(), s(delivery.due_at.to_string())),
-            (DUE_ATTEMPT.into(), n(u64::from(delivery.attempt))),
-        ]);
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(due_item(delivery)))
             .condition_expression("attribute_not_exists(#attempt) OR #attempt < :attempt")
             .expression_attribute_names("#attempt", DUE_ATTEMPT)
             .expression_attribute_values(":attempt", n(u64::from(delivery.attempt)))

@@ -54,6 +54,14 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn replace_webhook(&self, webhook: &Webhook) -> Result<(), StoreError> {
+        self.replace_webhook_scheduling(webhook, &[]).await
+    }
+
+    async fn replace_webhook_scheduling(
+        &self,
+        webhook: &Webhook,
+        scheduled: &[PendingDelivery],
+    ) -> Result<(), StoreError> {
         let mut t = self.tables();
         let stored = t
             .webhooks
@@ -63,6 +71,10 @@ impl WebhookStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         *stored = webhook.clone();
+        for delivery in scheduled {
+            let key = (delivery.webhook_id.clone(), delivery.event.id.clone());
+            t.pending_deliveries.insert(key, delivery.clone());
+        }
         Ok(())
     }
 
