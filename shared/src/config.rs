@@ -45,8 +45,13 @@ pub fn cloud(config: &SdkConfig) -> Cloud {
     Cloud {
         ses: Some(Arc::new(SesV2::new(config.clone()))),
         zones: Some(Arc::new(Route53::new(config))),
-        sealer: kms_key_from_env().map(|id| Arc::new(Kms::new(config, id)) as _),
+        sealer: kms_sealer(config),
     }
+}
+
+/// KMS where `DKIM_KMS_KEY_ID` names a key.
+fn kms_sealer(config: &SdkConfig) -> Option<Arc<dyn KeySealer>> {
+    kms_key_from_env().map(|id| Arc::new(Kms::new(config, id)) as _)
 }
 
 /// Turns SES and Route 53 off in the Lambda functions (`off`), e.g. under `cargo lambda
@@ -55,10 +60,15 @@ pub const AWS_SERVICES_VAR: &str = "DOMAINS_AWS_SERVICES";
 
 /// The functions' services: both on, unless `DOMAINS_AWS_SERVICES=off`.
 pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
-    match std::env::var(AWS_SERVICES_VAR) {
-        Ok(value) if value.eq_ignore_ascii_case("off") => Cloud::default(),
-        _ => cloud(config),
+    if aws_services_off() {
+        Cloud::default()
+    } else {
+        cloud(config)
     }
+}
+
+fn aws_services_off() -> bool {
+    std::env::var(AWS_SERVICES_VAR).is_ok_and(|value| value.eq_ignore_ascii_case("off"))
 }
 
 /// The sealer of webhook secrets in a Lambda function: KMS (`DKIM_KMS_KEY_ID`), and
@@ -66,15 +76,16 @@ pub fn lambda_cloud(config: &SdkConfig) -> Cloud {
 /// session), where `None` asks [`deliverer`] for local sealing. A deployment without the
 /// key refuses to start rather than keep secrets under a key that lives in its own table.
 pub fn lambda_webhook_sealer(config: &SdkConfig) -> Result<Option<Arc<dyn KeySealer>>, String> {
-    match std::env::var(AWS_SERVICES_VAR) {
-        Ok(value) if value.eq_ignore_ascii_case("off") => Ok(None),
-        _ => cloud(config).sealer.map(Some).ok_or_else(|| {
-            format!(
-                "{KMS_KEY_VAR} is not set: webhook secrets are sealed with KMS (set \
-                 {AWS_SERVICES_VAR}=off for a local session without AWS)"
-            )
-        }),
+    // Only the KMS client: the webhook functions build no SES or Route 53 client.
+    if aws_services_off() {
+        return Ok(None);
     }
+    kms_sealer(config).map(Some).ok_or_else(|| {
+        format!(
+            "{KMS_KEY_VAR} is not set: webhook secrets are sealed with KMS (set \
+             {AWS_SERVICES_VAR}=off for a local session without AWS)"
+        )
+    })
 }
 
 /// Each of SES, Route 53 and KMS on only when an endpoint is configured for it
