@@ -56,13 +56,7 @@ impl KeySealer for Kms {
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context(Some(
-                context
-                    .encryption_context()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-            ))
+            .set_encryption_context(Some(kms_context(context)))
             .send()
             .await
             .map_err(|err| classify("KMS GenerateDataKey", err))?;
@@ -94,13 +88,7 @@ impl KeySealer for Kms {
             .decrypt()
             .key_id(&sealed.key_id)
             .ciphertext_blob(Blob::new(encrypted))
-            .set_encryption_context(Some(
-                context
-                    .encryption_context()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-            ))
+            .set_encryption_context(Some(kms_context(context)))
             .send()
             .await
             .map_err(|err| classify("KMS Decrypt", err))?;
@@ -190,6 +178,15 @@ impl std::fmt::Debug for DataKey {
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
+}
+
+/// KMS's encryption context of `context`, as the SDK takes it.
+fn kms_context(context: SealContext<'_>) -> std::collections::HashMap<String, String> {
+    context
+        .encryption_context()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// `keyId` of what [`LocalSealer`] sealed: no KMS key.
