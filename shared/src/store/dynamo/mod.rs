@@ -245,6 +245,18 @@ where
     }
 }
 
+/// Whether a conditional write's condition held (`false`: nothing was written).
+fn condition_met<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match conflict_unless_met(result) {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 fn is_condition_failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     sdk_error::has_code(err, &["ConditionalCheckFailedException"])
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::items::{json, n, opt_num, opt_str, s};
-use super::{DynamoStore, Item, classify, conflict_unless_met};
+use super::{DynamoStore, Item, classify, condition_met, conflict_unless_met};
 use crate::fair_queue::in_turns;
 use crate::model::webhook::{ATTEMPTS_KEPT_FOR, Attempt, PendingDelivery, Webhook};
 use crate::model::{OrgId, Timestamp, WebhookId};
@@ -277,12 +277,9 @@ impl WebhookStore for DynamoStore {
             .expression_attribute_values(":attempt", n(u64::from(delivery.attempt)))
             .send()
             .await;
-        match conflict_unless_met(result) {
-            Ok(()) => Ok(true),
-            // Already further along: a repeated fan-out does not set the schedule back.
-            Err(StoreError::Conflict) => Ok(false),
-            Err(other) => Err(other),
-        }
+        // Not met: already further along, and a repeated fan-out does not set the
+        // schedule back.
+        condition_met(result)
     }
 
     async fn due_deliveries(
@@ -366,11 +363,7 @@ impl WebhookStore for DynamoStore {
             .expression_attribute_values(":until", s(until.to_string()))
             .send()
             .await;
-        match conflict_unless_met(result) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(other) => Err(other),
-        }
+        condition_met(result)
     }
 
     async fn drop_delivery(&self, webhook: &WebhookId, event_id: &str) -> Result<(), StoreError> {
